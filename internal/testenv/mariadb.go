@@ -1,0 +1,251 @@
+package testenv
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/client"
+	"github.com/go-mysql-org/go-mysql/mysql"
+)
+
+// MariaDB is a private MariaDB 10.11 server with a ROW binlog (full row
+// images) and GTID strict mode, server_id 1, listening on 127.0.0.1:Port
+// and on the unix socket Socket. root has no password over the socket;
+// User/Password is a TCP account (from 127.0.0.1) with REPLICATION SLAVE,
+// REPLICATION CLIENT and ALL PRIVILEGES on *.*.
+type MariaDB struct {
+	Port     int    // TCP port on 127.0.0.1
+	Socket   string // unix socket path
+	User     string // TCP user, "rxvault"
+	Password string // random password of User
+
+	bin     string
+	dir     string
+	dataDir string
+	logPath string
+
+	mu   sync.Mutex
+	proc *process // nil while stopped
+}
+
+// StartMariaDB starts a fresh MariaDB server for the test and stops it, and
+// removes its directory, when the test ends.
+func StartMariaDB(t testing.TB) *MariaDB {
+	t.Helper()
+	bin := Need(t, ServerMariaDB)
+	dir := shortTempDir(t, "my")
+	pw := make([]byte, 16)
+	if _, err := rand.Read(pw); err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	m := &MariaDB{
+		Socket:   filepath.Join(dir, "my.sock"),
+		User:     "rxvault",
+		Password: hex.EncodeToString(pw),
+		bin:      bin,
+		dir:      dir,
+		dataDir:  filepath.Join(dir, "data"),
+		logPath:  filepath.Join(dir, "mariadb.log"),
+	}
+	if err := m.installDB(); err != nil {
+		dumpLog(t, "mariadb-install-db", m.logPath)
+		t.Fatalf("testenv: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := m.stop(); err != nil {
+			t.Errorf("testenv: stop mariadb: %v", err)
+		}
+	})
+	for attempt := 0; ; attempt++ {
+		port, err := freePort()
+		if err != nil {
+			t.Fatalf("testenv: %v", err)
+		}
+		m.Port = port
+		err = m.start()
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, errPortInUse) || attempt == 4 {
+			dumpLog(t, "mariadb", m.logPath)
+			t.Fatalf("testenv: start mariadb: %v", err)
+		}
+	}
+	m.Exec(t, fmt.Sprintf("CREATE USER '%s'@'127.0.0.1' IDENTIFIED BY '%s'", m.User, m.Password))
+	m.Exec(t, fmt.Sprintf("GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO '%s'@'127.0.0.1'", m.User))
+	m.Exec(t, fmt.Sprintf("GRANT ALL PRIVILEGES ON *.* TO '%s'@'127.0.0.1'", m.User))
+	return m
+}
+
+// Addr returns the server's TCP address, 127.0.0.1:Port.
+func (m *MariaDB) Addr() string { return "127.0.0.1:" + strconv.Itoa(m.Port) }
+
+// DSN returns a mysql:// URL for database db (may be "") as User over TCP.
+func (m *MariaDB) DSN(db string) string {
+	return fmt.Sprintf("mysql://%s:%s@%s/%s", m.User, m.Password, m.Addr(), url.PathEscape(db))
+}
+
+// RootConn connects as root over the unix socket. The caller closes it.
+func (m *MariaDB) RootConn(ctx context.Context) (*client.Conn, error) {
+	c, err := client.ConnectWithContext(ctx, m.Socket, "root", "", "", 10*time.Second)
+	if err != nil {
+		return nil, fmt.Errorf("connect mariadb root: %w", err)
+	}
+	return c, nil
+}
+
+// Exec runs one statement as root over the socket and returns its result.
+func (m *MariaDB) Exec(t testing.TB, query string) *mysql.Result {
+	t.Helper()
+	c, err := m.RootConn(context.Background())
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	defer c.Close()
+	r, err := c.Execute(query)
+	if err != nil {
+		t.Fatalf("testenv: %s: %v", query, err)
+	}
+	return r
+}
+
+// CreateDatabase creates database name and returns its DSN (see DSN).
+func (m *MariaDB) CreateDatabase(t testing.TB, name string) string {
+	t.Helper()
+	m.Exec(t, "CREATE DATABASE `"+name+"`")
+	return m.DSN(name)
+}
+
+// Start restarts a stopped server on the same data directory and port.
+// It must be called from the test's goroutine.
+func (m *MariaDB) Start(t testing.TB) {
+	t.Helper()
+	if err := m.start(); err != nil {
+		dumpLog(t, "mariadb", m.logPath)
+		t.Fatalf("testenv: restart mariadb: %v", err)
+	}
+}
+
+// Stop shuts the server down cleanly (SIGTERM) and waits for it. It must be
+// called from the test's goroutine.
+func (m *MariaDB) Stop(t testing.TB) {
+	t.Helper()
+	if err := m.stop(); err != nil {
+		t.Fatalf("testenv: stop mariadb: %v", err)
+	}
+}
+
+// Kill kills the server with SIGKILL, like a crash, and waits for it.
+func (m *MariaDB) Kill(t testing.TB) {
+	t.Helper()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.proc != nil {
+		m.proc.kill()
+		m.proc = nil
+	}
+}
+
+// Dir returns the server's temporary directory (data, logs, sockets),
+// removed when the test ends.
+func (m *MariaDB) Dir() string { return m.dir }
+
+// PID returns the server's process id, or 0 while stopped.
+func (m *MariaDB) PID() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.proc == nil {
+		return 0
+	}
+	return m.proc.pid
+}
+
+func (m *MariaDB) installDB() error {
+	args := []string{"--no-defaults"} // must come first, or /etc/mysql/my.cnf is read
+	if os.Geteuid() == 0 {
+		args = append(args, "--user=root")
+	}
+	args = append(args, "--datadir="+m.dataDir, "--basedir=/usr",
+		"--auth-root-authentication-method=normal", "--skip-test-db", "--skip-name-resolve")
+	cmd := exec.Command("mariadb-install-db", args...)
+	cmd.Dir = m.dir
+	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", "HOME=" + m.dir}
+	p, err := startProcess("mariadb-install-db", cmd, m.logPath)
+	if err != nil {
+		return err
+	}
+	<-p.done
+	if p.waitErr != nil {
+		return fmt.Errorf("mariadb-install-db: %w", p.waitErr)
+	}
+	return nil
+}
+
+func (m *MariaDB) start() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.proc != nil {
+		return errors.New("already running")
+	}
+	args := []string{"--no-defaults"} // must come first
+	if os.Geteuid() == 0 {
+		args = append(args, "--user=root")
+	}
+	args = append(args,
+		"--datadir="+m.dataDir,
+		"--port="+strconv.Itoa(m.Port),
+		"--bind-address=127.0.0.1",
+		"--socket="+m.Socket,
+		"--pid-file="+filepath.Join(m.dir, "mariadb.pid"),
+		"--skip-name-resolve",
+		"--server-id=1",
+		"--log-bin="+filepath.Join(m.dataDir, "mysql-bin"),
+		"--binlog-format=ROW",
+		"--binlog-row-image=FULL",
+		"--gtid-strict-mode=ON",
+	)
+	cmd := exec.Command(m.bin, args...)
+	cmd.Dir = m.dir
+	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", "HOME=" + m.dir}
+	p, err := startProcess("mariadb", cmd, m.logPath)
+	if err != nil {
+		return err
+	}
+	err = waitReady(p, func(ctx context.Context) error {
+		c, err := client.ConnectWithContext(ctx, m.Socket, "root", "", "", 2*time.Second)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		return c.Ping()
+	})
+	if err != nil {
+		p.kill()
+		return err
+	}
+	m.proc = p
+	return nil
+}
+
+func (m *MariaDB) stop() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.proc == nil {
+		return nil
+	}
+	err := m.proc.stop(syscall.SIGTERM)
+	m.proc = nil
+	return err
+}

@@ -1,0 +1,271 @@
+package testenv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Postgres is a private PostgreSQL 15 server with wal_level=logical,
+// listening on 127.0.0.1:Port and on a unix socket in SocketDir. The
+// superuser is postgres, with trust authentication (replication
+// connections included).
+type Postgres struct {
+	Port      int    // TCP port on 127.0.0.1
+	SocketDir string // directory holding the unix socket .s.PGSQL.<Port>
+
+	binDir  string
+	dataDir string
+	logPath string
+	owner   owner
+
+	mu   sync.Mutex
+	proc *process // nil while stopped
+}
+
+// StartPostgres starts a fresh PostgreSQL 15 server for the test and stops
+// it, and removes its directory, when the test ends. Its data directory is a
+// copy of an initdb template made once (see pgTemplate).
+func StartPostgres(t testing.TB) *Postgres {
+	t.Helper()
+	binDir := Need(t, ServerPostgres)
+	o, err := postgresOwner()
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	tmpl, err := pgTemplate(binDir, o)
+	if err != nil {
+		t.Fatalf("testenv: postgres template: %v", err)
+	}
+	dir := shortTempDir(t, "pg")
+	if err := o.chown(dir); err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	pg := &Postgres{
+		SocketDir: dir,
+		binDir:    binDir,
+		dataDir:   filepath.Join(dir, "data"),
+		logPath:   filepath.Join(dir, "postgres.log"),
+		owner:     o,
+	}
+	if err := copyTree(tmpl, pg.dataDir, o); err != nil {
+		t.Fatalf("testenv: copy postgres template: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := pg.stop(syscall.SIGINT); err != nil {
+			t.Errorf("testenv: stop postgres: %v", err)
+		}
+	})
+	for attempt := 0; ; attempt++ {
+		port, err := freePort()
+		if err != nil {
+			t.Fatalf("testenv: %v", err)
+		}
+		pg.Port = port
+		err = pg.start()
+		if err == nil {
+			return pg
+		}
+		if !errors.Is(err, errPortInUse) || attempt == 4 {
+			dumpLog(t, "postgres", pg.logPath)
+			t.Fatalf("testenv: start postgres: %v", err)
+		}
+	}
+}
+
+// DSN returns a URL for database db as the superuser postgres over TCP.
+func (pg *Postgres) DSN(db string) string {
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", pg.Port, url.PathEscape(db))
+}
+
+// CreateDatabase creates database name and returns its DSN.
+func (pg *Postgres) CreateDatabase(t testing.TB, name string) string {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgconn.Connect(ctx, pg.DSN("postgres"))
+	if err != nil {
+		t.Fatalf("testenv: connect postgres: %v", err)
+	}
+	defer conn.Close(ctx)
+	q := `CREATE DATABASE "` + strings.ReplaceAll(name, `"`, `""`) + `"`
+	if _, err := conn.Exec(ctx, q).ReadAll(); err != nil {
+		t.Fatalf("testenv: %s: %v", q, err)
+	}
+	return pg.DSN(name)
+}
+
+// Start restarts a stopped server on the same data directory and port.
+// It must be called from the test's goroutine.
+func (pg *Postgres) Start(t testing.TB) {
+	t.Helper()
+	if err := pg.start(); err != nil {
+		dumpLog(t, "postgres", pg.logPath)
+		t.Fatalf("testenv: restart postgres: %v", err)
+	}
+}
+
+// Stop shuts the server down cleanly (SIGINT, fast shutdown) and waits for
+// it. It must be called from the test's goroutine.
+func (pg *Postgres) Stop(t testing.TB) {
+	t.Helper()
+	if err := pg.stop(syscall.SIGINT); err != nil {
+		t.Fatalf("testenv: stop postgres: %v", err)
+	}
+}
+
+// Kill kills the server's whole process group with SIGKILL, like a crash,
+// and waits for it. Start recovers the same data directory.
+func (pg *Postgres) Kill(t testing.TB) {
+	t.Helper()
+	pg.mu.Lock()
+	defer pg.mu.Unlock()
+	if pg.proc != nil {
+		pg.proc.kill()
+		pg.proc = nil
+	}
+}
+
+// Dir returns the server's temporary directory (data, logs, sockets),
+// removed when the test ends.
+func (pg *Postgres) Dir() string { return pg.SocketDir }
+
+// PID returns the postmaster's process id, or 0 while stopped.
+func (pg *Postgres) PID() int {
+	pg.mu.Lock()
+	defer pg.mu.Unlock()
+	if pg.proc == nil {
+		return 0
+	}
+	return pg.proc.pid
+}
+
+func (pg *Postgres) start() error {
+	pg.mu.Lock()
+	defer pg.mu.Unlock()
+	if pg.proc != nil {
+		return errors.New("already running")
+	}
+	cmd := exec.Command(filepath.Join(pg.binDir, "postgres"),
+		"-D", pg.dataDir,
+		"-p", strconv.Itoa(pg.Port),
+		"-k", pg.SocketDir,
+		"-c", "listen_addresses=127.0.0.1",
+		"-c", "wal_level=logical",
+		"-c", "max_replication_slots=10",
+		"-c", "max_wal_senders=10",
+		"-c", "fsync=off",
+	)
+	cmd.Dir = pg.SocketDir
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "LC_ALL=C", "HOME=" + pg.SocketDir}
+	cmd.SysProcAttr = pg.owner.sysProcAttr()
+	p, err := startProcess("postgres", cmd, pg.logPath)
+	if err != nil {
+		return err
+	}
+	err = waitReady(p, func(ctx context.Context) error {
+		c, err := pgconn.Connect(ctx, pg.DSN("postgres"))
+		if err != nil {
+			return err
+		}
+		return c.Close(ctx)
+	})
+	if err != nil {
+		p.kill()
+		return err
+	}
+	pg.proc = p
+	return nil
+}
+
+func (pg *Postgres) stop(sig syscall.Signal) error {
+	pg.mu.Lock()
+	defer pg.mu.Unlock()
+	if pg.proc == nil {
+		return nil
+	}
+	err := pg.proc.stop(sig)
+	pg.proc = nil
+	return err
+}
+
+// pgTemplateMu serializes template creation within this process.
+var pgTemplateMu sync.Mutex
+
+// pgTemplate returns a data directory made by initdb, to be copied for
+// each server. initdb is the slow part of a start, so it runs at most once
+// per test process, and the result is cached across processes under the
+// temp dir (built aside, then renamed into place, so concurrent test
+// binaries never see a half-made template).
+func pgTemplate(binDir string, o owner) (string, error) {
+	pgTemplateMu.Lock()
+	defer pgTemplateMu.Unlock()
+	out, err := exec.Command(filepath.Join(binDir, "postgres"), "--version").Output()
+	if err != nil {
+		return "", fmt.Errorf("postgres --version: %w", err)
+	}
+	version := strings.Map(func(r rune) rune {
+		if r >= '0' && r <= '9' || r == '.' {
+			return r
+		}
+		return -1
+	}, strings.TrimSpace(string(out)))
+	base := filepath.Join(os.TempDir(), fmt.Sprintf("rxvault-testenv-%d", os.Geteuid()))
+	if err := os.MkdirAll(base, 0o755); err != nil {
+		return "", fmt.Errorf("mkdir: %w", err)
+	}
+	if st, err := os.Lstat(base); err != nil || !st.IsDir() || st.Sys().(*syscall.Stat_t).Uid != uint32(os.Geteuid()) {
+		return "", fmt.Errorf("%s is not a directory owned by uid %d", base, os.Geteuid())
+	}
+	final := filepath.Join(base, "pg-template-"+version+"-v1")
+	if _, err := os.Stat(filepath.Join(final, "complete")); err == nil {
+		return filepath.Join(final, "data"), nil
+	}
+	build, err := os.MkdirTemp(base, "pg-build-")
+	if err != nil {
+		return "", fmt.Errorf("mkdir: %w", err)
+	}
+	defer os.RemoveAll(build) // no-op once renamed
+	if err := os.Chmod(build, 0o755); err != nil {
+		return "", fmt.Errorf("chmod: %w", err)
+	}
+	if err := o.chown(build); err != nil {
+		return "", err
+	}
+	logPath := filepath.Join(build, "initdb.log")
+	cmd := exec.Command(filepath.Join(binDir, "initdb"),
+		"-D", filepath.Join(build, "data"), "-U", "postgres", "-A", "trust",
+		"-E", "UTF8", "--locale=C", "--no-sync")
+	cmd.Dir = build
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "LC_ALL=C", "HOME=" + build}
+	cmd.SysProcAttr = o.sysProcAttr()
+	p, err := startProcess("initdb", cmd, logPath)
+	if err != nil {
+		return "", err
+	}
+	<-p.done
+	if p.waitErr != nil {
+		b, _ := os.ReadFile(logPath)
+		return "", fmt.Errorf("initdb: %w\n%s", p.waitErr, b)
+	}
+	if err := os.WriteFile(filepath.Join(build, "complete"), nil, 0o644); err != nil {
+		return "", fmt.Errorf("mark template: %w", err)
+	}
+	if err := os.Rename(build, final); err != nil {
+		// Another test process won the race; use its template.
+		if _, serr := os.Stat(filepath.Join(final, "complete")); serr != nil {
+			return "", fmt.Errorf("install template: %w", err)
+		}
+	}
+	return filepath.Join(final, "data"), nil
+}
