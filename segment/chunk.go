@@ -1,0 +1,190 @@
+package segment
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"encoding/binary"
+	"fmt"
+	"io"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// Frame tags.
+const (
+	tagChunk   = 'C'
+	tagLast    = 'L'
+	tagTrailer = 'T'
+)
+
+const aadLabel = "rxvault-seg-v1"
+
+// maxSealed bounds the sealed length of a chunk of the given plaintext size.
+func maxSealed(chunkSize uint32) int {
+	return int(chunkSize) + int(chunkSize)/64 + 1024 + 16
+}
+
+// chunkCrypto holds what sealing and opening chunks share: the AEAD under
+// the data key, the nonce prefix and the additional data prefix.
+type chunkCrypto struct {
+	aead cipher.AEAD
+	salt [4]byte
+	aad  []byte // aadLabel || header hash || index (8) || last (1)
+}
+
+func newChunkCrypto(dataKey []byte, salt [16]byte, hdrHash [32]byte) (*chunkCrypto, error) {
+	block, err := aes.NewCipher(dataKey)
+	if err != nil {
+		return nil, fmt.Errorf("data key: %w", err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, fmt.Errorf("data key: %w", err)
+	}
+	c := &chunkCrypto{aead: aead}
+	copy(c.salt[:], salt[:4])
+	c.aad = make([]byte, 0, len(aadLabel)+32+9)
+	c.aad = append(c.aad, aadLabel...)
+	c.aad = append(c.aad, hdrHash[:]...)
+	c.aad = append(c.aad, make([]byte, 9)...)
+	return c, nil
+}
+
+// params fills the nonce and additional data for chunk i.
+func (c *chunkCrypto) params(i uint64, last bool) (nonce [12]byte, aad []byte) {
+	copy(nonce[:4], c.salt[:])
+	binary.BigEndian.PutUint64(nonce[4:], i)
+	tail := c.aad[len(c.aad)-9:]
+	binary.BigEndian.PutUint64(tail, i)
+	tail[8] = 0
+	if last {
+		tail[8] = 1
+	}
+	return nonce, c.aad
+}
+
+// sealer is the payload sink of a Writer: it cuts the payload into chunks
+// of exactly size bytes, compresses and seals each, and writes the frames.
+// A full chunk is sealed only once more data arrives, so the last frame is
+// empty only for an empty payload.
+type sealer struct {
+	out    io.Writer
+	crypto *chunkCrypto
+	zenc   *zstd.Encoder
+	buf    []byte // plaintext of the chunk being filled, cap = chunk size
+	comp   []byte // compressed chunk, reused
+	frame  []byte // tag, length and sealed bytes, reused
+	index  uint64
+}
+
+func newSealer(out io.Writer, c *chunkCrypto, chunkSize uint32) (*sealer, error) {
+	zenc, err := zstd.NewWriter(nil,
+		zstd.WithEncoderLevel(zstd.SpeedDefault),
+		zstd.WithEncoderConcurrency(1),
+		zstd.WithEncoderCRC(false), // GCM authenticates every chunk
+		zstd.WithZeroFrames(true),
+		zstd.WithWindowSize(windowFor(chunkSize)),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("zstd: %w", err)
+	}
+	return &sealer{
+		out:    out,
+		crypto: c,
+		zenc:   zenc,
+		buf:    make([]byte, 0, chunkSize),
+	}, nil
+}
+
+// windowFor returns the zstd window for a chunk size: a power of two no
+// smaller than the chunk, so one chunk is one window.
+func windowFor(chunkSize uint32) int {
+	w := zstd.MinWindowSize
+	for w < int(chunkSize) {
+		w <<= 1
+	}
+	return w
+}
+
+// Write appends payload bytes, sealing each chunk as it fills.
+func (s *sealer) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 {
+		if len(s.buf) == cap(s.buf) {
+			if err := s.seal(false); err != nil {
+				return n - len(p), err
+			}
+		}
+		k := copy(s.buf[len(s.buf):cap(s.buf)], p)
+		s.buf = s.buf[:len(s.buf)+k]
+		p = p[k:]
+	}
+	return n, nil
+}
+
+// finish seals what remains as the last chunk and returns the chunk count.
+func (s *sealer) finish() (uint64, error) {
+	if err := s.seal(true); err != nil {
+		return 0, err
+	}
+	s.zenc.Close()
+	return s.index, nil
+}
+
+func (s *sealer) seal(last bool) error {
+	s.comp = s.zenc.EncodeAll(s.buf, s.comp[:0])
+	nonce, aad := s.crypto.params(s.index, last)
+	tag := byte(tagChunk)
+	if last {
+		tag = tagLast
+	}
+	s.frame = append(s.frame[:0], tag, 0, 0, 0, 0)
+	s.frame = s.crypto.aead.Seal(s.frame, nonce[:], s.comp, aad)
+	binary.BigEndian.PutUint32(s.frame[1:5], uint32(len(s.frame)-5))
+	if _, err := s.out.Write(s.frame); err != nil {
+		return fmt.Errorf("write chunk %d: %w", s.index, err)
+	}
+	s.index++
+	s.buf = s.buf[:0]
+	return nil
+}
+
+// opener reverses sealer for one segment.
+type opener struct {
+	crypto    *chunkCrypto
+	zdec      *zstd.Decoder
+	chunkSize int
+	plain     []byte
+}
+
+func newOpener(c *chunkCrypto, chunkSize uint32) (*opener, error) {
+	zdec, err := zstd.NewReader(nil,
+		zstd.WithDecoderConcurrency(1),
+		zstd.WithDecoderMaxMemory(uint64(chunkSize)),
+		zstd.WithDecoderMaxWindow(uint64(windowFor(chunkSize))),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("zstd: %w", err)
+	}
+	return &opener{crypto: c, zdec: zdec, chunkSize: int(chunkSize)}, nil
+}
+
+// open authenticates, decrypts (in place) and decompresses chunk i. The
+// result is valid until the next call.
+func (o *opener) open(i uint64, last bool, sealed []byte) ([]byte, error) {
+	nonce, aad := o.crypto.params(i, last)
+	comp, err := o.crypto.aead.Open(sealed[:0], nonce[:], sealed, aad)
+	if err != nil {
+		return nil, fmt.Errorf("%w: chunk %d fails authentication (altered, reordered, truncated or from another segment)", ErrCorrupt, i)
+	}
+	o.plain, err = o.zdec.DecodeAll(comp, o.plain[:0])
+	if err != nil {
+		return nil, fmt.Errorf("%w: chunk %d: decompress: %v", ErrCorrupt, i, err)
+	}
+	if len(o.plain) > o.chunkSize || (!last && len(o.plain) != o.chunkSize) {
+		return nil, fmt.Errorf("%w: chunk %d holds %d bytes, chunk size is %d", ErrCorrupt, i, len(o.plain), o.chunkSize)
+	}
+	return o.plain, nil
+}
+
+func (o *opener) close() { o.zdec.Close() }
