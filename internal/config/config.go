@@ -1,0 +1,99 @@
+// Package config defines rxvault's configuration: its structure, defaults,
+// loading (a YAML file, RXVAULT_<SECTION>_<KEY> environment variables and
+// --set flags, in rising precedence) and validation.
+//
+// Configuration is read once, in cmd/rxvault, and passed down as values;
+// no other package reads files, the environment or viper.
+package config
+
+import "time"
+
+// Config is the whole configuration. Each field's mapstructure tag is its
+// key within its section; the section's tag is the section name.
+type Config struct {
+	Source  Source  `mapstructure:"source"`
+	Archive Archive `mapstructure:"archive"`
+	Keys    Keys    `mapstructure:"keys"`
+	Segment Segment `mapstructure:"segment"`
+	Spool   Spool   `mapstructure:"spool"`
+	Backup  Backup  `mapstructure:"backup"`
+	Monitor Monitor `mapstructure:"monitor"`
+	Log     Log     `mapstructure:"log"`
+}
+
+// Source is the database rxvault captures from.
+type Source struct {
+	// DSN selects the engine by scheme: postgres://, mysql:// (MySQL and
+	// MariaDB) or sqlserver://. The password may come from the
+	// environment (PGPASSWORD and the like) instead of the DSN.
+	DSN string `mapstructure:"dsn"`
+}
+
+// Archive is where segments and base backups are stored.
+type Archive struct {
+	// Stores are store URLs: file:///abs/path or
+	// s3://bucket/prefix?endpoint=host:port&region=r. Every store receives
+	// every object; an object counts as archived once it is in all of them.
+	Stores []string `mapstructure:"stores"`
+	// LockMode is the retention mode of every object: compliance,
+	// governance or none. A store URL may override it with ?lock=.
+	LockMode string `mapstructure:"lock_mode"`
+	// Retention is how long each object is locked after it is written. A
+	// store URL may override it with ?retention=.
+	Retention time.Duration `mapstructure:"retention"`
+}
+
+// Keys holds the public keys data keys are wrapped to.
+type Keys struct {
+	// Recipients are recipient lines (rxvault-pub-v1:...). Every object is
+	// readable by each matching identity; add a recipient to rotate.
+	Recipients []string `mapstructure:"recipients"`
+}
+
+// Segment controls how the stream is cut into segments.
+type Segment struct {
+	Interval time.Duration `mapstructure:"interval"`  // close a segment this often
+	MaxBytes ByteSize      `mapstructure:"max_bytes"` // or once it holds this much payload
+}
+
+// Spool is the agent's local durable queue.
+type Spool struct {
+	Dir string `mapstructure:"dir"`
+}
+
+// Backup schedules base backups.
+type Backup struct {
+	Interval time.Duration `mapstructure:"interval"`
+}
+
+// Monitor is the agent's monitoring endpoint.
+type Monitor struct {
+	Listen string        `mapstructure:"listen"` // host:port; loopback by default
+	RPO    time.Duration `mapstructure:"rpo"`    // recovery point objective
+}
+
+// Log sets up logging.
+type Log struct {
+	Level  string `mapstructure:"level"`  // debug, info, warn, error
+	Format string `mapstructure:"format"` // text or json
+}
+
+// ByteSize is a size in bytes; in YAML, the environment and flags it may be
+// written as a number or with a unit: 64MiB, 512KB, 1GiB.
+type ByteSize int64
+
+// Default returns the configuration used for every key not set otherwise.
+func Default() Config {
+	return Config{
+		Archive: Archive{
+			Stores:    []string{"file:///var/lib/rxvault/archive"},
+			LockMode:  "compliance",
+			Retention: 6 * 365 * 24 * time.Hour, // HIPAA's six years
+		},
+		Segment: Segment{Interval: 5 * time.Second, MaxBytes: 64 << 20},
+		Spool:   Spool{Dir: "/var/lib/rxvault/spool"},
+		Backup:  Backup{Interval: 24 * time.Hour},
+		Monitor: Monitor{Listen: "127.0.0.1:9187", RPO: 60 * time.Second},
+		Log:     Log{Level: "info", Format: "text"},
+	}
+}

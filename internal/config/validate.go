@@ -1,0 +1,198 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/rxvault/rxvault/internal/keys"
+)
+
+// ValidationError is a bad configuration value: which key, its value (with
+// secrets masked), what is wrong and how to fix it.
+type ValidationError struct {
+	Key     string
+	Value   string
+	Problem string
+	Fix     string
+}
+
+func (e *ValidationError) Error() string {
+	return fmt.Sprintf("config: %s = %q: %s; fix: %s", e.Key, e.Value, e.Problem, e.Fix)
+}
+
+func bad(key, value, problem, fix string) *ValidationError {
+	return &ValidationError{Key: key, Value: value, Problem: problem, Fix: fix}
+}
+
+// fixFor is the generic fix for a key whose value did not even decode.
+func fixFor(key string) string {
+	switch key {
+	case "segment.interval", "backup.interval", "monitor.rpo", "archive.retention":
+		return fmt.Sprintf("set %s to a duration such as 5s, 10m or 2190h", key)
+	case "segment.max_bytes":
+		return "set segment.max_bytes to a size such as 64MiB"
+	case "archive.stores", "keys.recipients":
+		return fmt.Sprintf("set %s to a YAML list (or a comma-separated string in %s)", key, EnvName(key))
+	}
+	return fmt.Sprintf("correct %s (see the commented file 'rxvault init' writes)", key)
+}
+
+// Validate checks every key that has a value. Keys a command needs but that
+// may be empty in general (source.dsn, keys.recipients) are checked by
+// RequireSource and RequireRecipients.
+func (c *Config) Validate() error {
+	if c.Source.DSN != "" {
+		if err := checkDSN(c.Source.DSN); err != nil {
+			return err
+		}
+	}
+	if len(c.Archive.Stores) == 0 {
+		return bad("archive.stores", "", "no store configured", "list at least one store URL, e.g. file:///var/lib/rxvault/archive")
+	}
+	for _, s := range c.Archive.Stores {
+		if err := checkStoreURL(s); err != nil {
+			return err
+		}
+	}
+	switch c.Archive.LockMode {
+	case "none", "governance", "compliance":
+	default:
+		return bad("archive.lock_mode", c.Archive.LockMode, "unknown lock mode", "set archive.lock_mode to compliance, governance or none")
+	}
+	if c.Archive.LockMode != "none" && (c.Archive.Retention < time.Second || c.Archive.Retention > 100*365*24*time.Hour) {
+		return bad("archive.retention", c.Archive.Retention.String(), "must be between 1s and 100 years while objects are locked", "set archive.retention, e.g. 52560h for six years")
+	}
+	for _, r := range c.Keys.Recipients {
+		if _, err := keys.ParseRecipient(r); err != nil {
+			return bad("keys.recipients", abbreviate(r), "not a recipient line", "paste the line from recipient.txt written by 'rxvault keys generate' (it starts with "+keys.RecipientPrefix+")")
+		}
+	}
+	if d := c.Segment.Interval; d < time.Second || d > time.Hour {
+		return bad("segment.interval", d.String(), "must be between 1s and 1h", "set segment.interval, e.g. 5s")
+	}
+	if n := c.Segment.MaxBytes; n < 1<<20 || n > 4<<30 {
+		return bad("segment.max_bytes", fmt.Sprint(int64(n)), "must be between 1MiB and 4GiB", "set segment.max_bytes, e.g. 64MiB")
+	}
+	if c.Spool.Dir == "" {
+		return bad("spool.dir", "", "empty", "set spool.dir to a directory on local disk, e.g. /var/lib/rxvault/spool")
+	}
+	if d := c.Backup.Interval; d != 0 && d < time.Minute {
+		return bad("backup.interval", d.String(), "must be 0 (no schedule) or at least 1m", "set backup.interval, e.g. 24h")
+	}
+	if _, _, err := net.SplitHostPort(c.Monitor.Listen); err != nil {
+		return bad("monitor.listen", c.Monitor.Listen, "not host:port", "set monitor.listen, e.g. 127.0.0.1:9187")
+	}
+	if c.Monitor.RPO <= c.Segment.Interval {
+		return bad("monitor.rpo", c.Monitor.RPO.String(), "must exceed segment.interval ("+c.Segment.Interval.String()+"), or every segment breaches it", "raise monitor.rpo (e.g. 60s) or lower segment.interval")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return bad("log.level", c.Log.Level, "unknown level", "set log.level to debug, info, warn or error")
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		return bad("log.format", c.Log.Format, "unknown format", "set log.format to text or json")
+	}
+	return nil
+}
+
+// RequireSource checks that a source DSN is configured.
+func (c *Config) RequireSource() error {
+	if c.Source.DSN == "" {
+		return bad("source.dsn", "", "no source database configured", "set source.dsn (or "+EnvName("source.dsn")+"), e.g. postgres://rxvault@db.example:5432/pharmacy?sslmode=verify-full")
+	}
+	return nil
+}
+
+// Recipients parses keys.recipients, requiring at least one.
+func (c *Config) Recipients() ([]*keys.Recipient, error) {
+	if len(c.Keys.Recipients) == 0 {
+		return nil, bad("keys.recipients", "", "no recipient: segments could not be encrypted", "run 'rxvault keys generate --out DIR' and add DIR/recipient.txt's line to keys.recipients")
+	}
+	if len(c.Keys.Recipients) > keys.MaxEnvelopes {
+		return nil, bad("keys.recipients", fmt.Sprint(len(c.Keys.Recipients)), fmt.Sprintf("more than %d recipients", keys.MaxEnvelopes), "remove retired recipients")
+	}
+	out := make([]*keys.Recipient, 0, len(c.Keys.Recipients))
+	for _, s := range c.Keys.Recipients {
+		r, err := keys.ParseRecipient(s)
+		if err != nil {
+			return nil, bad("keys.recipients", abbreviate(s), "not a recipient line", "paste the line from recipient.txt")
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func checkDSN(dsn string) error {
+	u, err := url.Parse(dsn)
+	if err != nil || u.Host == "" && u.Scheme != "postgres" && u.Scheme != "postgresql" {
+		return bad("source.dsn", RedactURL(dsn), "not a URL with a host", "write it as scheme://user@host:port/database, e.g. postgres://rxvault@db:5432/pharmacy")
+	}
+	switch u.Scheme {
+	case "postgres", "postgresql", "mysql", "sqlserver":
+	default:
+		return bad("source.dsn", RedactURL(dsn), "unknown scheme "+u.Scheme, "start it with postgres://, mysql:// (MySQL and MariaDB) or sqlserver://")
+	}
+	return nil
+}
+
+func checkStoreURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return bad("archive.stores", RedactURL(s), "not a URL", "write file:///absolute/path or s3://bucket/prefix?endpoint=host:port")
+	}
+	switch u.Scheme {
+	case "file":
+		if u.Host != "" || !filepath.IsAbs(u.Path) {
+			return bad("archive.stores", s, "a file store needs an absolute path and no host", "write file:///absolute/path (three slashes)")
+		}
+	case "s3":
+		if len(u.Host) < 3 {
+			return bad("archive.stores", RedactURL(s), "missing or too short bucket name", "write s3://bucket/prefix?endpoint=host:port&region=...")
+		}
+		if u.User != nil {
+			return bad("archive.stores", RedactURL(s), "credentials in the URL", "remove them and set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment")
+		}
+	default:
+		return bad("archive.stores", RedactURL(s), "unknown scheme "+u.Scheme, "use file:///path or s3://bucket/prefix")
+	}
+	return nil
+}
+
+// RedactURL masks the password and secret-looking query parameters of a
+// URL so it can appear in messages and logs.
+func RedactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "<unparseable URL>"
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	q := u.Query()
+	changed := false
+	for k := range q {
+		lk := strings.ToLower(k)
+		if strings.Contains(lk, "password") || strings.Contains(lk, "secret") || strings.Contains(lk, "token") || lk == "sslkey" {
+			q.Set(k, "xxxxx")
+			changed = true
+		}
+	}
+	if changed {
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}
+
+func abbreviate(s string) string {
+	if len(s) > 40 {
+		return s[:37] + "..."
+	}
+	return s
+}
