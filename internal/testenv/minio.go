@@ -103,10 +103,14 @@ func StartMinIO(t testing.TB, opts MinIOOptions) *MinIO {
 }
 
 // Client returns a minio-go client for the server as its root user.
-func (m *MinIO) Client() (*minio.Client, error) {
+func (m *MinIO) Client() (*minio.Client, error) { return m.client(0) }
+
+// client makes a client with maxRetries (0: minio-go's default).
+func (m *MinIO) client(maxRetries int) (*minio.Client, error) {
 	opts := &minio.Options{
-		Creds:  credentials.NewStaticV4(m.AccessKey, m.SecretKey, ""),
-		Secure: m.TLS,
+		Creds:      credentials.NewStaticV4(m.AccessKey, m.SecretKey, ""),
+		Secure:     m.TLS,
+		MaxRetries: maxRetries,
 	}
 	if m.TLS {
 		tr, err := minio.DefaultTransport(true)
@@ -232,6 +236,11 @@ func (m *MinIO) start() error {
 		scheme = "https"
 	}
 	defer hc.CloseIdleConnections()
+	client, err := m.client(1)
+	if err != nil {
+		p.kill()
+		return err
+	}
 	err = waitReady(p, func(ctx context.Context) error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://"+m.Endpoint+"/minio/health/ready", nil)
 		if err != nil {
@@ -245,7 +254,10 @@ func (m *MinIO) start() error {
 		if resp.StatusCode != http.StatusOK {
 			return fmt.Errorf("health: %s", resp.Status)
 		}
-		return nil
+		// Health may say ready while the S3 API still answers "Server not
+		// initialized yet": wait for a real, authenticated request.
+		_, err = client.ListBuckets(ctx)
+		return err
 	})
 	if err != nil {
 		p.kill()
