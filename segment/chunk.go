@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -152,31 +153,55 @@ func (s *sealer) seal(last bool) error {
 // opener reverses sealer for one segment.
 type opener struct {
 	crypto    *chunkCrypto
-	zdec      *zstd.Decoder
 	chunkSize int
-	plain     []byte
+	*decodeScratch
 }
+
+// decodeScratch is the reusable part of an opener: a zstd decoder and the
+// buffers of two chunks. Readers share them through scratchPool so a
+// restore or verify of many segments does not rebuild them per segment.
+type decodeScratch struct {
+	zdec  *zstd.Decoder
+	comp  [2][]byte // decrypted, still compressed: one being filled, one being decompressed
+	plain []byte
+}
+
+var scratchPool sync.Pool // of *decodeScratch
 
 func newOpener(c *chunkCrypto, chunkSize uint32) (*opener, error) {
-	zdec, err := zstd.NewReader(nil,
-		zstd.WithDecoderConcurrency(1),
-		zstd.WithDecoderMaxMemory(uint64(chunkSize)),
-		zstd.WithDecoderMaxWindow(uint64(windowFor(chunkSize))),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("zstd: %w", err)
+	s, _ := scratchPool.Get().(*decodeScratch)
+	if s == nil {
+		// Chunks are authenticated before they are decompressed, so the
+		// decoder only ever sees what a writer produced; the limits are
+		// defence in depth, at the format's maximum so any segment fits.
+		zdec, err := zstd.NewReader(nil,
+			zstd.WithDecoderConcurrency(1),
+			zstd.WithDecoderMaxMemory(MaxChunkSize),
+			zstd.WithDecoderMaxWindow(uint64(windowFor(MaxChunkSize))),
+		)
+		if err != nil {
+			return nil, fmt.Errorf("zstd: %w", err)
+		}
+		s = &decodeScratch{zdec: zdec}
 	}
-	return &opener{crypto: c, zdec: zdec, chunkSize: int(chunkSize)}, nil
+	return &opener{crypto: c, chunkSize: int(chunkSize), decodeScratch: s}, nil
 }
 
-// open authenticates, decrypts (in place) and decompresses chunk i. The
-// result is valid until the next call.
-func (o *opener) open(i uint64, last bool, sealed []byte) ([]byte, error) {
+// decrypt authenticates and decrypts chunk i into dst (reusing its
+// storage). It only reads sealed.
+func (o *opener) decrypt(i uint64, last bool, sealed, dst []byte) ([]byte, error) {
 	nonce, aad := o.crypto.params(i, last)
-	comp, err := o.crypto.aead.Open(sealed[:0], nonce[:], sealed, aad)
+	comp, err := o.crypto.aead.Open(dst[:0], nonce[:], sealed, aad)
 	if err != nil {
-		return nil, fmt.Errorf("%w: chunk %d fails authentication (altered, reordered, truncated or from another segment)", ErrCorrupt, i)
+		return dst, fmt.Errorf("%w: chunk %d fails authentication (altered, reordered, truncated or from another segment)", ErrCorrupt, i)
 	}
+	return comp, nil
+}
+
+// decompress decodes chunk i's compressed bytes and checks its size. The
+// result is valid until the next call.
+func (o *opener) decompress(i uint64, last bool, comp []byte) ([]byte, error) {
+	var err error
 	o.plain, err = o.zdec.DecodeAll(comp, o.plain[:0])
 	if err != nil {
 		return nil, fmt.Errorf("%w: chunk %d: decompress: %v", ErrCorrupt, i, err)
@@ -187,4 +212,10 @@ func (o *opener) open(i uint64, last bool, sealed []byte) ([]byte, error) {
 	return o.plain, nil
 }
 
-func (o *opener) close() { o.zdec.Close() }
+// close returns the scratch to the pool; the opener is unusable after.
+func (o *opener) close() {
+	if o.decodeScratch != nil {
+		scratchPool.Put(o.decodeScratch)
+		o.decodeScratch = nil
+	}
+}

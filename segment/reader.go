@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/rxvault/rxvault/internal/keys"
 )
@@ -22,7 +23,9 @@ type Reader struct {
 	op        *opener
 	nextChunk func() ([]byte, error) // plaintext of the next chunk; io.EOF at the end
 	cur       []byte                 // unread plaintext of the current chunk
-	idx       uint64                 // index of the next chunk
+	idx       uint64                 // index of the next chunk to decrypt
+	ahead     *decrypted             // the next chunk to decompress, if decrypted already
+	sawLast   bool                   // the last chunk has been decompressed
 
 	scratch []byte // records that span chunks
 	rels    map[uint64]*Relation
@@ -73,7 +76,8 @@ func (r *Reader) Header() Header { return r.fr.hdr }
 // returned io.EOF.
 func (r *Reader) Summary() Summary { return r.fr.sum }
 
-// Close releases the decoder. It does not close the source.
+// Close releases the decoder and buffers; values returned earlier become
+// invalid. It does not close the source.
 func (r *Reader) Close() error {
 	r.op.close()
 	if r.err == nil {
@@ -232,19 +236,66 @@ func (r *Reader) checkClaims() error {
 	return nil
 }
 
-// openNext reads, authenticates and decompresses the next chunk. After the
-// last chunk it verifies the trailer and returns io.EOF.
-func (r *Reader) openNext() ([]byte, error) {
+// decrypted is a chunk read, hashed and decrypted, awaiting decompression.
+type decrypted struct {
+	idx  uint64
+	last bool
+	buf  int // which of the scratch comp buffers holds it
+	err  error
+}
+
+// decryptNext reads, hashes (for the trailer's digest), authenticates and
+// decrypts the next chunk into comp buffer buf.
+func (r *Reader) decryptNext(buf int) decrypted {
+	d := decrypted{idx: r.idx, buf: buf}
 	sealed, last, err := r.fr.next()
 	if err != nil {
-		return nil, err // io.EOF only after the trailer verified
+		d.err = err
+		return d
 	}
-	plain, err := r.op.open(r.idx, last, sealed)
-	if err != nil {
-		return nil, err
-	}
+	d.last = last
+	r.op.comp[buf], d.err = r.op.decrypt(d.idx, last, sealed, r.op.comp[buf])
 	r.idx++
-	return plain, nil
+	return d
+}
+
+// openNext returns the plaintext of the next chunk; after the last chunk it
+// verifies the trailer and returns io.EOF.
+//
+// It overlaps work: while this goroutine decompresses chunk i, a second one
+// reads, hashes and decrypts chunk i+1 into the other buffer. openNext waits
+// for it before returning, so no goroutine outlives a call, and the two
+// never touch the same state (the helper owns the frame reader and r.idx
+// until Wait).
+func (r *Reader) openNext() ([]byte, error) {
+	if r.ahead == nil {
+		if r.sawLast {
+			_, _, err := r.fr.next() // the trailer: io.EOF once verified
+			if err == nil {
+				err = corrupt("frame after the last chunk")
+			}
+			return nil, err
+		}
+		d := r.decryptNext(0)
+		r.ahead = &d
+	}
+	cur := *r.ahead
+	if cur.err != nil {
+		return nil, cur.err
+	}
+	var next decrypted
+	var wg sync.WaitGroup
+	if !cur.last {
+		wg.Go(func() { next = r.decryptNext(1 - cur.buf) })
+	}
+	plain, err := r.op.decompress(cur.idx, cur.last, r.op.comp[cur.buf])
+	wg.Wait()
+	if cur.last {
+		r.ahead, r.sawLast = nil, true
+	} else {
+		r.ahead = &next
+	}
+	return plain, err
 }
 
 // fill makes r.cur non-empty, or returns io.EOF at the end of the payload.
