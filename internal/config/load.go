@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/dustin/go-humanize"
 	"github.com/go-viper/mapstructure/v2"
@@ -216,4 +217,37 @@ func byteSizeHook(from, to reflect.Type, data any) (any, error) {
 
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
+}
+
+// Effective returns every key of cfg with its value as text, in declaration
+// order, with URL passwords and secret parameters masked.
+func Effective(cfg *Config) [][2]string {
+	var out [][2]string
+	for _, f := range fields(cfg) {
+		var s string
+		switch v := f.ptr.Interface().(type) {
+		case []string:
+			r := make([]string, len(v))
+			for i, x := range v {
+				r[i] = RedactURL(x)
+				if strings.HasPrefix(x, "rxvault-pub-v1:") {
+					r[i] = abbreviate(x)
+				}
+			}
+			s = "[" + strings.Join(r, ", ") + "]"
+		case string:
+			s = v
+			if strings.Contains(v, "://") {
+				s = RedactURL(v)
+			}
+		case time.Duration:
+			s = durationText(v)
+		case ByteSize:
+			s = humanize.IBytes(uint64(v))
+		default:
+			s = fmt.Sprint(v)
+		}
+		out = append(out, [2]string{f.key, s})
+	}
+	return out
 }
