@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -130,7 +129,10 @@ func (r *retryStore) Put(ctx context.Context, name string, body io.ReadSeeker, s
 			ambiguous = true
 			return err
 		case ambiguous && errors.Is(err, ErrExists):
-			same, cerr := r.sameContent(ctx, name, body, start, size)
+			if _, err := body.Seek(start, io.SeekStart); err != nil {
+				return Permanent(fmt.Errorf("put %s: rewind body: %w", name, err))
+			}
+			same, cerr := SameContent(ctx, r.s, name, body, size)
 			if cerr != nil {
 				return cerr
 			}
@@ -141,45 +143,6 @@ func (r *retryStore) Put(ctx context.Context, name string, body io.ReadSeeker, s
 		}
 		return err
 	})
-}
-
-// sameContent reports whether the stored object name holds exactly the
-// size bytes of body from offset start.
-func (r *retryStore) sameContent(ctx context.Context, name string, body io.ReadSeeker, start, size int64) (bool, error) {
-	info, err := r.s.Stat(ctx, name)
-	if err != nil {
-		return false, fmt.Errorf("put %s: read back: %w", name, err)
-	}
-	if info.Size != size {
-		return false, nil
-	}
-	rc, err := r.s.Get(ctx, name)
-	if err != nil {
-		return false, fmt.Errorf("put %s: read back: %w", name, err)
-	}
-	defer rc.Close()
-	if _, err := body.Seek(start, io.SeekStart); err != nil {
-		return false, Permanent(fmt.Errorf("put %s: rewind body: %w", name, err))
-	}
-	const chunk = 64 << 10
-	a, b := make([]byte, chunk), make([]byte, chunk)
-	for left := size; left > 0; {
-		n := int64(chunk)
-		if left < n {
-			n = left
-		}
-		if _, err := io.ReadFull(rc, a[:n]); err != nil {
-			return false, Transient(fmt.Errorf("put %s: read back: %w", name, err))
-		}
-		if _, err := io.ReadFull(body, b[:n]); err != nil {
-			return false, Permanent(fmt.Errorf("put %s: reread body: %w", name, err))
-		}
-		if !bytes.Equal(a[:n], b[:n]) {
-			return false, nil
-		}
-		left -= n
-	}
-	return true, nil
 }
 
 func (r *retryStore) Get(ctx context.Context, name string) (io.ReadCloser, error) {

@@ -174,3 +174,28 @@ func TestRetryHonoursContext(t *testing.T) {
 		t.Errorf("attempts = %d, want %d", got, want)
 	}
 }
+
+func TestSameContent(t *testing.T) {
+	s := newFileStore(t, t.TempDir(), nil)
+	big := bytes.Repeat([]byte("0123456789abcdef"), 10000) // several chunks
+	putBytes(t, s, "big", big)
+	ctx := context.Background()
+	other := bytes.Clone(big)
+	other[len(other)-1] ^= 1
+	for _, tc := range []struct {
+		body []byte
+		want bool
+	}{
+		{big, true},
+		{other, false},
+		{big[:len(big)-1], false},
+	} {
+		got, err := store.SameContent(ctx, s, "big", bytes.NewReader(tc.body), int64(len(tc.body)))
+		if err != nil || got != tc.want {
+			t.Errorf("SameContent(%d bytes) = %v, %v; want %v", len(tc.body), got, err, tc.want)
+		}
+	}
+	if _, err := store.SameContent(ctx, s, "missing", bytes.NewReader(nil), 0); !errors.Is(err, store.ErrNotExist) {
+		t.Errorf("SameContent(missing) = %v, want ErrNotExist", err)
+	}
+}

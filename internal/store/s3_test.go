@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"strings"
 	"sync/atomic"
@@ -125,6 +126,29 @@ func TestS3TLSWithCAFile(t *testing.T) {
 	}
 	if err := s.Delete(context.Background(), "obj"); !errors.Is(err, store.ErrLocked) {
 		t.Errorf("Delete = %v, want ErrLocked", err)
+	}
+	// Over TLS the PUT is signed differently (unsigned payload with a
+	// trailing checksum): check that the condition and the size checks
+	// still hold.
+	if err := s.Put(context.Background(), "obj", bytes.NewReader([]byte("other")), 5); !errors.Is(err, store.ErrExists) {
+		t.Errorf("overwrite over TLS = %v, want ErrExists", err)
+	}
+	for i, size := range []int64{3, 20} {
+		name := fmt.Sprintf("badsize-%d", i)
+		if err := s.Put(context.Background(), name, bytes.NewReader([]byte("0123456789")), size); err == nil {
+			t.Errorf("Put of 10 bytes with size %d over TLS succeeded", size)
+		}
+		if _, err := s.Stat(context.Background(), name); !errors.Is(err, store.ErrNotExist) {
+			t.Errorf("Stat(%s) = %v, want ErrNotExist", name, err)
+		}
+	}
+	rc2, err := s.Get(context.Background(), "obj")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc2.Close()
+	if got, _ := io.ReadAll(rc2); string(got) != string(data) {
+		t.Errorf("content after refused overwrite = %q, want %q", got, data)
 	}
 
 	// Without the CA file the server's certificate is not trusted: a

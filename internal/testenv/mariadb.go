@@ -132,7 +132,7 @@ func (m *MariaDB) CreateDatabase(t testing.TB, name string) string {
 // It must be called from the test's goroutine.
 func (m *MariaDB) Start(t testing.TB) {
 	t.Helper()
-	if err := m.start(); err != nil {
+	if err := restart(m.start); err != nil {
 		dumpLog(t, "mariadb", m.logPath)
 		t.Fatalf("testenv: restart mariadb: %v", err)
 	}

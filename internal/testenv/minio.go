@@ -148,7 +148,7 @@ func (m *MinIO) MakeBucket(t testing.TB, name string, objectLock bool) {
 // It must be called from the test's goroutine.
 func (m *MinIO) Start(t testing.TB) {
 	t.Helper()
-	if err := m.start(); err != nil {
+	if err := restart(m.start); err != nil {
 		dumpLog(t, "minio", m.logPath)
 		t.Fatalf("testenv: restart minio: %v", err)
 	}

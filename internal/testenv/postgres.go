@@ -13,6 +13,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -109,7 +110,7 @@ func (pg *Postgres) CreateDatabase(t testing.TB, name string) string {
 // It must be called from the test's goroutine.
 func (pg *Postgres) Start(t testing.TB) {
 	t.Helper()
-	if err := pg.start(); err != nil {
+	if err := restart(pg.start); err != nil {
 		dumpLog(t, "postgres", pg.logPath)
 		t.Fatalf("testenv: restart postgres: %v", err)
 	}
@@ -227,6 +228,7 @@ func pgTemplate(binDir string, o owner) (string, error) {
 	if st, err := os.Lstat(base); err != nil || !st.IsDir() || st.Sys().(*syscall.Stat_t).Uid != uint32(os.Geteuid()) {
 		return "", fmt.Errorf("%s is not a directory owned by uid %d", base, os.Geteuid())
 	}
+	removeStaleBuilds(base)
 	final := filepath.Join(base, "pg-template-"+version+"-v1")
 	if _, err := os.Stat(filepath.Join(final, "complete")); err == nil {
 		return filepath.Join(final, "data"), nil
@@ -268,4 +270,16 @@ func pgTemplate(binDir string, o owner) (string, error) {
 		}
 	}
 	return filepath.Join(final, "data"), nil
+}
+
+// removeStaleBuilds removes template build directories left by test
+// processes killed during initdb (older than an hour, so never one that a
+// live process is still filling).
+func removeStaleBuilds(base string) {
+	dirs, _ := filepath.Glob(filepath.Join(base, "pg-build-*"))
+	for _, d := range dirs {
+		if st, err := os.Stat(d); err == nil && time.Since(st.ModTime()) > time.Hour {
+			os.RemoveAll(d)
+		}
+	}
 }

@@ -212,6 +212,18 @@ func waitReady(p *process, ready func(ctx context.Context) error) error {
 	return fmt.Errorf("%s not ready after %s: %w", p.name, startTimeout, last)
 }
 
+// restart runs start, retrying for a while when another process holds the
+// server's port (a restart keeps its port, so clients keep their DSNs).
+func restart(start func() error) error {
+	for attempt := 0; ; attempt++ {
+		err := start()
+		if err == nil || !errors.Is(err, errPortInUse) || attempt == 10 {
+			return err
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
 func logMentionsPortInUse(path string) bool {
 	b, err := os.ReadFile(path)
 	if err != nil {
