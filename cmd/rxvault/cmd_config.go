@@ -10,10 +10,7 @@ import (
 )
 
 func newConfigCommand(g *globals) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "config",
-		Short: "Inspect the configuration",
-	}
+	cmd := groupCommand("config", "Inspect the configuration")
 	cmd.AddCommand(&cobra.Command{
 		Use:   "check",
 		Short: "Validate the configuration and print the effective values (secrets masked)",

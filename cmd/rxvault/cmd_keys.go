@@ -10,10 +10,7 @@ import (
 )
 
 func newKeysCommand(g *globals) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "keys",
-		Short: "Manage encryption keys",
-	}
+	cmd := groupCommand("keys", "Manage encryption keys")
 	cmd.AddCommand(newKeysGenerateCommand(g))
 	return cmd
 }

@@ -42,6 +42,8 @@ Exit status: 0 success; 1 the operation failed or found an integrity problem;
 2 bad usage or configuration (nothing was done).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Args:          unknownSubcommand,
+		RunE:          func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	root.SetOut(g.stdout)
 	root.SetErr(g.stderr)
@@ -79,6 +81,24 @@ func (g *globals) logger(cfg config.Log) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(g.stderr, opts))
 	}
 	return slog.New(slog.NewTextHandler(g.stderr, opts))
+}
+
+// groupCommand returns a command that only groups subcommands: without
+// one it prints its help; with an unknown one it is a usage error.
+func groupCommand(use, short string) *cobra.Command {
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  unknownSubcommand,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+	}
+}
+
+func unknownSubcommand(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usage(fmt.Errorf("unknown command %q: see %s --help", args[0], cmd.CommandPath()))
+	}
+	return nil
 }
 
 // noArgs refuses positional arguments as a usage error.
