@@ -455,7 +455,7 @@ func TestObjectName(t *testing.T) {
 	// Names sort by sequence within a chain.
 	h2 := h
 	h2.Seq = 0x100
-	if !(name < h2.Info().ObjectName()) {
+	if name >= h2.Info().ObjectName() {
 		t.Errorf("name of seq 0x2a does not sort before seq 0x100")
 	}
 	for _, bad := range []string{"", "x.rxseg", name + "x", strings.Replace(name, "-", "_", 1), strings.ToUpper(name), "../" + name} {

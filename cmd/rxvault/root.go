@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"time"
 
@@ -68,19 +67,6 @@ func (g *globals) loadConfig(cmd *cobra.Command) (config.Config, error) {
 		Env:      g.env,
 		Set:      g.set,
 	})
-}
-
-// logger builds the process logger from the configuration.
-func (g *globals) logger(cfg config.Log) *slog.Logger {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(cfg.Level)); err != nil {
-		level = slog.LevelInfo
-	}
-	opts := &slog.HandlerOptions{Level: level}
-	if cfg.Format == "json" {
-		return slog.New(slog.NewJSONHandler(g.stderr, opts))
-	}
-	return slog.New(slog.NewTextHandler(g.stderr, opts))
 }
 
 // groupCommand returns a command that only groups subcommands: without

@@ -107,7 +107,7 @@ func ParseRecipient(s string) (*Recipient, error) {
 	}
 	pub, err := k.NewPublicKey(raw)
 	if err != nil {
-		return nil, fmt.Errorf("parse recipient: %w: %v", ErrMalformedKey, err)
+		return nil, fmt.Errorf("parse recipient: %w: %w", ErrMalformedKey, err)
 	}
 	return &Recipient{pub: pub, id: keyIDOf(pub)}, nil
 }
@@ -158,7 +158,7 @@ func ParseIdentity(s string) (*Identity, error) {
 	}
 	priv, err := k.NewPrivateKey(raw)
 	if err != nil {
-		return nil, fmt.Errorf("parse identity: %w: %v", ErrMalformedKey, err)
+		return nil, fmt.Errorf("parse identity: %w: %w", ErrMalformedKey, err)
 	}
 	return &Identity{priv: priv, id: keyIDOf(priv.PublicKey())}, nil
 }
