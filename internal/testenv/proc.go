@@ -127,15 +127,89 @@ func (p *process) stop(sig syscall.Signal) error {
 	}
 }
 
-// kill sends SIGKILL to the process group and waits for the leader to be
-// reaped. The group id is the leader's pid, which cannot be reused before
-// the leader is reaped, so only our own processes are hit.
+// kill kills the process, its process group and its direct children with
+// SIGKILL, and waits until they are all gone.
+//
+// PostgreSQL's backends call setsid(), so they are not in the postmaster's
+// group; and if they outlived it for a moment, a restarted server would
+// find their shared memory "still in use". So the leader is first stopped
+// with SIGSTOP: it can then neither fork nor reap, which keeps its
+// children's pids from being reused while they are killed. The group id is
+// the leader's pid, which cannot be reused before the leader is reaped, so
+// only our own processes are hit.
 func (p *process) kill() {
 	if p.exited() {
 		return
 	}
+	_ = syscall.Kill(p.pid, syscall.SIGSTOP)
+	kids := children(p.pid)
+	for _, k := range kids {
+		_ = syscall.Kill(k, syscall.SIGKILL)
+	}
 	_ = syscall.Kill(-p.pid, syscall.SIGKILL)
 	<-p.done
+	deadline := time.Now().Add(stopTimeout) // a hang guard only
+	for time.Now().Before(deadline) {
+		alive := Alive(p.pid)
+		for _, k := range kids {
+			alive = alive || running(k)
+		}
+		if !alive {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// procStat returns the state and the parent and group ids of process pid
+// from /proc, or ok=false if it does not exist.
+func procStat(pid int) (state string, ppid, pgrp int, ok bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return "", 0, 0, false
+	}
+	// pid (comm) state ppid pgrp ...; comm may hold spaces and parens.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return "", 0, 0, false
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 3 {
+		return "", 0, 0, false
+	}
+	ppid, _ = strconv.Atoi(f[1])
+	pgrp, _ = strconv.Atoi(f[2])
+	return f[0], ppid, pgrp, true
+}
+
+// running reports whether pid exists and is not a zombie.
+func running(pid int) bool {
+	state, _, _, ok := procStat(pid)
+	return ok && state != "Z" && state != "X"
+}
+
+// pids lists the process ids in /proc.
+func pids() []int {
+	entries, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range entries {
+		if id, err := strconv.Atoi(e.Name()); err == nil {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// children lists the processes whose parent is pid.
+func children(pid int) []int {
+	var out []int
+	for _, id := range pids() {
+		if _, ppid, _, ok := procStat(id); ok && ppid == pid {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // Alive reports whether the process pid, or any other process in the
@@ -143,31 +217,13 @@ func (p *process) kill() {
 // reap, count as gone). Tests use it to check that a stopped server left
 // nothing behind.
 func Alive(pid int) bool {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
 		// No /proc: fall back to signal 0, which also sees zombies.
 		return syscall.Kill(pid, 0) == nil || syscall.Kill(-pid, 0) == nil
 	}
-	for _, e := range entries {
-		id, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue // exited meanwhile
-		}
-		// pid (comm) state ppid pgrp ...; comm may hold spaces and parens.
-		s := string(b)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(s[i+1:])
-		if len(f) < 3 || f[0] == "Z" || f[0] == "X" {
-			continue
-		}
-		if id == pid || f[2] == strconv.Itoa(pid) {
+	for _, id := range pids() {
+		state, _, pgrp, ok := procStat(id)
+		if ok && state != "Z" && state != "X" && (id == pid || pgrp == pid) {
 			return true
 		}
 	}

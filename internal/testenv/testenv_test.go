@@ -3,6 +3,7 @@ package testenv_test
 import (
 	"context"
 	"os"
+	"strconv"
 	"testing"
 
 	"github.com/go-mysql-org/go-mysql/client"
@@ -84,8 +85,26 @@ func TestPostgres(t *testing.T) {
 		}
 
 		second := pg.PID()
+		// A backend is not in the postmaster's process group (it calls
+		// setsid); Kill must take it down too, or the restart would find
+		// its shared memory in use.
+		ctx := context.Background()
+		conn, err := pgconn.Connect(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := conn.Exec(ctx, "select pg_backend_pid()").ReadAll()
+		if err != nil {
+			t.Fatal(err)
+		}
+		backend, err := strconv.Atoi(string(res[0].Rows[0][0]))
+		if err != nil {
+			t.Fatal(err)
+		}
 		pg.Kill(t)
+		conn.Close(ctx)
 		checkGone(t, "postgres after Kill", second)
+		checkGone(t, "postgres backend after Kill", backend)
 		pg.Start(t)
 		if got, want := pgQuery(t, dsn, "select x from t"), "42"; got != want {
 			t.Errorf("after crash x = %q, want %q", got, want)
