@@ -68,9 +68,9 @@ func (s *FileStore) objectMeta(op, name string) (fileMeta, error) {
 	if m.Version != fileMetaVersion {
 		return fileMeta{}, fmt.Errorf("%s %s: retention record %s has version %d, want %d", op, name, s.metaPath(name), m.Version, fileMetaVersion)
 	}
-	switch {
-	case m.Mode == LockNone:
-	case m.Mode == LockGovernance || m.Mode == LockCompliance:
+	switch m.Mode {
+	case LockNone:
+	case LockGovernance, LockCompliance:
 		if m.RetainUntil.IsZero() {
 			return fileMeta{}, fmt.Errorf("%s %s: retention record %s has mode %s and no date", op, name, s.metaPath(name), m.Mode)
 		}

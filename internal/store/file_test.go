@@ -192,7 +192,9 @@ func TestFileUnknownFormat(t *testing.T) {
 	root := t.TempDir()
 	newFileStore(t, root, nil)
 	marker := filepath.Join(root, ".rxvault", "format")
-	os.Chmod(marker, 0o640)
+	if err := os.Chmod(marker, 0o640); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(marker, []byte("rxvault file store 99\n"), 0o440); err != nil {
 		t.Fatal(err)
 	}

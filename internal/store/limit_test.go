@@ -43,7 +43,9 @@ func TestLimitBoundsConcurrency(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.Put(context.Background(), "x", bytes.NewReader(nil), 0)
+			if err := s.Put(context.Background(), "x", bytes.NewReader(nil), 0); err != nil {
+				t.Errorf("Put: %v", err)
+			}
 		}()
 	}
 	// Let the calls through two at a time.

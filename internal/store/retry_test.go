@@ -74,7 +74,9 @@ func TestRetryRewindsBody(t *testing.T) {
 	// The body starts at offset 4 when Put is called; each retry must
 	// start there again.
 	body := bytes.NewReader([]byte("skipPAYLOAD"))
-	body.Seek(4, io.SeekStart)
+	if _, err := body.Seek(4, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.Put(context.Background(), "obj", body, 7); err != nil {
 		t.Fatal(err)
 	}

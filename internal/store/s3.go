@@ -222,7 +222,7 @@ func (s *S3Store) Put(ctx context.Context, name string, body io.ReadSeeker, size
 	er := newExactReader(body, size)
 	if size == 0 {
 		// minio-go does not read the body of an empty object; check it.
-		if _, err := er.Read(nil); err != io.EOF {
+		if _, err := er.Read(nil); !errors.Is(err, io.EOF) {
 			return fmt.Errorf("put %s: %w", name, err)
 		}
 	}

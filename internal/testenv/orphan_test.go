@@ -63,8 +63,8 @@ func TestKilledTestBinaryTakesServersDown(t *testing.T) {
 		}
 	}
 	if got, want := len(pids), 2; got != want {
-		cmd.Process.Kill()
-		cmd.Wait()
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
 		t.Fatalf("helper reported %d servers, want %d", got, want)
 	}
 	for _, pid := range pids {
@@ -75,7 +75,7 @@ func TestKilledTestBinaryTakesServersDown(t *testing.T) {
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	cmd.Wait()
+	_ = cmd.Wait() // killed: the error is expected
 	// The kernel delivers SIGKILL to the servers at once; give the
 	// orphans time to be reaped. The bound is a hang guard only.
 	for _, pid := range pids {

@@ -261,7 +261,7 @@ func waitReady(p *process, ready func(ctx context.Context) error) error {
 			if logMentionsPortInUse(p.logPath) {
 				return fmt.Errorf("%s exited: %w", p.name, errPortInUse)
 			}
-			return fmt.Errorf("%s exited during start (%v): %w", p.name, p.waitErr, last)
+			return fmt.Errorf("%s exited during start (%w): %w", p.name, p.waitErr, last)
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
