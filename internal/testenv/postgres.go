@@ -2,6 +2,8 @@ package testenv
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
@@ -215,12 +217,9 @@ func pgTemplate(binDir string, o owner) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("postgres --version: %w", err)
 	}
-	version := strings.Map(func(r rune) rune {
-		if r >= '0' && r <= '9' || r == '.' {
-			return r
-		}
-		return -1
-	}, strings.TrimSpace(string(out)))
+	// Key the cache on the exact server build.
+	sum := sha256.Sum256(out)
+	version := hex.EncodeToString(sum[:6])
 	base := filepath.Join(os.TempDir(), fmt.Sprintf("rxvault-testenv-%d", os.Geteuid()))
 	if err := os.MkdirAll(base, 0o755); err != nil {
 		return "", fmt.Errorf("mkdir: %w", err)
