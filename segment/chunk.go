@@ -204,7 +204,7 @@ func (o *opener) decompress(i uint64, last bool, comp []byte) ([]byte, error) {
 	var err error
 	o.plain, err = o.zdec.DecodeAll(comp, o.plain[:0])
 	if err != nil {
-		return nil, fmt.Errorf("%w: chunk %d: decompress: %v", ErrCorrupt, i, err)
+		return nil, fmt.Errorf("%w: chunk %d: decompress: %w", ErrCorrupt, i, err)
 	}
 	if len(o.plain) > o.chunkSize || (!last && len(o.plain) != o.chunkSize) {
 		return nil, fmt.Errorf("%w: chunk %d holds %d bytes, chunk size is %d", ErrCorrupt, i, len(o.plain), o.chunkSize)

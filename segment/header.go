@@ -224,10 +224,10 @@ func readHeader(r io.Reader) (Header, []byte, error) {
 		return h, nil, truncated(err, "header")
 	}
 	if err := h.parseBody(raw[preambleSize:]); err != nil {
-		return h, nil, fmt.Errorf("%w: header: %v", ErrCorrupt, err)
+		return h, nil, fmt.Errorf("%w: header: %w", ErrCorrupt, err)
 	}
 	if err := h.Validate(); err != nil {
-		return h, nil, fmt.Errorf("%w: header: %v", ErrCorrupt, err)
+		return h, nil, fmt.Errorf("%w: header: %w", ErrCorrupt, err)
 	}
 	return h, raw, nil
 }

@@ -52,9 +52,9 @@ func NewReader(r io.Reader, ids []*keys.Identity) (*Reader, error) {
 	h := &fr.hdr
 	dataKey, err := keys.Unwrap(h.Envelopes, dataKeyInfo(h.Salt), ids)
 	if errors.Is(err, keys.ErrNoIdentity) {
-		return nil, fmt.Errorf("%w: %v", ErrWrongKey, err)
+		return nil, fmt.Errorf("%w: %w", ErrWrongKey, err)
 	} else if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
 	cc, err := newChunkCrypto(dataKey, h.Salt, headerHash(fr.hdrRaw))
 	if err != nil {

@@ -21,11 +21,7 @@ func run(t *testing.T, dir string, env []string, args ...string) (int, string, s
 	g := &globals{stdout: &out, stderr: &errOut, env: env, now: func() time.Time { return time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC) }}
 	root := newRootCommand(g)
 	root.SetArgs(args)
-	wd, _ := os.Getwd()
-	if err := os.Chdir(dir); err != nil {
-		t.Fatal(err)
-	}
-	defer os.Chdir(wd)
+	t.Chdir(dir)
 	err := root.ExecuteContext(context.Background())
 	if err != nil {
 		errOut.WriteString("rxvault: " + oneLine(err.Error()) + "\n")
