@@ -4,11 +4,11 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/rxvault/rxvault/internal/keys"
+	"github.com/rxvault/rxvault/internal/store"
 )
 
 // ValidationError is a bad configuration value: which key, its value (with
@@ -53,11 +53,6 @@ func (c *Config) Validate() error {
 	if len(c.Archive.Stores) == 0 {
 		return bad("archive.stores", "", "no store configured", "list at least one store URL, e.g. file:///var/lib/rxvault/archive")
 	}
-	for _, s := range c.Archive.Stores {
-		if err := checkStoreURL(s); err != nil {
-			return err
-		}
-	}
 	switch c.Archive.LockMode {
 	case "none", "governance", "compliance":
 	default:
@@ -65,6 +60,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Archive.LockMode != "none" && (c.Archive.Retention < time.Second || c.Archive.Retention > 100*365*24*time.Hour) {
 		return bad("archive.retention", c.Archive.Retention.String(), "must be between 1s and 100 years while objects are locked", "set archive.retention, e.g. 52560h for six years")
+	}
+	for _, s := range c.Archive.Stores {
+		if err := checkStoreURL(s, c.Archive.LockMode, c.Archive.Retention); err != nil {
+			return err
+		}
 	}
 	for _, r := range c.Keys.Recipients {
 		if _, err := keys.ParseRecipient(r); err != nil {
@@ -142,25 +142,11 @@ func checkDSN(dsn string) error {
 	return nil
 }
 
-func checkStoreURL(s string) error {
-	u, err := url.Parse(s)
-	if err != nil {
-		return bad("archive.stores", RedactURL(s), "not a URL", "write file:///absolute/path or s3://bucket/prefix?endpoint=host:port")
-	}
-	switch u.Scheme {
-	case "file":
-		if u.Host != "" || !filepath.IsAbs(u.Path) {
-			return bad("archive.stores", s, "a file store needs an absolute path and no host", "write file:///absolute/path (three slashes)")
-		}
-	case "s3":
-		if len(u.Host) < 3 {
-			return bad("archive.stores", RedactURL(s), "missing or too short bucket name", "write s3://bucket/prefix?endpoint=host:port&region=...")
-		}
-		if u.User != nil {
-			return bad("archive.stores", RedactURL(s), "credentials in the URL", "remove them and set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment")
-		}
-	default:
-		return bad("archive.stores", RedactURL(s), "unknown scheme "+u.Scheme, "use file:///path or s3://bucket/prefix")
+// checkStoreURL checks a store URL as the store would open it, without
+// touching it.
+func checkStoreURL(s string, mode string, retention time.Duration) error {
+	if err := store.CheckURL(s, store.Options{Mode: store.LockMode(mode), Retention: retention}); err != nil {
+		return bad("archive.stores", RedactURL(s), err.Error(), "write file:///absolute/path or s3://bucket/prefix?endpoint=host:port (see the README's Stores section)")
 	}
 	return nil
 }

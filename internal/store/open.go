@@ -75,17 +75,11 @@ func backends() map[string]opener {
 // are retried under opts.Retry. Errors are one line naming the problem and
 // the fix.
 func Open(ctx context.Context, rawURL string, opts Options) (Store, error) {
-	u, err := url.Parse(rawURL)
+	u, err := parseStoreURL(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("store URL: %w: use file:///absolute/path or s3://bucket/prefix?endpoint=host:port", err)
+		return nil, err
 	}
-	if u.User != nil {
-		return nil, fmt.Errorf("store URL %s: credentials in the URL are not accepted: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY", u.Redacted())
-	}
-	open, ok := backends()[u.Scheme]
-	if !ok {
-		return nil, fmt.Errorf("store URL %s: unknown scheme %q: use file:///absolute/path or s3://bucket/prefix?endpoint=host:port", u.Redacted(), u.Scheme)
-	}
+	open := backends()[u.Scheme]
 	if opts.Mode == "" {
 		opts.Mode = LockCompliance
 	}
@@ -183,29 +177,78 @@ func checkLock(mode LockMode, retention time.Duration) error {
 	}
 }
 
-func openFileURL(ctx context.Context, u *url.URL, opts Options) (Store, error) {
+// CheckURL checks a store URL and its parameters as Open would, without
+// touching the store (no I/O, credentials not required). Configuration
+// validation uses it so a bad URL is refused before anything runs.
+func CheckURL(rawURL string, opts Options) error {
+	u, err := parseStoreURL(rawURL)
+	if err != nil {
+		return err
+	}
+	if opts.Mode == "" {
+		opts.Mode = LockCompliance
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	switch u.Scheme {
+	case "file":
+		_, err = fileConfig(u, opts)
+	case "s3":
+		var cfg S3Config
+		if cfg, err = s3Config(u, opts); err == nil {
+			err = cfg.validate()
+		}
+	}
+	return err
+}
+
+// parseStoreURL parses rawURL and checks what every store kind shares.
+func parseStoreURL(rawURL string) (*url.URL, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("store URL: %w: use file:///absolute/path or s3://bucket/prefix?endpoint=host:port", err)
+	}
+	if u.User != nil {
+		return nil, fmt.Errorf("store URL %s: credentials in the URL are not accepted: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY", u.Redacted())
+	}
+	if _, ok := backends()[u.Scheme]; !ok {
+		return nil, fmt.Errorf("store URL %s: unknown scheme %q: use file:///absolute/path or s3://bucket/prefix?endpoint=host:port", u.Redacted(), u.Scheme)
+	}
+	return u, nil
+}
+
+func fileConfig(u *url.URL, opts Options) (FileConfig, error) {
 	if u.Opaque != "" || (u.Host != "" && u.Host != "localhost") || !strings.HasPrefix(u.Path, "/") {
-		return nil, fmt.Errorf("store URL %s: a file store needs an absolute path, as in file:///var/lib/rxvault/archive", u.Redacted())
+		return FileConfig{}, fmt.Errorf("store URL %s: a file store needs an absolute path, as in file:///var/lib/rxvault/archive", u.Redacted())
 	}
 	if err := lockParams(u, &opts); err != nil {
-		return nil, err
+		return FileConfig{}, err
 	}
-	s, err := NewFileStore(ctx, FileConfig{
+	return FileConfig{
 		Root: u.Path, Mode: opts.Mode, Retention: opts.Retention,
 		Now: opts.Now, Logger: opts.Logger.With("store", "file"),
-	})
+	}, nil
+}
+
+func openFileURL(ctx context.Context, u *url.URL, opts Options) (Store, error) {
+	cfg, err := fileConfig(u, opts)
+	if err != nil {
+		return nil, err
+	}
+	s, err := NewFileStore(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
-func openS3URL(ctx context.Context, u *url.URL, opts Options) (Store, error) {
+func s3Config(u *url.URL, opts Options) (S3Config, error) {
 	if u.Host == "" {
-		return nil, fmt.Errorf("store URL %s: no bucket: use s3://bucket/prefix?endpoint=host:port", u.Redacted())
+		return S3Config{}, fmt.Errorf("store URL %s: no bucket: use s3://bucket/prefix?endpoint=host:port", u.Redacted())
 	}
 	if err := lockParams(u, &opts, "endpoint", "region", "tls", "ca_file"); err != nil {
-		return nil, err
+		return S3Config{}, err
 	}
 	q := u.Query()
 	cfg := S3Config{
@@ -226,12 +269,20 @@ func openS3URL(ctx context.Context, u *url.URL, opts Options) (Store, error) {
 	if v := q.Get("tls"); v != "" {
 		on, err := strconv.ParseBool(v)
 		if err != nil {
-			return nil, fmt.Errorf("store URL %s: tls=%s: want true or false", u.Redacted(), v)
+			return S3Config{}, fmt.Errorf("store URL %s: tls=%s: want true or false", u.Redacted(), v)
 		}
 		cfg.Insecure = !on
 	}
 	if cfg.Insecure && cfg.CAFile != "" {
-		return nil, fmt.Errorf("store URL %s: ca_file is set but tls=false: drop one of them", u.Redacted())
+		return S3Config{}, fmt.Errorf("store URL %s: ca_file is set but tls=false: drop one of them", u.Redacted())
+	}
+	return cfg, nil
+}
+
+func openS3URL(ctx context.Context, u *url.URL, opts Options) (Store, error) {
+	cfg, err := s3Config(u, opts)
+	if err != nil {
+		return nil, err
 	}
 	s, err := NewS3Store(ctx, cfg)
 	if err != nil {

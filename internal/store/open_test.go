@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rxvault/rxvault/internal/store"
 )
@@ -33,6 +34,10 @@ func TestOpenBadURLs(t *testing.T) {
 		{"s3://bucket?endpoint=192.0.2.1:9000&tls=false&lock=none", "loopback"},
 		{"://", "store URL"},
 	} {
+		// CheckURL finds the same problems without touching a store.
+		if err := store.CheckURL(tc.url, store.Options{}); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("CheckURL(%q) = %v, want it to mention %q", tc.url, err, tc.want)
+		}
 		_, err := store.Open(context.Background(), tc.url, creds)
 		if err == nil {
 			t.Errorf("Open(%q) succeeded, want an error", tc.url)
@@ -46,6 +51,20 @@ func TestOpenBadURLs(t *testing.T) {
 		}
 		if strings.Contains(err.Error(), "pw") && strings.Contains(tc.url, "pw") {
 			t.Errorf("Open(%q) error shows the password: %q", tc.url, err)
+		}
+	}
+}
+
+func TestCheckURLAcceptsGoodURLs(t *testing.T) {
+	opts := store.Options{Mode: store.LockCompliance, Retention: time.Hour}
+	for _, u := range []string{
+		"file:///var/lib/rxvault/archive",
+		"file:///x?lock=none",
+		"s3://bucket/prefix/a?endpoint=s3.example.com&region=eu-west-1&retention=90d",
+		"s3://bucket?endpoint=127.0.0.1:9000&tls=false&lock=governance",
+	} {
+		if err := store.CheckURL(u, opts); err != nil {
+			t.Errorf("CheckURL(%q): %v", u, err)
 		}
 	}
 }

@@ -64,24 +64,12 @@ type S3Store struct {
 // NewS3Store connects to the bucket and checks it: it must exist, and when
 // cfg.Mode is not LockNone it must have Object Lock enabled.
 func NewS3Store(ctx context.Context, cfg S3Config) (*S3Store, error) {
-	if err := checkLock(cfg.Mode, cfg.Retention); err != nil {
-		return nil, fmt.Errorf("s3 store: %w", err)
-	}
-	if err := s3utils.CheckValidBucketName(cfg.Bucket); err != nil {
-		return nil, fmt.Errorf("s3 store: bucket %q: %w", cfg.Bucket, err)
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
 	prefix := strings.Trim(cfg.Prefix, "/")
 	if prefix != "" {
-		if err := ValidName(prefix); err != nil {
-			return nil, fmt.Errorf("s3 store: prefix: %w", err)
-		}
 		prefix += "/"
-	}
-	if cfg.Endpoint == "" {
-		return nil, errors.New("s3 store: no endpoint")
-	}
-	if cfg.Insecure && !loopback(cfg.Endpoint) {
-		return nil, fmt.Errorf("s3 store: tls=false is allowed only for a loopback endpoint, not %s: remove tls=false (and set ca_file= for a private CA)", cfg.Endpoint)
 	}
 	if cfg.Credentials.AccessKeyID == "" || cfg.Credentials.SecretAccessKey == "" {
 		return nil, errors.New("s3 store: no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
@@ -137,6 +125,28 @@ func NewS3Store(ctx context.Context, cfg S3Config) (*S3Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// validate checks what can be checked without I/O.
+func (cfg *S3Config) validate() error {
+	if err := checkLock(cfg.Mode, cfg.Retention); err != nil {
+		return fmt.Errorf("s3 store: %w", err)
+	}
+	if err := s3utils.CheckValidBucketName(cfg.Bucket); err != nil {
+		return fmt.Errorf("s3 store: bucket %q: %w", cfg.Bucket, err)
+	}
+	if prefix := strings.Trim(cfg.Prefix, "/"); prefix != "" {
+		if err := ValidName(prefix); err != nil {
+			return fmt.Errorf("s3 store: prefix: %w", err)
+		}
+	}
+	if cfg.Endpoint == "" {
+		return errors.New("s3 store: no endpoint")
+	}
+	if cfg.Insecure && !loopback(cfg.Endpoint) {
+		return fmt.Errorf("s3 store: tls=false is allowed only for a loopback endpoint, not %s: remove tls=false (and set ca_file= for a private CA)", cfg.Endpoint)
+	}
+	return nil
 }
 
 // checkBucket checks that the bucket exists and has Object Lock when the
