@@ -1,0 +1,73 @@
+// Package capture defines what every engine's change reader delivers: whole
+// transactions in commit order, each with its commit position and time,
+// and the points up to which the stream is known to be complete. The
+// readers live in subpackages (capture/postgres, capture/mysql).
+package capture
+
+import (
+	"context"
+	"errors"
+	"iter"
+	"time"
+
+	"github.com/rxvault/rxvault/segment"
+)
+
+// Message prefixes rxvault itself writes into the source's change stream
+// (PostgreSQL logical messages). A reader turns ddl messages into
+// segment.OpDDL changes; the other two pass through as segment.OpMessage.
+const (
+	// PrefixDDL carries a DDL statement captured by rxvault's event trigger.
+	PrefixDDL = "rxvault.ddl"
+	// PrefixSequences carries the values of every captured sequence, as
+	// JSON {"schema.name": {"last_value": "42", "is_called": true}, ...}.
+	PrefixSequences = "rxvault.sequences"
+	// PrefixHeartbeat marks a heartbeat transaction: it changes nothing but
+	// gives the archive a recent commit time while the database is idle.
+	PrefixHeartbeat = "rxvault.heartbeat"
+)
+
+// Txn is one committed transaction as a reader delivers it.
+type Txn struct {
+	// Info is the begin information: source transaction id, commit
+	// position (PostgreSQL: the LSN of the commit record) and commit time.
+	Info segment.TxnInfo
+	// End is the position just past the transaction's commit (PostgreSQL:
+	// its end LSN). Acknowledging End tells the source it need not send
+	// this transaction again.
+	End segment.Position
+	// Changes yields the transaction's changes in order. It may be
+	// iterated once, before the sink returns; each *Change (and the
+	// values it holds) is valid only until the next iteration. A non-nil
+	// error ends the iteration: the transaction could not be read back
+	// (a spill file failed) and the sink must not store it.
+	Changes iter.Seq2[*segment.Change, error]
+	// Len is the number of changes Changes yields.
+	Len int
+}
+
+// Sink consumes a reader's output. Calls come from the reader's goroutine,
+// in commit order. An error from the sink stops the reader, which returns it.
+type Sink interface {
+	// Txn stores one committed transaction.
+	Txn(ctx context.Context, t *Txn) error
+	// Progress reports that every transaction committing before pos has
+	// been delivered, and that the source's clock read at at that point
+	// (zero if unknown). Readers call it on keepalives so the archive can
+	// record progress while no transactions arrive.
+	Progress(ctx context.Context, pos segment.Position, at time.Time) error
+}
+
+// Identity names a source: what goes into every segment header.
+type Identity struct {
+	Engine segment.Engine
+	// SourceID is stable for the life of the source (PostgreSQL: system
+	// identifier and database name, "7441234567890123456/pharmacy").
+	SourceID string
+}
+
+// ErrStreamLost means the source can no longer continue the stream from
+// where the archive stands (PostgreSQL: the replication slot is missing or
+// invalidated; MySQL: the binlog was purged). The archive has a gap: the
+// agent must start a new chain with a new base backup.
+var ErrStreamLost = errors.New("change stream lost")

@@ -1,0 +1,41 @@
+// Package pitr restores a database to a point in time: it plans a restore
+// from a store listing (a pure function), restores a base backup, replays
+// transactions in commit order up to the target, and verifies archives.
+// Engine-specific targets live in subpackages (pitr/postgres).
+package pitr
+
+import (
+	"context"
+	"errors"
+	"io"
+	"iter"
+
+	"github.com/rxvault/rxvault/segment"
+)
+
+// ErrTargetNotEmpty: the restore target already holds user objects.
+var ErrTargetNotEmpty = errors.New("restore target is not empty")
+
+// Target is a database being restored into. A restore calls CheckEmpty,
+// RestoreBase once, Apply for each transaction in commit order, then Finish
+// and Close. Methods are called from one goroutine.
+type Target interface {
+	// CheckEmpty fails with an error wrapping ErrTargetNotEmpty, naming
+	// what it found, if the database holds any user object.
+	CheckEmpty(ctx context.Context) error
+
+	// RestoreBase loads a base backup: dump is the stream the engine's
+	// dump tool wrote (PostgreSQL: pg_dump's custom format).
+	RestoreBase(ctx context.Context, dump io.Reader) error
+
+	// Apply applies one transaction atomically: all of its changes or, on
+	// error, none. DDL changes run in their place among the row changes.
+	Apply(ctx context.Context, info *segment.TxnInfo, changes iter.Seq2[*segment.Change, error]) error
+
+	// Finish completes the restore after the last transaction: it sets
+	// sequences to their captured values.
+	Finish(ctx context.Context) error
+
+	// Close releases the connection.
+	Close(ctx context.Context) error
+}
