@@ -78,9 +78,9 @@ type sealer struct {
 	index  uint64
 }
 
-func newSealer(out io.Writer, c *chunkCrypto, chunkSize uint32) (*sealer, error) {
+func newSealer(out io.Writer, c *chunkCrypto, chunkSize uint32, level zstd.EncoderLevel) (*sealer, error) {
 	zenc, err := zstd.NewWriter(nil,
-		zstd.WithEncoderLevel(zstd.SpeedDefault),
+		zstd.WithEncoderLevel(level),
 		zstd.WithEncoderConcurrency(1),
 		zstd.WithEncoderCRC(false), // GCM authenticates every chunk
 		zstd.WithZeroFrames(true),

@@ -10,6 +10,8 @@ import (
 	"io"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
+
 	"github.com/rxvault/rxvault/internal/keys"
 )
 
@@ -88,7 +90,7 @@ func NewWriter(w io.Writer, hdr Header, recipients []*keys.Recipient) (*Writer, 
 	if _, err := out.Write(raw); err != nil {
 		return nil, fmt.Errorf("write header: %w", err)
 	}
-	seal, err := newSealer(out, cc, hdr.ChunkSize)
+	seal, err := newSealer(out, cc, hdr.ChunkSize, zstd.SpeedDefault)
 	if err != nil {
 		return nil, fmt.Errorf("new segment: %w", err)
 	}
