@@ -42,7 +42,9 @@ func TestSpillRoundTrip(t *testing.T) {
 		if err := s.Commit(); err != nil {
 			t.Fatal(err)
 		}
-		want.Add(txns[i].TxnInfo, uint64(len(txns[i].Changes)))
+		if err := want.Add(txns[i].TxnInfo, uint64(len(txns[i].Changes))); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if got := s.Tally(); !reflect.DeepEqual(got, want) {
 		t.Errorf("tally %+v, want %+v", got, want)
