@@ -44,7 +44,9 @@
 //	32     prev hash     digest of the previous segment of the chain; all
 //	                     zero if and only if sequence is 1
 //	1      compression   1 zstd
-//	1      payload       1 transaction records version 1 (below)
+//	1      payload       1 transaction records version 1 (below);
+//	                     2 an opaque byte stream (base backup parts), with
+//	                     txn and record counts, first/last pos and commit 0
 //	4      chunk size    maximum plaintext bytes per chunk, 4096..16 MiB
 //	16     salt          random, unique to the segment
 //	1      envelopes     count, 1..16, then for each:

@@ -46,8 +46,13 @@ const (
 	CompressZstd Compression = 1
 )
 
-// PayloadV1 is the transaction record encoding this package writes.
-const PayloadV1 = 1
+// Payload encodings.
+const (
+	// PayloadV1 is transaction records, version 1.
+	PayloadV1 = 1
+	// PayloadBytes is an opaque byte stream (a part of a base backup).
+	PayloadBytes = 2
+)
 
 // Digest is a SHA-256 digest of a segment's stored bytes.
 type Digest [32]byte
@@ -114,8 +119,10 @@ func (h *Header) Validate() error {
 		return errors.New("prev hash must be zero exactly for sequence 1")
 	case h.Compression != CompressZstd:
 		return fmt.Errorf("unknown compression %d", h.Compression)
-	case h.Payload != PayloadV1:
+	case h.Payload != PayloadV1 && h.Payload != PayloadBytes:
 		return fmt.Errorf("unknown payload encoding %d", h.Payload)
+	case h.Payload == PayloadBytes && h.Txns != 0:
+		return errors.New("a byte-stream segment claims transactions")
 	case h.ChunkSize < MinChunkSize || h.ChunkSize > MaxChunkSize:
 		return fmt.Errorf("chunk size %d outside %d..%d", h.ChunkSize, MinChunkSize, MaxChunkSize)
 	case len(h.Envelopes) == 0 || len(h.Envelopes) > keys.MaxEnvelopes:

@@ -86,6 +86,31 @@ func (r *Reader) Close() error {
 	return nil
 }
 
+// Read reads the payload of a byte-stream segment (Payload PayloadBytes).
+// It returns io.EOF only once the trailer has verified, so a truncated or
+// altered segment always ends in an error, never in a short clean read.
+func (r *Reader) Read(p []byte) (int, error) {
+	if r.err != nil {
+		return 0, r.err
+	}
+	if r.fr.hdr.Payload != PayloadBytes {
+		return 0, r.fail(errors.New("raw read of a transaction segment: use Next"))
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if err := r.fill(); err != nil {
+		if errors.Is(err, io.EOF) {
+			r.err = io.EOF
+			return 0, io.EOF
+		}
+		return 0, r.fail(err)
+	}
+	n := copy(p, r.cur)
+	r.cur = r.cur[n:]
+	return n, nil
+}
+
 // Next advances to the next transaction, skipping any unread changes of the
 // current one, and returns its begin information (valid until the next call
 // to Next). After the last transaction it checks the trailer and the
@@ -93,6 +118,9 @@ func (r *Reader) Close() error {
 func (r *Reader) Next() (*TxnInfo, error) {
 	if r.err != nil {
 		return nil, r.err
+	}
+	if r.fr.hdr.Payload != PayloadV1 {
+		return nil, r.fail(errors.New("a byte-stream segment holds no transactions: use Read"))
 	}
 	for r.inTxn {
 		if _, err := r.Change(); errors.Is(err, io.EOF) {

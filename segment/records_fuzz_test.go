@@ -12,7 +12,7 @@ import (
 // plainReader returns a Reader that decodes payload directly, cut into
 // chunks of n bytes, bypassing framing and crypto.
 func plainReader(payload []byte, n int) *Reader {
-	r := &Reader{fr: &frameReader{hdr: Header{Txns: 1}}, rels: make(map[uint64]*Relation)}
+	r := &Reader{fr: &frameReader{hdr: Header{Txns: 1, Payload: PayloadV1}}, rels: make(map[uint64]*Relation)}
 	r.nextChunk = func() ([]byte, error) {
 		if len(payload) == 0 {
 			return nil, io.EOF

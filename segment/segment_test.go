@@ -559,3 +559,66 @@ func randomTxns(r *rand.Rand) []segment.Txn {
 	}
 	return txns
 }
+
+func TestBytePayload(t *testing.T) {
+	id := newIdentity(t)
+	h := segment.Header{Engine: segment.EnginePostgres, SourceID: "base", Chain: testChain, Seq: 2, PrevHash: segment.Digest{7},
+		Payload: segment.PayloadBytes, ChunkSize: segment.MinChunkSize,
+		EndPos: segment.Position{Lo: 99}, EndTime: time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)}
+	payload := make([]byte, 100_000)
+	r := rand.New(rand.NewPCG(1, 1))
+	for i := range payload {
+		payload[i] = byte(r.UintN(16))
+	}
+	var buf bytes.Buffer
+	w, err := segment.NewWriter(&buf, h, []*keys.Recipient{id.Recipient()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Begin(segment.TxnInfo{Pos: segment.Position{Lo: 1}, Commit: time.Now()}); err == nil {
+		t.Fatal("transaction accepted in a byte-stream segment")
+	}
+	buf.Reset()
+	if w, err = segment.NewWriter(&buf, h, []*keys.Recipient{id.Recipient()}); err != nil {
+		t.Fatal(err)
+	}
+	for p := payload; len(p) > 0; {
+		n := min(len(p), 7777)
+		if _, err := w.Write(p[:n]); err != nil {
+			t.Fatal(err)
+		}
+		p = p[n:]
+	}
+	if _, err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	data := buf.Bytes()
+	rd, err := segment.NewReader(bytes.NewReader(data), []*keys.Identity{id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(rd)
+	if err != nil || !bytes.Equal(got, payload) {
+		t.Fatalf("read back %d bytes, err %v", len(got), err)
+	}
+	if _, err := rd.Next(); err == nil {
+		t.Error("Next on a byte-stream segment")
+	}
+	// Truncated at a chunk boundary: the reader must end in ErrTruncated,
+	// not a clean short read.
+	l := parseLayout(t, data)
+	rd, err = segment.NewReader(bytes.NewReader(data[:l.frames[2][1]]), []*keys.Identity{id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadAll(rd); !errors.Is(err, segment.ErrTruncated) {
+		t.Errorf("truncated byte stream: err %v, want ErrTruncated", err)
+	}
+	// A byte-stream header claiming transactions is invalid.
+	bad := h
+	bad.Txns, bad.Records, bad.FirstPos, bad.LastPos = 1, 0, segment.Position{Lo: 1}, segment.Position{Lo: 1}
+	bad.FirstCommit, bad.LastCommit = h.EndTime, h.EndTime
+	if _, err := segment.NewWriter(io.Discard, bad, []*keys.Recipient{id.Recipient()}); err == nil {
+		t.Error("byte-stream header with transactions accepted")
+	}
+}

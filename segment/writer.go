@@ -100,10 +100,29 @@ func NewWriter(w io.Writer, hdr Header, recipients []*keys.Recipient) (*Writer, 
 // Header returns the header as written, with salt and envelopes.
 func (w *Writer) Header() Header { return w.hdr }
 
+// Write appends payload bytes to a byte-stream segment (Payload
+// PayloadBytes); it is an error for a transaction segment.
+func (w *Writer) Write(p []byte) (int, error) {
+	if w.err != nil {
+		return 0, w.err
+	}
+	if w.hdr.Payload != PayloadBytes {
+		return 0, w.fail(errors.New("raw write to a transaction segment"))
+	}
+	n, err := w.seal.Write(p)
+	if err != nil {
+		return n, w.fail(err)
+	}
+	return n, nil
+}
+
 // Begin starts a transaction. Positions must strictly increase.
 func (w *Writer) Begin(info TxnInfo) error {
 	if w.err != nil {
 		return w.err
+	}
+	if w.hdr.Payload != PayloadV1 {
+		return w.fail(errors.New("transaction in a byte-stream segment"))
 	}
 	info.Commit = normTime(info.Commit)
 	switch {
