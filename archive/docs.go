@@ -57,12 +57,12 @@ type ChainMarker struct {
 	Chain    string    `json:"chain"`
 	Engine   string    `json:"engine"`
 	SourceID string    `json:"source_id"`
-	Start    Position  `json:"start"`      // the stream is captured from here on
-	Started  time.Time `json:"started"`    // agent clock
-	Slot     string    `json:"slot"`       // PostgreSQL replication slot, if any
-	Reason   string    `json:"reason"`     // why a new chain started
-	Previous string    `json:"previous"`   // the chain this one follows, if any
-	Gap      bool      `json:"gap"`        // the stream could not continue from Previous
+	Start    Position  `json:"start"`    // the stream is captured from here on
+	Started  time.Time `json:"started"`  // agent clock
+	Slot     string    `json:"slot"`     // PostgreSQL replication slot, if any
+	Reason   string    `json:"reason"`   // why a new chain started
+	Previous string    `json:"previous"` // the chain this one follows, if any
+	Gap      bool      `json:"gap"`      // the stream could not continue from Previous
 }
 
 // Manifest describes a complete base backup. It is written after every
