@@ -1,0 +1,409 @@
+package shipper
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/rxvault/rxvault/archive"
+	"github.com/rxvault/rxvault/capture"
+	"github.com/rxvault/rxvault/internal/keys"
+	"github.com/rxvault/rxvault/internal/store"
+	"github.com/rxvault/rxvault/segment"
+)
+
+// Config configures a Shipper.
+type Config struct {
+	Engine     segment.Engine
+	SourceID   string
+	Stores     []store.Store // every object goes to all of them; all are required
+	Recipients []*keys.Recipient
+	SpoolDir   string        // this source's spool directory
+	Interval   time.Duration // close the open segment this often ...
+	MaxBytes   int64         // ... or once it holds this much payload
+	// OnDurable is called, from the shipper's upload goroutine, with a
+	// position once every transaction committing before it is in every
+	// store. Positions passed to it only increase.
+	OnDurable func(segment.Position)
+	Logger    *slog.Logger
+	Now       func() time.Time
+}
+
+// now reads the configured clock.
+func (c *Config) now() time.Time {
+	if c.Now == nil {
+		return time.Now()
+	}
+	return c.Now()
+}
+
+// filled is a closed segment's spill, waiting to be sealed.
+type filled struct {
+	spill *segment.Spill
+	end   segment.Position
+}
+
+// Tip is where a chain stands: its last sealed segment.
+type Tip struct {
+	Chain  segment.ChainID
+	Seq    uint64         // 0 before the first segment
+	Digest segment.Digest // of segment Seq
+	EndPos segment.Position
+}
+
+// Shipper is a capture.Sink that archives what it receives. Txn and
+// Progress are called from the reader's goroutine; Run owns the goroutines
+// that seal and upload.
+//
+// Nothing is acknowledged before it is durable in every store: a segment is
+// sealed into the spool (fsynced), uploaded to each store, and only then is
+// its end position passed to OnDurable. What is still in the open segment
+// when the process dies is lost from the spool, and the source sends it
+// again because it was never acknowledged.
+type Shipper struct {
+	cfg Config
+	src string
+	log *slog.Logger
+
+	cutMu sync.Mutex // serializes cut: segments are sealed one at a time, in order
+
+	mu       sync.Mutex
+	open     *segment.Spill   // transactions of the segment being filled
+	openEnd  segment.Position // the stream is complete up to here for open
+	full     []filled         // closed segments waiting to be sealed, in order
+	idleEnd  segment.Position // progress seen while open was empty
+	pending  []*spoolFile     // sealed, not yet in every store
+	tip      Tip
+	acked    segment.Position
+	failed   error // a permanent upload failure: the shipper stops
+	cutNow   chan struct{}
+	uploaded chan struct{} // signalled when the pending queue shrinks
+	wake     chan struct{} // signalled when pending grows or idleEnd moves
+}
+
+// New prepares a shipper for the chain at tip, taking over any segments a
+// previous run left sealed in the spool (they must continue tip's chain).
+func New(cfg Config, tip Tip) (*Shipper, error) {
+	if len(cfg.Stores) == 0 || len(cfg.Recipients) == 0 {
+		return nil, errors.New("shipper: need stores and recipients")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.OnDurable == nil {
+		cfg.OnDurable = func(segment.Position) {}
+	}
+	if err := initSpool(cfg.SpoolDir); err != nil {
+		return nil, err
+	}
+	s := &Shipper{
+		cfg:      cfg,
+		src:      archive.SourceDir(cfg.Engine, cfg.SourceID),
+		log:      cfg.Logger.With("component", "shipper"),
+		tip:      tip,
+		cutNow:   make(chan struct{}, 1),
+		uploaded: make(chan struct{}, 1),
+		wake:     make(chan struct{}, 1),
+	}
+	ready, err := loadReady(cfg.SpoolDir)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range ready {
+		if f.hdr.Chain != tip.Chain {
+			// Left by a run on a chain that has since ended: upload it,
+			// but never acknowledge its positions to the new stream.
+			f.foreign = true
+			s.pending = append(s.pending, f)
+			continue
+		}
+		if f.hdr.Seq <= tip.Seq {
+			// Sealed, and the stores already have it (tip came from them).
+			s.pending = append(s.pending, f)
+			continue
+		}
+		if f.hdr.Seq != s.tip.Seq+1 || (s.tip.Seq > 0 && f.hdr.PrevHash != s.tip.Digest) {
+			return nil, fmt.Errorf("spool segment %s does not follow the chain tip (seq %d): move %s away", f.name, s.tip.Seq, f.path)
+		}
+		s.pending = append(s.pending, f)
+		s.tip = Tip{Chain: tip.Chain, Seq: f.hdr.Seq, Digest: f.sum.Digest, EndPos: f.hdr.EndPos}
+	}
+	if s.open, err = segment.NewSpill(cfg.SpoolDir); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Tip returns where the chain stands (the last sealed segment).
+func (s *Shipper) Tip() Tip {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tip
+}
+
+// Txn implements capture.Sink: it appends the transaction to the open
+// segment, spilling to disk as it goes.
+func (s *Shipper) Txn(ctx context.Context, t *capture.Txn) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failed != nil {
+		return s.failed
+	}
+	if err := s.open.Begin(t.Info); err != nil {
+		return fmt.Errorf("shipper: %w", err)
+	}
+	for c, err := range t.Changes {
+		if err != nil {
+			return fmt.Errorf("shipper: read transaction %s: %w", t.Info.ID, err)
+		}
+		if err := s.open.Change(0, c); err != nil {
+			return fmt.Errorf("shipper: %w", err)
+		}
+	}
+	if err := s.open.Commit(); err != nil {
+		return fmt.Errorf("shipper: %w", err)
+	}
+	s.openEnd = maxPos(s.openEnd, t.End)
+	if s.open.Size() >= s.cfg.MaxBytes {
+		// Close the segment here, so none outgrows max_bytes however
+		// fast transactions come; the cutter seals it.
+		if err := s.rotateLocked(); err != nil {
+			return err
+		}
+		signal(s.cutNow)
+	}
+	return nil
+}
+
+// rotateLocked closes the open segment, if it holds a transaction, and
+// queues it for sealing. s.mu is held.
+func (s *Shipper) rotateLocked() error {
+	if s.open.Tally().Txns == 0 {
+		return nil
+	}
+	next, err := segment.NewSpill(s.cfg.SpoolDir)
+	if err != nil {
+		return err
+	}
+	s.full = append(s.full, filled{spill: s.open, end: s.openEnd})
+	s.open, s.openEnd = next, segment.Position{}
+	return nil
+}
+
+// Progress implements capture.Sink: every transaction before pos has been
+// delivered. While the open segment is empty this lets the source release
+// what lies before pos once nothing earlier is pending.
+func (s *Shipper) Progress(ctx context.Context, pos segment.Position, _ time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failed != nil {
+		return s.failed
+	}
+	if s.open.Tally().Txns > 0 {
+		s.openEnd = maxPos(s.openEnd, pos)
+		return nil
+	}
+	if pos.Compare(s.idleEnd) > 0 {
+		s.idleEnd = pos
+		signal(s.wake)
+	}
+	return nil
+}
+
+// Run seals a segment every Interval (or when one fills) and uploads
+// sealed segments until ctx ends. It returns ctx's error, or the first
+// permanent failure (an object that exists with other content).
+func (s *Shipper) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := s.cutLoop(ctx); err != nil {
+			cancel(err)
+		}
+	})
+	wg.Go(func() {
+		if err := s.uploadLoop(ctx); err != nil {
+			cancel(err)
+		}
+	})
+	wg.Wait()
+	s.mu.Lock()
+	s.open.Close()
+	for _, q := range s.full {
+		q.spill.Close()
+	}
+	s.full = nil
+	s.mu.Unlock()
+	return context.Cause(ctx)
+}
+
+// Flush seals the open segment now and waits until every sealed segment is
+// in every store (or ctx ends). Run must be running.
+func (s *Shipper) Flush(ctx context.Context) error {
+	if err := s.cut(); err != nil {
+		return err
+	}
+	for {
+		s.mu.Lock()
+		n, failed := len(s.pending), s.failed
+		s.mu.Unlock()
+		switch {
+		case failed != nil:
+			return failed
+		case n == 0:
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.uploaded:
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func (s *Shipper) cutLoop(ctx context.Context) error {
+	t := time.NewTicker(s.cfg.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		case <-s.cutNow:
+		}
+		if err := s.cut(); err != nil {
+			return err
+		}
+	}
+}
+
+// cut closes the open segment and seals every closed one into the spool,
+// in order.
+func (s *Shipper) cut() error {
+	s.cutMu.Lock()
+	defer s.cutMu.Unlock()
+	s.mu.Lock()
+	err := s.rotateLocked()
+	queue := s.full
+	s.full = nil
+	tip := s.tip
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	for i, q := range queue {
+		f, err := s.seal(q.spill, tip, q.end)
+		q.spill.Close()
+		if err != nil {
+			for _, rest := range queue[i+1:] {
+				rest.spill.Close()
+			}
+			return err
+		}
+		tip = Tip{Chain: tip.Chain, Seq: f.hdr.Seq, Digest: f.sum.Digest, EndPos: f.hdr.EndPos}
+		s.mu.Lock()
+		s.tip = tip
+		s.pending = append(s.pending, f)
+		s.mu.Unlock()
+		signal(s.wake)
+	}
+	return nil
+}
+
+// seal writes the spilled transactions as segment tip.Seq+1, fsyncs it and
+// moves it into ready/.
+func (s *Shipper) seal(spill *segment.Spill, tip Tip, end segment.Position) (*spoolFile, error) {
+	tally := spill.Tally()
+	hdr := segment.Header{
+		Engine:   s.cfg.Engine,
+		SourceID: s.cfg.SourceID,
+		Chain:    tip.Chain,
+		Seq:      tip.Seq + 1,
+		PrevHash: tip.Digest,
+	}
+	tally.Apply(&hdr)
+	hdr.EndPos = maxPos(end, hdr.LastPos)
+	hdr.EndTime = hdr.LastCommit
+	_, tmpDir := spoolPaths(s.cfg.SpoolDir)
+	tmp, err := os.CreateTemp(tmpDir, "seg-*")
+	if err != nil {
+		return nil, fmt.Errorf("seal: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // after a successful rename this is a no-op
+	sum, hdr, err := writeSegment(tmp, hdr, s.cfg.Recipients, spill)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("seal segment %d: %w", hdr.Seq, err)
+	}
+	name := archive.SegmentName(s.src, hdr.Info())
+	path, err := sealFile(s.cfg.SpoolDir, tmp.Name(), name)
+	if err != nil {
+		return nil, err
+	}
+	s.log.Debug("segment sealed", "seq", hdr.Seq, "txns", hdr.Txns, "bytes", sum.Size)
+	return &spoolFile{path: path, name: name, hdr: hdr, sum: sum}, nil
+}
+
+// writeSegment encodes the spill's transactions as a segment on f.
+func writeSegment(f *os.File, hdr segment.Header, recips []*keys.Recipient, spill *segment.Spill) (segment.Summary, segment.Header, error) {
+	w, err := segment.NewWriter(f, hdr, recips)
+	if err != nil {
+		return segment.Summary{}, hdr, err
+	}
+	r, err := spill.Reader()
+	if err != nil {
+		return segment.Summary{}, hdr, err
+	}
+	defer r.Close()
+	for {
+		rec, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			return segment.Summary{}, hdr, err
+		}
+		switch rec.Kind {
+		case segment.SpillBegin:
+			err = w.Begin(*rec.Info)
+		case segment.SpillChange:
+			err = w.Change(rec.Change)
+		case segment.SpillCommit:
+			err = w.Commit()
+		}
+		if err != nil {
+			return segment.Summary{}, hdr, err
+		}
+	}
+	sum, err := w.Close()
+	return sum, w.Header(), err
+}
+
+func maxPos(a, b segment.Position) segment.Position {
+	if b.Compare(a) > 0 {
+		return b
+	}
+	return a
+}
+
+// signal wakes a goroutine waiting on c without blocking.
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}

@@ -1,0 +1,550 @@
+package shipper_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"iter"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rxvault/rxvault/archive"
+	"github.com/rxvault/rxvault/capture"
+	"github.com/rxvault/rxvault/internal/keys"
+	"github.com/rxvault/rxvault/internal/store"
+	"github.com/rxvault/rxvault/segment"
+	"github.com/rxvault/rxvault/segment/segtest"
+	"github.com/rxvault/rxvault/shipper"
+)
+
+const sourceID = "7441234567890123456/pharmacy"
+
+type env struct {
+	t      *testing.T
+	id     *keys.Identity
+	stores []store.Store
+	spool  string
+	acks   chan segment.Position
+	cfg    shipper.Config
+}
+
+func newEnv(t *testing.T, stores ...store.Store) *env {
+	t.Helper()
+	id, err := keys.GenerateIdentity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stores) == 0 {
+		stores = []store.Store{fileStore(t), fileStore(t)}
+	}
+	e := &env{t: t, id: id, stores: stores, spool: t.TempDir(), acks: make(chan segment.Position, 1000)}
+	e.cfg = shipper.Config{
+		Engine: segment.EnginePostgres, SourceID: sourceID, Stores: stores,
+		Recipients: []*keys.Recipient{id.Recipient()}, SpoolDir: e.spool,
+		Interval: time.Hour, MaxBytes: 64 << 20,
+		OnDurable: func(p segment.Position) { e.acks <- p },
+	}
+	return e
+}
+
+func fileStore(t *testing.T) store.Store {
+	t.Helper()
+	s, err := store.Open(context.Background(), "file://"+t.TempDir(), store.Options{Mode: store.LockCompliance, Retention: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// txn makes a capture.Txn from a corpus transaction.
+func txn(t segment.Txn) *capture.Txn {
+	return &capture.Txn{
+		Info: t.TxnInfo,
+		End:  segment.Position{Lo: t.Pos.Lo + 100},
+		Len:  len(t.Changes),
+		Changes: func(yield func(*segment.Change, error) bool) {
+			for i := range t.Changes {
+				if !yield(&t.Changes[i], nil) {
+					return
+				}
+			}
+		},
+	}
+}
+
+// run starts the shipper's Run and returns a stop function that cancels it
+// and fails the test if Run ended with anything but the cancellation.
+func run(t *testing.T, s *shipper.Shipper) func() {
+	ctx, cancel := context.WithCancel(context.Background())
+	var err error
+	var wg sync.WaitGroup
+	wg.Go(func() { err = s.Run(ctx) })
+	return func() {
+		cancel()
+		wg.Wait()
+		if err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("Run: %v", err)
+		}
+	}
+}
+
+// readChain reads every segment of the source from st, checking links, and
+// returns the transactions in order.
+func readChain(t *testing.T, st store.Store, id *keys.Identity) ([]segment.Txn, []segment.Header) {
+	t.Helper()
+	ctx := context.Background()
+	src := archive.SourceDir(segment.EnginePostgres, sourceID)
+	idx, err := archive.Load(ctx, st, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var txns []segment.Txn
+	var hdrs []segment.Header
+	for _, c := range idx.Chains {
+		u, why := c.Usable()
+		if why != "" {
+			t.Fatalf("chain %s: %s", c.ID, why)
+		}
+		var prev *segment.Header
+		var prevDigest segment.Digest
+		for _, sg := range u {
+			rc, err := st.Get(ctx, sg.Name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			data, _ := io.ReadAll(rc)
+			rc.Close()
+			h, sum, err := segment.Verify(bytes.NewReader(data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if prev != nil {
+				if err := segment.CheckLink(prev, prevDigest, &h); err != nil {
+					t.Fatal(err)
+				}
+			}
+			prev, prevDigest = &h, sum.Digest
+			hdrs = append(hdrs, h)
+			r, err := segment.NewReader(bytes.NewReader(data), []*keys.Identity{id})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for {
+				tx, err := r.ReadTxn()
+				if errors.Is(err, io.EOF) {
+					break
+				} else if err != nil {
+					t.Fatal(err)
+				}
+				txns = append(txns, *tx)
+			}
+			r.Close()
+		}
+	}
+	return txns, hdrs
+}
+
+func start(t *testing.T, e *env) (*shipper.Shipper, shipper.Decision) {
+	t.Helper()
+	d, err := shipper.Resume(context.Background(), e.cfg, shipper.StreamStart{Created: true, Pos: segment.Position{Lo: 1000}, Slot: "rxvault"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := shipper.New(e.cfg, d.Tip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, d
+}
+
+func lastAck(e *env) segment.Position {
+	var p segment.Position
+	for {
+		select {
+		case q := <-e.acks:
+			if q.Compare(p) <= 0 {
+				e.t.Errorf("ack went backwards: %s after %s", q, p)
+			}
+			p = q
+		default:
+			return p
+		}
+	}
+}
+
+func TestShipAndAck(t *testing.T) {
+	e := newEnv(t)
+	e.cfg.MaxBytes = 64 << 10 // several segments
+	s, d := start(t, e)
+	if !d.New || d.Marker == nil || d.Marker.Gap {
+		t.Fatalf("first run decision %+v", d)
+	}
+	stop := run(t, s)
+	ctx := context.Background()
+	txns := segtest.NewCorpus(3).Txns(1500)
+	for i := range txns {
+		if err := s.Txn(ctx, txn(txns[i])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	for i, st := range e.stores {
+		got, hdrs := readChain(t, st, e.id)
+		if len(hdrs) < 3 {
+			t.Errorf("store %d: %d segments, want several (max_bytes)", i, len(hdrs))
+		}
+		if len(got) != len(txns) {
+			t.Fatalf("store %d: %d txns archived, %d sent", i, len(got), len(txns))
+		}
+		for j := range got {
+			if got[j].Pos != txns[j].Pos || len(got[j].Changes) != len(txns[j].Changes) {
+				t.Fatalf("store %d txn %d differs", i, j)
+			}
+		}
+	}
+	if got, want := lastAck(e), (segment.Position{Lo: txns[len(txns)-1].Pos.Lo + 100}); got != want {
+		t.Errorf("last ack %s, want the last transaction's end %s", got, want)
+	}
+	if n := countFiles(t, e.spool); n != 0 {
+		t.Errorf("%d files left in the spool after everything shipped", n)
+	}
+}
+
+func countFiles(t *testing.T, dir string) int {
+	n := 0
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() {
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// outageStore fails every write while down is set.
+type outageStore struct {
+	store.Store
+	down atomic.Bool
+}
+
+var errDown = store.Transient(errors.New("store down"))
+
+func (o *outageStore) Put(ctx context.Context, name string, body io.ReadSeeker, size int64) error {
+	if o.down.Load() {
+		return errDown
+	}
+	return o.Store.Put(ctx, name, body, size)
+}
+
+func TestOutageHoldsInSpool(t *testing.T) {
+	healthy := fileStore(t)
+	flaky := &outageStore{Store: fileStore(t)}
+	e := newEnv(t, healthy, flaky)
+	s, _ := start(t, e)
+	flaky.down.Store(true)
+	stop := run(t, s)
+	ctx := context.Background()
+	txns := segtest.NewCorpus(4).Txns(300)
+	for i := range txns[:150] {
+		if err := s.Txn(ctx, txn(txns[i])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	flushCtx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	if err := s.Flush(flushCtx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("flush during outage: %v, want it to wait", err)
+	}
+	cancel()
+	if p := lastAck(e); !p.IsZero() {
+		t.Fatalf("acknowledged %s while a store was down", p)
+	}
+	if n := countFiles(t, filepath.Join(e.spool, "ready")); n == 0 {
+		t.Fatal("nothing held in the spool during the outage")
+	}
+	for i := range txns[150:] {
+		if err := s.Txn(ctx, txn(txns[150+i])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	flaky.down.Store(false)
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	for _, st := range e.stores {
+		if got, _ := readChain(t, st, e.id); len(got) != len(txns) {
+			t.Errorf("%s: %d txns, want %d", st, len(got), len(txns))
+		}
+	}
+	if got, want := lastAck(e), (segment.Position{Lo: txns[len(txns)-1].Pos.Lo + 100}); got != want {
+		t.Errorf("ack %s after recovery, want %s", got, want)
+	}
+}
+
+// TestRestartContinuesChain: a shipper stopped with a sealed segment still
+// in the spool (store down) is followed by a new one, which uploads it and
+// continues the same chain.
+func TestRestartContinuesChain(t *testing.T) {
+	flaky := &outageStore{Store: fileStore(t)}
+	e := newEnv(t, flaky)
+	s, _ := start(t, e)
+	flaky.down.Store(true)
+	stop := run(t, s)
+	ctx := context.Background()
+	txns := segtest.NewCorpus(5).Txns(200)
+	for i := range txns[:100] {
+		if err := s.Txn(ctx, txn(txns[i])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	if err := s.Flush(fctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("flush while the store is down: %v, want it to wait", err)
+	}
+	cancel()
+	stop()
+	flaky.down.Store(false)
+
+	// Restart: the slot still stands at the chain start (nothing acked).
+	d, err := shipper.Resume(ctx, e.cfg, shipper.StreamStart{Pos: segment.Position{Lo: 1000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.New {
+		t.Fatalf("restart started a new chain: %+v", d.Marker)
+	}
+	s2, err := shipper.New(e.cfg, d.Tip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s2.Tip().Seq; got != 1 {
+		t.Fatalf("tip after restart: seq %d, want the spooled segment 1", got)
+	}
+	stop = run(t, s2)
+	// The source re-sends everything after the ack point, overlapping.
+	for i := range txns {
+		if err := s2.Txn(ctx, txn(txns[i])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s2.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	got, hdrs := readChain(t, flaky, e.id)
+	if len(hdrs) != 2 || len(got) != 300 {
+		t.Fatalf("%d segments with %d txns, want 2 with 100+200 (overlap kept; restore dedups)", len(hdrs), len(got))
+	}
+}
+
+func TestResumeDetectsGap(t *testing.T) {
+	e := newEnv(t)
+	s, d1 := start(t, e)
+	stop := run(t, s)
+	ctx := context.Background()
+	txns := segtest.NewCorpus(6).Txns(10)
+	for i := range txns {
+		if err := s.Txn(ctx, txn(txns[i])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	tipEnd := s.Tip().EndPos
+	// The slot resumes beyond what the archive holds: a gap.
+	d, err := shipper.Resume(ctx, e.cfg, shipper.StreamStart{Pos: segment.Position{Lo: tipEnd.Lo + 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d.New || !d.Marker.Gap || d.Marker.Previous != d1.Tip.Chain.String() {
+		t.Fatalf("slot past the archive: decision %+v marker %+v, want a new chain marked as a gap", d, d.Marker)
+	}
+	// At the tip exactly: continue.
+	d, err = shipper.Resume(ctx, e.cfg, shipper.StreamStart{Pos: tipEnd})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.New {
+		t.Fatal("slot at the archive's end started a new chain")
+	}
+}
+
+func TestConflictStops(t *testing.T) {
+	e := newEnv(t)
+	s, d := start(t, e)
+	ctx := context.Background()
+	txns := segtest.NewCorpus(7).Txns(5)
+	for i := range txns {
+		if err := s.Txn(ctx, txn(txns[i])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Someone else already wrote segment 1 of this chain.
+	tally := segment.Tally{}
+	for _, tx := range txns {
+		if err := tally.Add(tx.TxnInfo, uint64(len(tx.Changes))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h := segment.Header{Engine: segment.EnginePostgres, SourceID: sourceID, Chain: d.Tip.Chain, Seq: 1}
+	tally.Apply(&h)
+	h.EndPos, h.EndTime = segment.Position{Lo: txns[4].Pos.Lo + 100}, h.LastCommit
+	name := archive.SegmentName(archive.SourceDir(segment.EnginePostgres, sourceID), h.Info())
+	if err := e.stores[0].Put(ctx, name, bytes.NewReader([]byte("impostor")), 8); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	runErr := make(chan error, 1)
+	go func() { runErr <- s.Run(ctx) }()
+	err := s.Flush(ctx)
+	cancel()
+	if err == nil || !bytes.Contains([]byte(err.Error()), []byte("another agent")) {
+		t.Fatalf("flush over a conflicting object: %v", err)
+	}
+	if err := <-runErr; err == nil || !bytes.Contains([]byte(err.Error()), []byte("another agent")) {
+		t.Fatalf("Run over a conflicting object: %v", err)
+	}
+	if p := lastAck(e); !p.IsZero() {
+		t.Errorf("acknowledged %s despite the conflict", p)
+	}
+}
+
+type memDump struct {
+	io.Reader
+	pos segment.Position
+	at  time.Time
+}
+
+func (m memDump) Pos() segment.Position { return m.pos }
+func (m memDump) Time() time.Time       { return m.at }
+
+func TestBackupParts(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	data := make([]byte, 2_500_000)
+	for i := range data {
+		data[i] = byte(i * 7 >> 8)
+	}
+	dump := memDump{Reader: bytes.NewReader(data), pos: segment.Position{Lo: 0x5000}, at: time.Date(2026, 4, 1, 1, 2, 3, 456789000, time.UTC)}
+	m, err := shipper.Backup(ctx, e.cfg, dump, shipper.BackupOptions{PartSize: 1 << 20, Tool: "test", DumpFormat: "raw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Parts != 3 || m.Bytes != int64(len(data)) {
+		t.Fatalf("manifest: %d parts, %d bytes", m.Parts, m.Bytes)
+	}
+	src := archive.SourceDir(segment.EnginePostgres, sourceID)
+	for _, st := range e.stores {
+		idx, err := archive.Load(ctx, st, src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(idx.Backups) != 1 {
+			t.Fatalf("%d backups", len(idx.Backups))
+		}
+		b := idx.Backups[0]
+		if ok, why := b.Complete(); !ok {
+			t.Fatalf("backup incomplete: %s", why)
+		}
+		var got bytes.Buffer
+		for _, p := range b.Parts {
+			rc, _ := st.Get(ctx, p.Name)
+			r, err := segment.NewReader(rc, []*keys.Identity{e.id})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.Copy(&got, r); err != nil {
+				t.Fatal(err)
+			}
+			if h := r.Header(); h.EndPos != dump.pos {
+				t.Errorf("part header position %s", h.EndPos)
+			}
+			rc.Close()
+		}
+		if !bytes.Equal(got.Bytes(), data) {
+			t.Error("parts do not concatenate to the dump")
+		}
+	}
+	if n := countFiles(t, e.spool); n != 0 {
+		t.Errorf("%d files left in the spool", n)
+	}
+}
+
+var _ iter.Seq2[*segment.Change, error] = txn(segment.Txn{}).Changes
+
+// TestIdleProgressAck: keepalive progress while nothing is open is
+// acknowledged, but never past a segment still waiting for a store.
+func TestIdleProgressAck(t *testing.T) {
+	flaky := &outageStore{Store: fileStore(t)}
+	e := newEnv(t, flaky)
+	s, _ := start(t, e)
+	stop := run(t, s)
+	defer stop()
+	ctx := context.Background()
+	if err := s.Progress(ctx, segment.Position{Lo: 5000}, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitAck(t, e, segment.Position{Lo: 5000})
+
+	flaky.down.Store(true)
+	tx := segtest.NewCorpus(9).Txn()
+	tx.Pos = segment.Position{Lo: 6000}
+	if err := s.Txn(ctx, txn(tx)); err != nil {
+		t.Fatal(err)
+	}
+	fctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	if err := s.Flush(fctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("flush while the store is down: %v", err)
+	}
+	cancel()
+	if err := s.Progress(ctx, segment.Position{Lo: 9000}, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if p := lastAck(e); !p.IsZero() {
+		t.Fatalf("acknowledged %s while segment at 6000 is not stored", p)
+	}
+	flaky.down.Store(false)
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitAck(t, e, segment.Position{Lo: 9000})
+}
+
+// waitAck waits until the acknowledged position reaches want.
+func waitAck(t *testing.T, e *env, want segment.Position) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case p := <-e.acks:
+			if p == want {
+				return
+			}
+			if p.Compare(want) > 0 {
+				t.Fatalf("ack %s overshoots %s", p, want)
+			}
+		case <-deadline:
+			t.Fatalf("no ack of %s", want)
+		}
+	}
+}

@@ -1,0 +1,140 @@
+package shipper
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/rxvault/rxvault/internal/store"
+	"github.com/rxvault/rxvault/segment"
+)
+
+// errConflict marks an upload that can never succeed: the store holds an
+// object of that name with other content.
+var errConflict = errors.New("store holds other content under this name")
+
+// uploadLoop uploads pending segments in order, retrying through store
+// outages, and reports durable positions.
+func (s *Shipper) uploadLoop(ctx context.Context) error {
+	const maxBackoff = 30 * time.Second
+	backoff := time.Second
+	for {
+		s.mu.Lock()
+		var head *spoolFile
+		if len(s.pending) > 0 {
+			head = s.pending[0]
+		}
+		// With nothing open, closed or sealed waiting, a position reported
+		// while no transaction was open is durable as it stands.
+		var idle segment.Position
+		if len(s.full) == 0 && s.open.Tally().Txns == 0 {
+			idle = s.idleEnd
+		}
+		s.mu.Unlock()
+
+		if head == nil {
+			s.ack(idle)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-s.wake:
+			}
+			continue
+		}
+		err := s.upload(ctx, head)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case errors.Is(err, errConflict):
+			s.mu.Lock()
+			s.failed = err
+			s.mu.Unlock()
+			return err
+		case err != nil:
+			s.log.Warn("upload failed; segment stays in the spool and is retried", "segment", head.name, "retry_in", backoff, "err", err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, maxBackoff)
+			continue
+		}
+		backoff = time.Second
+		if err := os.Remove(head.path); err != nil {
+			s.log.Warn("spool: remove uploaded segment", "path", head.path, "err", err)
+		}
+		s.mu.Lock()
+		s.pending = s.pending[1:]
+		s.mu.Unlock()
+		signal(s.uploaded)
+		if !head.foreign {
+			s.ack(head.hdr.EndPos)
+		}
+	}
+}
+
+// ack reports pos durable if it moves forward.
+func (s *Shipper) ack(pos segment.Position) {
+	s.mu.Lock()
+	if pos.Compare(s.acked) <= 0 {
+		s.mu.Unlock()
+		return
+	}
+	s.acked = pos
+	s.mu.Unlock()
+	s.cfg.OnDurable(pos)
+}
+
+// upload puts f into every store that does not hold it yet, concurrently.
+func (s *Shipper) upload(ctx context.Context, f *spoolFile) error {
+	if f.done == nil {
+		f.done = make(map[int]bool)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(s.cfg.Stores))
+	for i, st := range s.cfg.Stores {
+		if f.done[i] {
+			continue
+		}
+		wg.Go(func() { errs[i] = putFile(ctx, st, f.name, f.path, f.sum.Size) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err == nil {
+			f.done[i] = true
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// putFile writes the local file at path to st as name. An object already
+// there with the same bytes (an earlier attempt that landed) is success.
+func putFile(ctx context.Context, st store.Store, name, path string, size int64) error {
+	fh, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("upload %s: %w", name, err)
+	}
+	defer fh.Close()
+	err = st.Put(ctx, name, fh, size)
+	if !errors.Is(err, store.ErrExists) {
+		if err != nil {
+			return fmt.Errorf("upload %s to %s: %w", name, st, err)
+		}
+		return nil
+	}
+	if _, err := fh.Seek(0, 0); err != nil {
+		return fmt.Errorf("upload %s: %w", name, err)
+	}
+	same, err := store.SameContent(ctx, st, name, fh, size)
+	if err != nil {
+		return fmt.Errorf("upload %s to %s: compare existing object: %w", name, st, err)
+	}
+	if !same {
+		return fmt.Errorf("upload %s to %s: %w (is another agent writing this chain?)", name, st, errConflict)
+	}
+	return nil
+}
