@@ -7,6 +7,7 @@ package capture
 import (
 	"context"
 	"errors"
+	"io"
 	"iter"
 	"time"
 
@@ -71,3 +72,45 @@ type Identity struct {
 // invalidated; MySQL: the binlog was purged). The archive has a gap: the
 // agent must start a new chain with a new base backup.
 var ErrStreamLost = errors.New("change stream lost")
+
+// Reader is an open change stream of one source.
+type Reader interface {
+	// Identity names the source.
+	Identity() Identity
+	// SlotCreated reports that opening created the stream's anchor (the
+	// PostgreSQL slot): nothing older can be read from it, so the archive
+	// starts a new chain.
+	SlotCreated() bool
+	// StartPos is where the stream resumes: every transaction committing
+	// at or after it will be delivered.
+	StartPos() segment.Position
+	// Run delivers transactions and progress to sink until ctx ends or
+	// the stream fails. ErrStreamLost means the stream cannot continue.
+	Run(ctx context.Context, sink Sink) error
+	// Acknowledge tells the source that everything before pos is durably
+	// archived. Safe from any goroutine; only moves forward.
+	Acknowledge(pos segment.Position)
+	// Close releases the connections.
+	Close() error
+}
+
+// Dump is a consistent snapshot of the source as a stream, joined exactly
+// to the change stream.
+type Dump interface {
+	io.ReadCloser
+	// Pos is the stream position of the snapshot: transactions committing
+	// at or after it are not in the dump.
+	Pos() segment.Position
+	// Time is the source's clock at Pos.
+	Time() time.Time
+	// Tool names the dump tool and its version, for the manifest.
+	Tool() string
+	// Format names the dump's format, for the restore side.
+	Format() string
+}
+
+// Source opens change streams and dumps of one database.
+type Source interface {
+	Open(ctx context.Context) (Reader, error)
+	Dump(ctx context.Context) (Dump, error)
+}
