@@ -73,6 +73,27 @@ type Identity struct {
 // agent must start a new chain with a new base backup.
 var ErrStreamLost = errors.New("change stream lost")
 
+// Permanent marks err as one that retrying cannot fix (a refused setup,
+// bad credentials, a missing database): the agent stops instead of
+// reconnecting.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &permanentError{err}
+}
+
+// IsPermanent reports whether err was marked with Permanent.
+func IsPermanent(err error) bool {
+	var p *permanentError
+	return errors.As(err, &p)
+}
+
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
 // Reader is an open change stream of one source.
 type Reader interface {
 	// Identity names the source.

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/rxvault/rxvault/archive"
+	"github.com/rxvault/rxvault/internal/fsutil"
 	"github.com/rxvault/rxvault/segment"
 )
 
@@ -44,7 +46,8 @@ func Backup(ctx context.Context, cfg Config, dump Dump, opts BackupOptions) (*ar
 	if opts.PartSize <= 0 {
 		opts.PartSize = DefaultPartSize
 	}
-	if err := initSpool(cfg.SpoolDir); err != nil {
+	partsDir, err := initParts(cfg.SpoolDir, cfg.now())
+	if err != nil {
 		return nil, err
 	}
 	now := cfg.now
@@ -69,7 +72,7 @@ func Backup(ctx context.Context, cfg Config, dump Dump, opts BackupOptions) (*ar
 			Engine: cfg.Engine, SourceID: cfg.SourceID, Chain: id, Seq: seq, PrevHash: prev,
 			Payload: segment.PayloadBytes, EndPos: dump.Pos(), EndTime: m.Time,
 		}
-		f, n, err := writePart(ctx, cfg, hdr, in, opts.PartSize)
+		f, n, err := writePart(ctx, cfg, partsDir, hdr, in, opts.PartSize)
 		if err != nil {
 			return nil, fmt.Errorf("base backup %s part %d: %w", id, seq, err)
 		}
@@ -97,9 +100,8 @@ func Backup(ctx context.Context, cfg Config, dump Dump, opts BackupOptions) (*ar
 }
 
 // writePart writes up to size bytes of in as one sealed part in the spool.
-func writePart(ctx context.Context, cfg Config, hdr segment.Header, in io.Reader, size int64) (*spoolFile, int64, error) {
-	_, tmpDir := spoolPaths(cfg.SpoolDir)
-	tmp, err := os.CreateTemp(tmpDir, "part-*")
+func writePart(ctx context.Context, cfg Config, dir string, hdr segment.Header, in io.Reader, size int64) (*spoolFile, int64, error) {
+	tmp, err := os.CreateTemp(dir, "part-*")
 	if err != nil {
 		return nil, 0, err
 	}
@@ -132,6 +134,26 @@ func writePart(ctx context.Context, cfg Config, hdr segment.Header, in io.Reader
 	return &spoolFile{path: tmp.Name(), hdr: w.Header(), sum: sum}, n, nil
 }
 
+// initParts makes the directory base backup parts pass through, apart from
+// the shipper's (a backup and the agent's shipper may run at once, even in
+// two processes), and removes parts a dead backup left there long ago.
+func initParts(spool string, now time.Time) (string, error) {
+	dir := filepath.Join(spool, "parts")
+	if err := fsutil.MkdirAllSync(dir, 0o700); err != nil {
+		return "", fmt.Errorf("spool: %w", err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return "", fmt.Errorf("spool: %w", err)
+	}
+	for _, e := range entries {
+		if info, err := e.Info(); err == nil && now.Sub(info.ModTime()) > 24*time.Hour {
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
+	return dir, nil
+}
+
 // uploadAll puts a part into every store, retrying through outages until
 // ctx ends.
 func uploadAll(ctx context.Context, cfg Config, f *spoolFile) error {
@@ -139,7 +161,7 @@ func uploadAll(ctx context.Context, cfg Config, f *spoolFile) error {
 	backoff := time.Second
 	for {
 		err := s.upload(ctx, f)
-		if err == nil || errors.Is(err, errConflict) || ctx.Err() != nil {
+		if err == nil || errors.Is(err, ErrConflict) || ctx.Err() != nil {
 			return err
 		}
 		if cfg.Logger != nil {

@@ -146,7 +146,7 @@ func putDoc(ctx context.Context, stores []store.Store, name string, doc any) err
 				return fmt.Errorf("write %s to %s: %w", name, st, cerr)
 			}
 			if !same {
-				return fmt.Errorf("write %s to %s: %w", name, st, errConflict)
+				return fmt.Errorf("write %s to %s: %w", name, st, ErrConflict)
 			}
 			continue
 		}

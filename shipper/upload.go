@@ -12,9 +12,10 @@ import (
 	"github.com/rxvault/rxvault/segment"
 )
 
-// errConflict marks an upload that can never succeed: the store holds an
-// object of that name with other content.
-var errConflict = errors.New("store holds other content under this name")
+// ErrConflict marks an upload that can never succeed: the store holds an
+// object of that name with other content (another agent writes the same
+// chain, or the archive was tampered with).
+var ErrConflict = errors.New("store holds other content under this name")
 
 // uploadLoop uploads pending segments in order, retrying through store
 // outages, and reports durable positions.
@@ -48,7 +49,7 @@ func (s *Shipper) uploadLoop(ctx context.Context) error {
 		switch {
 		case ctx.Err() != nil:
 			return nil
-		case errors.Is(err, errConflict):
+		case errors.Is(err, ErrConflict):
 			s.mu.Lock()
 			s.failed = err
 			s.mu.Unlock()
@@ -134,7 +135,7 @@ func putFile(ctx context.Context, st store.Store, name, path string, size int64)
 		return fmt.Errorf("upload %s to %s: compare existing object: %w", name, st, err)
 	}
 	if !same {
-		return fmt.Errorf("upload %s to %s: %w (is another agent writing this chain?)", name, st, errConflict)
+		return fmt.Errorf("upload %s to %s: %w (is another agent writing this chain?)", name, st, ErrConflict)
 	}
 	return nil
 }

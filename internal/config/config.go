@@ -27,6 +27,18 @@ type Source struct {
 	// MariaDB) or sqlserver://. The password may come from the
 	// environment (PGPASSWORD and the like) instead of the DSN.
 	DSN string `mapstructure:"dsn"`
+	// Slot is the PostgreSQL logical replication slot rxvault creates and
+	// reads.
+	Slot string `mapstructure:"slot"`
+	// Publication is the PostgreSQL publication rxvault creates and reads.
+	Publication string `mapstructure:"publication"`
+	// Tables limits capture to these schema.table names; empty captures
+	// every table (PostgreSQL: a publication FOR ALL TABLES).
+	Tables []string `mapstructure:"tables"`
+	// Heartbeat is how often rxvault writes a heartbeat (and the values of
+	// the sequences) into the change stream, so an idle database still
+	// shows progress and sequences restore to their values.
+	Heartbeat time.Duration `mapstructure:"heartbeat"`
 }
 
 // Archive is where segments and base backups are stored.
@@ -85,6 +97,7 @@ type ByteSize int64
 // Default returns the configuration used for every key not set otherwise.
 func Default() Config {
 	return Config{
+		Source: Source{Slot: "rxvault", Publication: "rxvault", Tables: []string{}, Heartbeat: time.Second},
 		Archive: Archive{
 			Stores:    []string{"file:///var/lib/rxvault/archive"},
 			LockMode:  "compliance",

@@ -28,6 +28,17 @@ source:
   # environment (RXVAULT_SOURCE_DSN). Use TLS (sslmode=verify-full) for any
   # host that is not loopback.
   dsn: ""
+  # PostgreSQL: the logical replication slot and publication rxvault creates
+  # on first run and reads from then on.
+  slot: rxvault
+  publication: rxvault
+  # Capture only these tables (schema.table). Empty: every table (a
+  # publication FOR ALL TABLES, which needs a superuser to create).
+  tables: []
+  # How often rxvault writes a heartbeat, with the sequences' values, into
+  # the change stream: the archive then shows progress while the database
+  # is idle, and sequences restore to their values.
+  heartbeat: 1s
 
 archive:
   # Where segments and base backups go. Every store receives every object.

@@ -31,11 +31,11 @@ func bad(key, value, problem, fix string) *ValidationError {
 // fixFor is the generic fix for a key whose value did not even decode.
 func fixFor(key string) string {
 	switch key {
-	case "segment.interval", "backup.interval", "monitor.rpo", "archive.retention":
+	case "segment.interval", "backup.interval", "monitor.rpo", "archive.retention", "source.heartbeat":
 		return fmt.Sprintf("set %s to a duration such as 5s, 10m or 2190h", key)
 	case "segment.max_bytes":
 		return "set segment.max_bytes to a size such as 64MiB"
-	case "archive.stores", "keys.recipients":
+	case "archive.stores", "keys.recipients", "source.tables":
 		return fmt.Sprintf("set %s to a YAML list (or a comma-separated string in %s)", key, EnvName(key))
 	}
 	return fmt.Sprintf("correct %s (see the commented file 'rxvault init' writes)", key)
@@ -49,6 +49,20 @@ func (c *Config) Validate() error {
 		if err := checkDSN(c.Source.DSN); err != nil {
 			return err
 		}
+	}
+	if !identifier(c.Source.Slot) {
+		return bad("source.slot", c.Source.Slot, "not a valid slot name", "use lower-case letters, digits and _ (at most 63), e.g. rxvault")
+	}
+	if !identifier(c.Source.Publication) {
+		return bad("source.publication", c.Source.Publication, "not a valid publication name", "use lower-case letters, digits and _ (at most 63), e.g. rxvault")
+	}
+	for _, t := range c.Source.Tables {
+		if s, tb, ok := strings.Cut(t, "."); !ok || s == "" || tb == "" {
+			return bad("source.tables", t, "not schema.table", "list tables as schema.table, e.g. public.prescriptions")
+		}
+	}
+	if d := c.Source.Heartbeat; d < 100*time.Millisecond || d > time.Minute {
+		return bad("source.heartbeat", d.String(), "must be between 100ms and 1m", "set source.heartbeat, e.g. 1s")
 	}
 	if len(c.Archive.Stores) == 0 {
 		return bad("archive.stores", "", "no store configured", "list at least one store URL, e.g. file:///var/lib/rxvault/archive")
@@ -174,6 +188,20 @@ func RedactURL(s string) string {
 		u.RawQuery = q.Encode()
 	}
 	return u.String()
+}
+
+// identifier reports whether s is a plain lower-case SQL identifier, as
+// replication slot names must be.
+func identifier(s string) bool {
+	if s == "" || len(s) > 63 {
+		return false
+	}
+	for _, r := range s {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '_' {
+			return false
+		}
+	}
+	return true
 }
 
 func abbreviate(s string) string {

@@ -1,0 +1,239 @@
+// Package agent is the long-running rxvault process: it connects a
+// source's change stream to a shipper, keeps it running through
+// disconnects, starts a new chain (and base backup) when the stream is
+// lost, and takes base backups on schedule. It is engine-agnostic: cmd
+// wires in the engine's capture.Source.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/rxvault/rxvault/archive"
+	"github.com/rxvault/rxvault/capture"
+	"github.com/rxvault/rxvault/segment"
+	"github.com/rxvault/rxvault/shipper"
+)
+
+// Config configures an Agent.
+type Config struct {
+	Source capture.Source
+	// Shipper is the shipper configuration minus what the source decides
+	// (engine, source id, spool directory, OnDurable).
+	Shipper shipper.Config
+	// SpoolRoot holds one spool directory per source.
+	SpoolRoot string
+	// BackupInterval is the base backup schedule; 0 takes base backups
+	// only when a chain starts.
+	BackupInterval time.Duration
+	// Slot names the source's slot in chain markers.
+	Slot string
+	// StopTimeout bounds the final flush when the agent is asked to stop.
+	StopTimeout time.Duration
+	Logger      *slog.Logger
+}
+
+// Agent runs the pipeline. Create with New, then Run.
+type Agent struct {
+	cfg Config
+	log *slog.Logger
+
+	backupMu sync.Mutex // one base backup at a time
+}
+
+// New returns an agent.
+func New(cfg Config) *Agent {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.StopTimeout == 0 {
+		cfg.StopTimeout = 30 * time.Second
+	}
+	return &Agent{cfg: cfg, log: cfg.Logger.With("component", "agent")}
+}
+
+// Run captures and ships until ctx ends. Disconnects and transient errors
+// are retried with capped backoff; a lost stream starts a new chain. It
+// returns nil when ctx ends (after a bounded final flush), or an error
+// that retrying cannot fix (a refused setup, a conflicting archive).
+func (a *Agent) Run(ctx context.Context) error {
+	backoff := time.Second
+	for ctx.Err() == nil {
+		started := time.Now()
+		err := a.session(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err == nil:
+			continue
+		case errors.Is(err, capture.ErrStreamLost):
+			a.log.Error("GAP: the change stream was lost; starting a new chain with a new base backup", "err", err)
+			backoff = time.Second
+			continue
+		case capture.IsPermanent(err), errors.Is(err, shipper.ErrConflict):
+			return err
+		}
+		if time.Since(started) > time.Minute {
+			backoff = time.Second
+		}
+		a.log.Warn("capture stopped; reconnecting", "in", backoff, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+	return nil
+}
+
+// session runs one connection of the stream, until it fails or ctx ends.
+func (a *Agent) session(ctx context.Context) error {
+	r, err := a.cfg.Source.Open(ctx)
+	if err != nil {
+		return fmt.Errorf("open source: %w", err)
+	}
+	defer r.Close()
+	id := r.Identity()
+	cfg := a.cfg.Shipper
+	cfg.Engine, cfg.SourceID = id.Engine, id.SourceID
+	cfg.SpoolDir = filepath.Join(a.cfg.SpoolRoot, archive.SourceDir(id.Engine, id.SourceID))
+	cfg.OnDurable = r.Acknowledge
+	if cfg.Logger == nil {
+		cfg.Logger = a.log
+	}
+	d, err := shipper.Resume(ctx, cfg, shipper.StreamStart{Created: r.SlotCreated(), Pos: r.StartPos(), Slot: a.cfg.Slot})
+	if err != nil {
+		return fmt.Errorf("resume archive: %w", err)
+	}
+	if d.New {
+		log := a.log.Info
+		if d.Marker.Gap {
+			log = a.log.Error
+		}
+		log("new chain", "chain", d.Marker.Chain, "start", d.Marker.Start.Native, "reason", d.Marker.Reason, "gap", d.Marker.Gap)
+	} else {
+		a.log.Info("continuing chain", "chain", d.Tip.Chain.String(), "seq", d.Tip.Seq, "resume", r.StartPos().Format(id.Engine))
+	}
+	sh, err := shipper.New(cfg, d.Tip)
+	if err != nil {
+		return err
+	}
+
+	// The reader stops when ctx ends; the shipper outlives it long
+	// enough to ship what is open.
+	readCtx, stopRead := context.WithCancel(ctx)
+	defer stopRead()
+	shipCtx, stopShip := context.WithCancel(context.Background())
+	defer stopShip()
+	var wg sync.WaitGroup
+	var shipRunErr error
+	wg.Go(func() {
+		shipRunErr = sh.Run(shipCtx)
+		stopRead() // a failed shipper ends the session
+	})
+	wg.Go(func() { a.schedule(readCtx, cfg, d) })
+	readErr := r.Run(readCtx, sh)
+	stopRead()
+	if ctx.Err() != nil {
+		fctx, fcancel := context.WithTimeout(context.Background(), a.cfg.StopTimeout)
+		if err := sh.Flush(fctx); err != nil {
+			a.log.Warn("final flush incomplete; the source re-sends what was not stored", "err", err)
+		}
+		fcancel()
+	}
+	stopShip()
+	wg.Wait()
+	if shipRunErr != nil && !errors.Is(shipRunErr, context.Canceled) {
+		return shipRunErr
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	return readErr
+}
+
+// schedule takes a base backup when a chain starts, then every
+// BackupInterval after the newest backup in the archive.
+func (a *Agent) schedule(ctx context.Context, cfg shipper.Config, d shipper.Decision) {
+	next := time.Now()
+	if !d.New {
+		last, err := a.lastBackup(ctx, cfg)
+		if err != nil {
+			a.log.Warn("reading the archive's backups", "err", err)
+		}
+		switch {
+		case last.IsZero():
+			// No usable backup in the archive: take one now.
+		case a.cfg.BackupInterval == 0:
+			return
+		default:
+			next = last.Add(a.cfg.BackupInterval)
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Until(next)):
+		}
+		if _, err := a.Backup(ctx, cfg, d.Tip.Chain); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			a.log.Error("base backup failed; retrying in 5m", "err", err)
+			next = time.Now().Add(5 * time.Minute)
+			continue
+		}
+		if a.cfg.BackupInterval == 0 {
+			return
+		}
+		next = time.Now().Add(a.cfg.BackupInterval)
+	}
+}
+
+// lastBackup returns the source time of the newest complete backup.
+func (a *Agent) lastBackup(ctx context.Context, cfg shipper.Config) (time.Time, error) {
+	idx, err := archive.Load(ctx, cfg.Stores[0], archive.SourceDir(cfg.Engine, cfg.SourceID))
+	if err != nil {
+		return time.Time{}, err
+	}
+	var last time.Time
+	for _, b := range idx.Backups {
+		if ok, _ := b.Complete(); ok && b.Manifest.Finished.After(last) {
+			last = b.Manifest.Finished
+		}
+	}
+	return last, nil
+}
+
+// Backup takes one base backup of the source into cfg's stores.
+func (a *Agent) Backup(ctx context.Context, cfg shipper.Config, chain segment.ChainID) (*archive.Manifest, error) {
+	a.backupMu.Lock()
+	defer a.backupMu.Unlock()
+	return TakeBackup(ctx, a.cfg.Source, cfg, chain, a.log)
+}
+
+// TakeBackup dumps src and stores the dump as a base backup; chain, if not
+// zero, is the chain being written (recorded in the manifest).
+func TakeBackup(ctx context.Context, src capture.Source, cfg shipper.Config, chain segment.ChainID, log *slog.Logger) (*archive.Manifest, error) {
+	log.Info("base backup starting")
+	d, err := src.Dump(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("dump: %w", err)
+	}
+	m, err := shipper.Backup(ctx, cfg, d, shipper.BackupOptions{Tool: d.Tool(), DumpFormat: d.Format(), Chain: chain})
+	if cerr := d.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("dump: %w", cerr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	log.Info("base backup stored", "id", m.ID, "pos", m.Pos.Native, "time", m.Time, "parts", m.Parts, "bytes", m.Bytes)
+	return m, nil
+}
