@@ -119,6 +119,8 @@ type Reader interface {
 // to the change stream.
 type Dump interface {
 	io.ReadCloser
+	// Identity names the source dumped.
+	Identity() Identity
 	// Pos is the stream position of the snapshot: transactions committing
 	// at or after it are not in the dump.
 	Pos() segment.Position
