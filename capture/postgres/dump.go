@@ -1,0 +1,251 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/rxvault/rxvault/segment"
+)
+
+// DumpStream is a running pg_dump of the database, joined exactly to the
+// change stream: it holds every transaction whose commit LSN is before Pos
+// and none at or after it. Read it to the end, then Close.
+type DumpStream struct {
+	pos  segment.Position
+	at   time.Time
+	out  io.ReadCloser
+	cmd  *exec.Cmd
+	errb *tailBuffer
+	repl *pgconn.PgConn
+
+	mu     sync.Mutex
+	closed bool
+	eof    bool
+}
+
+// Dump starts a consistent dump of cfg's database. It creates a temporary
+// logical slot (pgoutput) with EXPORT_SNAPSHOT on a replication
+// connection, then runs pg_dump --snapshot=<that snapshot> -Fc -Z0
+// --no-publications --no-subscriptions on the database (custom format,
+// uncompressed: rxvault compresses). Pos is the slot's consistent point:
+// transactions committing before it are in the dump, those at or after it
+// are not and come from the stream (the agent's own slot must not be past
+// Pos; a slot created earlier never is). Time is the server's clock read
+// just after the consistent point was reached: everything in the dump
+// committed before it.
+//
+// pg_dump is PGBin/pg_dump, or pg_dump from PATH if that is missing. The
+// DSN's password reaches it through PGPASSWORD in its environment, never
+// its command line. ctx bounds the whole dump: when it ends pg_dump is
+// killed. The stream is read in constant memory.
+func Dump(ctx context.Context, cfg Config) (_ *DumpStream, err error) {
+	cfg, err = cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	bin, err := pgDumpPath(cfg.PGBin)
+	if err != nil {
+		return nil, err
+	}
+	args, env, err := pgDumpConn(cfg.DSN)
+	if err != nil {
+		return nil, err
+	}
+	pc, err := cfg.replicationConfig()
+	if err != nil {
+		return nil, err
+	}
+	repl, err := pgconn.ConnectConfig(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("postgres dump: replication connection: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = repl.Close(context.WithoutCancel(ctx))
+		}
+	}()
+	cc, err := cfg.regularConfig()
+	if err != nil {
+		return nil, err
+	}
+	clock, err := pgx.ConnectConfig(ctx, cc)
+	if err != nil {
+		return nil, fmt.Errorf("postgres dump: connect: %w", err)
+	}
+	defer clock.Close(context.WithoutCancel(ctx))
+
+	name := "rxvault_dump_" + randomHex(6)
+	res, err := pglogrepl.CreateReplicationSlot(ctx, repl, name, "pgoutput",
+		pglogrepl.CreateReplicationSlotOptions{Temporary: true, Mode: pglogrepl.LogicalReplication, SnapshotAction: "EXPORT_SNAPSHOT"})
+	if err != nil {
+		return nil, fmt.Errorf("postgres dump: create temporary slot: %w", err)
+	}
+	lsn, err := pglogrepl.ParseLSN(res.ConsistentPoint)
+	if err != nil {
+		return nil, fmt.Errorf("postgres dump: consistent point: %w", err)
+	}
+	// The replication connection must stay idle from here until pg_dump
+	// has imported the snapshot: its next command would end the snapshot.
+	var at time.Time
+	if err := clock.QueryRow(ctx, `SELECT clock_timestamp()`).Scan(&at); err != nil {
+		return nil, fmt.Errorf("postgres dump: read server clock: %w", err)
+	}
+
+	args = append([]string{"--snapshot=" + res.SnapshotName, "--format=custom", "--compress=0",
+		"--no-publications", "--no-subscriptions", "--no-password"}, args...)
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = env
+	d := &DumpStream{pos: segment.Position{Lo: uint64(lsn)}, at: at.UTC(), cmd: cmd, errb: &tailBuffer{max: 4096}, repl: repl}
+	cmd.Stderr = d.errb
+	if d.out, err = cmd.StdoutPipe(); err != nil {
+		return nil, fmt.Errorf("postgres dump: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("postgres dump: start pg_dump: %w", err)
+	}
+	return d, nil
+}
+
+// Pos is the dump's position in the change stream: transactions with a
+// commit LSN before it are in the dump, those at or after it are not.
+func (d *DumpStream) Pos() segment.Position { return d.pos }
+
+// Time is the server's clock just after Pos was reached (UTC): every
+// transaction in the dump committed before it.
+func (d *DumpStream) Time() time.Time { return d.at }
+
+// Read reads pg_dump's output.
+func (d *DumpStream) Read(p []byte) (int, error) {
+	n, err := d.out.Read(p)
+	if errors.Is(err, io.EOF) {
+		d.mu.Lock()
+		d.eof = true
+		d.mu.Unlock()
+	}
+	return n, err
+}
+
+// Close waits for pg_dump and reports its failure (with the end of its
+// error output), or that the dump was closed before its end; then it
+// closes the replication connection, which drops the temporary slot.
+func (d *DumpStream) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return nil
+	}
+	d.closed = true
+	early := !d.eof
+	// Closing the pipe makes a pg_dump still writing fail (EPIPE) rather
+	// than block forever.
+	_ = d.out.Close()
+	werr := d.cmd.Wait()
+	_ = d.repl.Close(context.Background())
+	switch {
+	case werr != nil:
+		return fmt.Errorf("postgres dump: pg_dump: %w: %s", werr, d.errb.String())
+	case early:
+		return errors.New("postgres dump: closed before the end of the dump")
+	}
+	return nil
+}
+
+// pgDumpPath finds pg_dump in dir, else in PATH.
+func pgDumpPath(dir string) (string, error) {
+	p := filepath.Join(dir, "pg_dump")
+	if st, err := os.Stat(p); err == nil && !st.IsDir() {
+		return p, nil
+	}
+	p, err := exec.LookPath("pg_dump")
+	if err != nil {
+		return "", fmt.Errorf("postgres dump: pg_dump not found in %s nor in PATH; fix: install the PostgreSQL client matching the server (apt-get install postgresql-client-15) or set the PostgreSQL bin directory", dir)
+	}
+	return p, nil
+}
+
+// libpqParams are the URL parameters passed on to pg_dump; others (pgx's
+// own, server settings meant for rxvault's sessions) are left out.
+var libpqParams = map[string]bool{
+	"sslmode": true, "sslrootcert": true, "sslcert": true, "sslkey": true, "sslcrl": true,
+	"sslpassword": true, "sslsni": true, "ssl_min_protocol_version": true, "ssl_max_protocol_version": true,
+	"connect_timeout": true, "keepalives": true, "keepalives_idle": true, "keepalives_interval": true,
+	"keepalives_count": true, "tcp_user_timeout": true, "target_session_attrs": true,
+	"gssencmode": true, "krbsrvname": true, "requirepeer": true, "channel_binding": true, "passfile": true,
+}
+
+// pgDumpConn turns the DSN into pg_dump's --dbname (without password or
+// foreign parameters) and its environment: PATH, HOME, TZ, the caller's
+// PG* variables, and PGPASSWORD when the DSN has a password.
+func pgDumpConn(dsn string) ([]string, []string, error) {
+	u, err := parseDSN(dsn)
+	if err != nil {
+		return nil, nil, err
+	}
+	var env []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if k == "PATH" || k == "HOME" || k == "TZ" || strings.HasPrefix(k, "PG") {
+			env = append(env, kv)
+		}
+	}
+	if u.User != nil {
+		if pw, ok := u.User.Password(); ok {
+			env = append(env, "PGPASSWORD="+pw)
+		}
+		u.User = url.User(u.User.Username())
+	}
+	q := url.Values{}
+	for k, v := range u.Query() {
+		if libpqParams[k] {
+			q[k] = v
+		}
+	}
+	q.Set("application_name", "rxvault_dump")
+	u.RawQuery = q.Encode()
+	return []string{"--dbname=" + u.String()}, env, nil
+}
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	b   []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if len(t.b) > t.max {
+		t.b = t.b[len(t.b)-t.max:]
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return strings.Join(strings.Fields(string(bytes.ToValidUTF8(t.b, nil))), " ")
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
