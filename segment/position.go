@@ -3,6 +3,8 @@ package segment
 import (
 	"cmp"
 	"fmt"
+	"strconv"
+	"strings"
 )
 
 // Engine identifies the kind of source database.
@@ -76,3 +78,31 @@ func (p Position) Format(e Engine) string {
 // String renders p as 32 hex digits, the form used in object names: its
 // byte order sorts like Compare.
 func (p Position) String() string { return fmt.Sprintf("%016x%016x", p.Hi, p.Lo) }
+
+// ParsePosition parses a position written in engine e's native notation
+// (as Format writes it) or as the 32 hex digits of String.
+func ParsePosition(e Engine, s string) (Position, error) {
+	var p Position
+	if len(s) == 32 {
+		if _, err := fmt.Sscanf(s, "%016x%016x", &p.Hi, &p.Lo); err == nil {
+			return p, nil
+		}
+	}
+	switch e {
+	case EnginePostgres:
+		var hi, lo uint32
+		if n, err := fmt.Sscanf(s, "%X/%X", &hi, &lo); err == nil && n == 2 && fmt.Sprintf("%X/%X", hi, lo) == strings.ToUpper(s) {
+			return Position{Lo: uint64(hi)<<32 | uint64(lo)}, nil
+		}
+		return p, fmt.Errorf("position %q: want a PostgreSQL LSN such as 16/B374D848", s)
+	case EngineMySQL, EngineMariaDB:
+		file, off, ok := strings.Cut(s, ":")
+		hi, err1 := strconv.ParseUint(file, 10, 64)
+		lo, err2 := strconv.ParseUint(off, 10, 64)
+		if ok && err1 == nil && err2 == nil {
+			return Position{Hi: hi, Lo: lo}, nil
+		}
+		return p, fmt.Errorf("position %q: want binlog file number and offset such as 000042:1234", s)
+	}
+	return p, fmt.Errorf("position %q: want 32 hex digits", s)
+}

@@ -43,17 +43,58 @@ type Postgres struct {
 func StartPostgres(t testing.TB) *Postgres {
 	t.Helper()
 	binDir := Need(t, ServerPostgres)
+	pg, err := launchPostgres(binDir, shortTempDir(t, "pg"))
+	if pg != nil {
+		t.Cleanup(func() {
+			if err := pg.stop(syscall.SIGINT); err != nil {
+				t.Errorf("testenv: stop postgres: %v", err)
+			}
+		})
+	}
+	if err != nil {
+		if pg != nil {
+			dumpLog(t, "postgres", pg.logPath)
+		}
+		t.Fatalf("testenv: %v", err)
+	}
+	return pg
+}
+
+// LaunchPostgres starts a private PostgreSQL 15 server in dir (which must
+// exist and be empty) outside of any test, for programs such as the demo.
+// The caller stops it with Shutdown; if the calling process dies, the
+// server dies with it.
+func LaunchPostgres(dir string) (*Postgres, error) {
+	binDir, err := lookup(ServerPostgres)
+	if err != nil {
+		return nil, err
+	}
+	pg, err := launchPostgres(binDir, dir)
+	if err != nil && pg != nil {
+		if serr := pg.stop(syscall.SIGINT); serr != nil {
+			err = errors.Join(err, serr)
+		}
+		return nil, err
+	}
+	return pg, err
+}
+
+// Shutdown stops a server started by LaunchPostgres.
+func (pg *Postgres) Shutdown() error { return pg.stop(syscall.SIGINT) }
+
+// launchPostgres starts a server in dir. On error the returned server, if
+// not nil, may hold a log worth showing and must be stopped.
+func launchPostgres(binDir, dir string) (*Postgres, error) {
 	o, err := postgresOwner()
 	if err != nil {
-		t.Fatalf("testenv: %v", err)
+		return nil, err
 	}
 	tmpl, err := pgTemplate(binDir, o)
 	if err != nil {
-		t.Fatalf("testenv: postgres template: %v", err)
+		return nil, fmt.Errorf("postgres template: %w", err)
 	}
-	dir := shortTempDir(t, "pg")
 	if err := o.chown(dir); err != nil {
-		t.Fatalf("testenv: %v", err)
+		return nil, err
 	}
 	pg := &Postgres{
 		SocketDir: dir,
@@ -63,28 +104,36 @@ func StartPostgres(t testing.TB) *Postgres {
 		owner:     o,
 	}
 	if err := copyTree(tmpl, pg.dataDir, o); err != nil {
-		t.Fatalf("testenv: copy postgres template: %v", err)
+		return nil, fmt.Errorf("copy postgres template: %w", err)
 	}
-	t.Cleanup(func() {
-		if err := pg.stop(syscall.SIGINT); err != nil {
-			t.Errorf("testenv: stop postgres: %v", err)
-		}
-	})
 	for attempt := 0; ; attempt++ {
 		port, err := freePort()
 		if err != nil {
-			t.Fatalf("testenv: %v", err)
+			return pg, err
 		}
 		pg.Port = port
 		err = pg.start()
 		if err == nil {
-			return pg
+			return pg, nil
 		}
 		if !errors.Is(err, errPortInUse) || attempt == 4 {
-			dumpLog(t, "postgres", pg.logPath)
-			t.Fatalf("testenv: start postgres: %v", err)
+			return pg, fmt.Errorf("start postgres: %w", err)
 		}
 	}
+}
+
+// CreateDB creates database name and returns its DSN.
+func (pg *Postgres) CreateDB(ctx context.Context, name string) (string, error) {
+	conn, err := pgconn.Connect(ctx, pg.DSN("postgres"))
+	if err != nil {
+		return "", fmt.Errorf("connect postgres: %w", err)
+	}
+	defer conn.Close(ctx)
+	q := `CREATE DATABASE "` + strings.ReplaceAll(name, `"`, `""`) + `"`
+	if _, err := conn.Exec(ctx, q).ReadAll(); err != nil {
+		return "", fmt.Errorf("%s: %w", q, err)
+	}
+	return pg.DSN(name), nil
 }
 
 // DSN returns a URL for database db as the superuser postgres over TCP.
@@ -95,17 +144,11 @@ func (pg *Postgres) DSN(db string) string {
 // CreateDatabase creates database name and returns its DSN.
 func (pg *Postgres) CreateDatabase(t testing.TB, name string) string {
 	t.Helper()
-	ctx := context.Background()
-	conn, err := pgconn.Connect(ctx, pg.DSN("postgres"))
+	dsn, err := pg.CreateDB(context.Background(), name)
 	if err != nil {
-		t.Fatalf("testenv: connect postgres: %v", err)
+		t.Fatalf("testenv: %v", err)
 	}
-	defer conn.Close(ctx)
-	q := `CREATE DATABASE "` + strings.ReplaceAll(name, `"`, `""`) + `"`
-	if _, err := conn.Exec(ctx, q).ReadAll(); err != nil {
-		t.Fatalf("testenv: %s: %v", q, err)
-	}
-	return pg.DSN(name)
+	return dsn
 }
 
 // Start restarts a stopped server on the same data directory and port.
