@@ -1,0 +1,98 @@
+// Package postgres is the PostgreSQL restore target (pitr.Target): it loads
+// a pg_dump base backup into an empty database, replays the archived
+// transactions on it, one target transaction per source transaction, and
+// completes the restore (sequences, event triggers, durability).
+//
+// # The replay session
+//
+// The target connection must be a superuser's. Open pins, for the whole
+// session:
+//
+//   - session_replication_role = replica: ordinary triggers (ENABLE, the
+//     default) and foreign-key checks and actions do not fire. The source
+//     ran them, and their effects (audit rows, cascaded deletes) are
+//     themselves in the stream; firing them again would duplicate or
+//     delete rows. Triggers set ENABLE ALWAYS or ENABLE REPLICA do fire
+//     (see Known limits).
+//   - TimeZone UTC, DateStyle ISO, IntervalStyle postgres,
+//     extra_float_digits 3, bytea_output hex, standard_conforming_strings
+//     on, xmloption content: values arrive as the source's text forms and
+//     must parse the same; timestamptz forms carry their offset.
+//   - check_function_bodies off (function bodies were checked on the
+//     source), read committed, no statement, lock or idle timeouts,
+//     plan_cache_mode force_generic_plan (statements are prepared once and
+//     run many times).
+//   - synchronous_commit off: replay does not wait for a WAL flush per
+//     transaction. Finish commits synchronously, which makes every earlier
+//     transaction durable too (WAL is flushed in order); a restore is done
+//     only when Finish returns nil.
+//
+// # Finding rows
+//
+// Values are never interpolated into SQL: each is a parameter in its exact
+// text form, typed with the target column's type OID (looked up in the
+// target's catalog: user types such as enums have other OIDs on the source;
+// a built-in type OID that differs between the stream and the target is a
+// divergence and fails). Inserts write every column but generated ones
+// (OVERRIDING SYSTEM VALUE, so identity values are kept). Updates write
+// every column whose new value was sent: an unchanged TOAST value is not
+// sent, and the row keeps it.
+//
+// An update or delete finds its row by the relation's key columns when
+// some but not all columns are Key (primary key or replica identity
+// index): the old key if the change has an old tuple, else the new
+// tuple's key. When no column, or every column, is Key (REPLICA IDENTITY
+// FULL marks every column), the row is found by its whole old value:
+// each column's text form on the target IS NOT DISTINCT FROM the old
+// value's, which matches only rows that print identically (numeric 1.5
+// and 1.50, or json with other spacing, stay apart) and works for types
+// without equality (json). Exactly one of several identical rows is
+// changed, through its ctid.
+//
+// Every insert, update and delete must change exactly one row. Each is
+// wrapped as WITH w AS (… RETURNING 1) SELECT CASE count(*) WHEN 1 … so
+// that the server itself raises an error otherwise; the transaction then
+// aborts before its COMMIT, and Apply fails saying the target has
+// diverged. UPDATE and DELETE use ONLY except on partitioned tables:
+// the stream names the table that holds the row.
+//
+// # Speed
+//
+// A transaction goes to the server as one pipeline: BEGIN, the
+// statements (each prepared once per relation shape, operation and set
+// of columns, then bound with new values), COMMIT, and one Sync: one
+// round trip, however many rows. Large transactions are read back every
+// MiB. A DDL statement leaves the pipeline (it may hold several commands,
+// which only the simple query protocol runs) and makes every relation be
+// looked up again; statements whose relation changed shape are replaced.
+//
+// # Base backups and event triggers
+//
+// RestoreBase runs pg_restore on the dump stream without buffering it,
+// leaving event triggers out (they would fire on the restore's own
+// commands and on every replayed DDL statement, repeating effects the
+// stream already holds); Finish creates them. See RestoreBase.
+//
+// # Logging and errors
+//
+// Nothing logs or returns row data, values or passwords. Server messages
+// that may quote values (data exceptions, constraint violations) are
+// withheld; errors carry the SQLSTATE and the names of the objects
+// involved (see ServerError).
+//
+// # Known limits
+//
+//   - Triggers set ENABLE ALWAYS or ENABLE REPLICA fire during replay.
+//   - Event triggers are those of the base backup: CREATE, ALTER and DROP
+//     EVENT TRIGGER are not captured (event triggers never fire for them).
+//   - DDL runs with search_path set to the one schema the change names;
+//     values converted by DDL (ALTER COLUMN … TYPE … USING) are converted
+//     under the session settings above (TimeZone UTC), which may differ
+//     from the source session's.
+//   - money values parse under the target's lc_monetary.
+//   - A DDL statement PostgreSQL refuses inside a transaction block
+//     (CREATE INDEX CONCURRENTLY) runs on its own when it is its
+//     transaction's first change; elsewhere it fails.
+//   - Unlogged tables and large objects are not in the change stream;
+//     they keep their base-backup content.
+package postgres
