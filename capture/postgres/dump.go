@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/rxvault/rxvault/capture"
 	"github.com/rxvault/rxvault/segment"
 )
 
@@ -27,6 +28,8 @@ import (
 // change stream: it holds every transaction whose commit LSN is before Pos
 // and none at or after it. Read it to the end, then Close.
 type DumpStream struct {
+	id   capture.Identity
+	tool string
 	pos  segment.Position
 	at   time.Time
 	out  io.ReadCloser
@@ -54,7 +57,17 @@ type DumpStream struct {
 // DSN's password reaches it through PGPASSWORD in its environment, never
 // its command line. ctx bounds the whole dump: when it ends pg_dump is
 // killed. The stream is read in constant memory.
-func Dump(ctx context.Context, cfg Config) (_ *DumpStream, err error) {
+func Dump(ctx context.Context, cfg Config) (*DumpStream, error) {
+	d, err := dump(ctx, cfg)
+	if err != nil {
+		return nil, markPermanent(ctx, err)
+	}
+	return d, nil
+}
+
+var _ capture.Dump = (*DumpStream)(nil)
+
+func dump(ctx context.Context, cfg Config) (_ *DumpStream, err error) {
 	cfg, err = cfg.withDefaults()
 	if err != nil {
 		return nil, err
@@ -62,6 +75,10 @@ func Dump(ctx context.Context, cfg Config) (_ *DumpStream, err error) {
 	bin, err := pgDumpPath(cfg.PGBin)
 	if err != nil {
 		return nil, err
+	}
+	ver, err := exec.CommandContext(ctx, bin, "--version").Output()
+	if err != nil {
+		return nil, fmt.Errorf("postgres dump: %s --version: %w", bin, err)
 	}
 	args, env, err := pgDumpConn(cfg.DSN)
 	if err != nil {
@@ -89,6 +106,10 @@ func Dump(ctx context.Context, cfg Config) (_ *DumpStream, err error) {
 		return nil, fmt.Errorf("postgres dump: connect: %w", err)
 	}
 	defer clock.Close(context.WithoutCancel(ctx))
+	sys, err := pglogrepl.IdentifySystem(ctx, repl)
+	if err != nil {
+		return nil, fmt.Errorf("postgres dump: identify system: %w", err)
+	}
 
 	name := "rxvault_dump_" + randomHex(6)
 	res, err := pglogrepl.CreateReplicationSlot(ctx, repl, name, "pgoutput",
@@ -111,7 +132,15 @@ func Dump(ctx context.Context, cfg Config) (_ *DumpStream, err error) {
 		"--no-publications", "--no-subscriptions", "--no-password"}, args...)
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = env
-	d := &DumpStream{pos: segment.Position{Lo: uint64(lsn)}, at: at.UTC(), cmd: cmd, errb: &tailBuffer{max: 4096}, repl: repl}
+	d := &DumpStream{
+		id:   capture.Identity{Engine: segment.EnginePostgres, SourceID: sys.SystemID + "/" + sys.DBName},
+		tool: strings.TrimSpace(string(ver)),
+		pos:  segment.Position{Lo: uint64(lsn)},
+		at:   at.UTC(),
+		cmd:  cmd,
+		errb: &tailBuffer{max: 4096},
+		repl: repl,
+	}
 	cmd.Stderr = d.errb
 	if d.out, err = cmd.StdoutPipe(); err != nil {
 		return nil, fmt.Errorf("postgres dump: %w", err)
@@ -121,6 +150,15 @@ func Dump(ctx context.Context, cfg Config) (_ *DumpStream, err error) {
 	}
 	return d, nil
 }
+
+// Identity names the database dumped, as Reader.Identity does.
+func (d *DumpStream) Identity() capture.Identity { return d.id }
+
+// Tool is pg_dump's version line, e.g. "pg_dump (PostgreSQL) 15.8".
+func (d *DumpStream) Tool() string { return d.tool }
+
+// Format is "pg_dump-custom": restore with pg_restore.
+func (d *DumpStream) Format() string { return "pg_dump-custom" }
 
 // Pos is the dump's position in the change stream: transactions with a
 // commit LSN before it are in the dump, those at or after it are not.

@@ -86,3 +86,12 @@ func slotLostError(err error) bool {
 func streamLost(slot string, detail error) error {
 	return fmt.Errorf("%w: replication slot %q: %w; fix: start a new chain with a new base backup (rxvault backup)", capture.ErrStreamLost, slot, detail)
 }
+
+// markPermanent marks an error of Open or Dump that retrying cannot fix:
+// neither transient, nor a lost stream, nor the caller's cancellation.
+func markPermanent(ctx context.Context, err error) error {
+	if ctx.Err() != nil || IsTransient(err) || errors.Is(err, capture.ErrStreamLost) {
+		return err
+	}
+	return capture.Permanent(err)
+}

@@ -44,6 +44,8 @@ type Reader struct {
 	closed    bool
 }
 
+var _ capture.Reader = (*Reader)(nil)
+
 // Open connects to the database, checks that it can be captured exactly and
 // sets it up on first use:
 //
@@ -57,14 +59,27 @@ type Reader struct {
 //     once);
 //   - the publication is created (FOR ALL TABLES, or for the configured
 //     tables) or checked against the configuration;
-//   - the replication slot is created if missing (SlotCreated then reports
-//     true: a new chain starts at StartPos) or checked: a slot that is
-//     invalidated fails with capture.ErrStreamLost, one in use by another
-//     connection with a transient error (see IsTransient).
+//   - the replication slot is created if missing, or replaced if it was
+//     invalidated (SlotCreated then reports true: a new chain starts at
+//     StartPos, and anything between the old slot's position and StartPos
+//     is a gap), or checked: one in use by another connection fails with
+//     a transient error (see IsTransient).
+//
+// Errors that retrying cannot fix (configuration, permissions, a refused
+// table, an unusable slot) are marked capture.Permanent; IsTransient tells
+// the others apart.
 //
 // The publication and objects are created before the slot, so the slot
 // never decodes WAL older than them.
-func Open(ctx context.Context, cfg Config) (_ *Reader, err error) {
+func Open(ctx context.Context, cfg Config) (*Reader, error) {
+	r, err := open(ctx, cfg)
+	if err != nil {
+		return nil, markPermanent(ctx, err)
+	}
+	return r, nil
+}
+
+func open(ctx context.Context, cfg Config) (_ *Reader, err error) {
 	cfg, err = cfg.withDefaults()
 	if err != nil {
 		return nil, err
@@ -165,8 +180,18 @@ func (r *Reader) openSlot(ctx context.Context, db string) error {
 		if err := s.check(r.cfg.Slot, db); err != nil {
 			return err
 		}
-		r.start = s.confirmed
-		return nil
+		lost := s.lost()
+		if lost == nil {
+			r.start = s.confirmed
+			return nil
+		}
+		// The stream cannot continue from this slot: replace it. The
+		// caller sees SlotCreated and starts a new chain, recording the
+		// gap.
+		r.log.Error("replication slot invalidated; replacing it: the archive has a gap until a new base backup", "reason", lost.Error())
+		if _, err := r.meta.Exec(ctx, `SELECT pg_drop_replication_slot($1)`, r.cfg.Slot); err != nil {
+			return fmt.Errorf("postgres capture: drop invalidated replication slot %s: %w", r.cfg.Slot, err)
+		}
 	}
 	if r.start, err = createSlot(ctx, r.repl, r.cfg.Slot); err != nil {
 		return err

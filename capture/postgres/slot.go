@@ -59,7 +59,7 @@ func (s *slotState) lost() error {
 }
 
 // check verifies that an existing slot is one this reader can use for
-// database db.
+// database db. An invalidated slot passes: Open replaces it.
 func (s *slotState) check(name, db string) error {
 	switch {
 	case s.slotType != "logical" || s.plugin == nil || *s.plugin != "pgoutput":
@@ -68,9 +68,6 @@ func (s *slotState) check(name, db string) error {
 		return fmt.Errorf("postgres capture: replication slot %s belongs to another database; fix: choose another slot name for database %s", name, db)
 	case s.temporary:
 		return fmt.Errorf("postgres capture: replication slot %s is temporary; fix: choose another slot name", name)
-	}
-	if err := s.lost(); err != nil {
-		return streamLost(name, err)
 	}
 	if s.active {
 		pid := int32(0)
