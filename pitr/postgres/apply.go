@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/rxvault/rxvault/capture"
@@ -240,16 +239,19 @@ func (x *txn) truncate(n int, c *segment.Change) error {
 	return nil
 }
 
-// ddl runs a DDL statement in place. It leaves the pipeline (the
-// statement may hold several commands, which only the simple query
-// protocol takes) and makes every relation be looked up again.
+// ddl runs a DDL statement in place, under SET LOCAL search_path =
+// Change.Schema: the source session's search_path as capture records it
+// (current_setting('search_path') with $user resolved), of which a single
+// schema name is a special case. It leaves the pipeline (the statement may
+// hold several commands, which only the simple query protocol takes) and
+// makes every relation be looked up again.
 func (x *txn) ddl(n int, c *segment.Change) error {
 	first := !x.dbWork
 	p := x.pipe()
 	x.dbWork = true
 	if c.Schema != "" {
 		p.SendQueryParams("SELECT pg_catalog.set_config('search_path', $1, true)",
-			[][]byte{[]byte(pgx.Identifier{c.Schema}.Sanitize())}, []uint32{oidText}, nil, nil)
+			[][]byte{[]byte(c.Schema)}, []uint32{oidText}, nil, nil)
 		x.push(request{kind: reqControl, change: n, op: c.Op})
 		x.resetPath = true
 	}
@@ -284,7 +286,7 @@ func (x *txn) ddlAlone(n int, c *segment.Change) error {
 		return err
 	}
 	if c.Schema != "" {
-		if err := setPath(pgx.Identifier{c.Schema}.Sanitize()); err != nil {
+		if err := setPath(c.Schema); err != nil {
 			return x.resultErr(request{kind: reqControl, change: n, op: c.Op}, err)
 		}
 	}

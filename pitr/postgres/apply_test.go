@@ -217,11 +217,12 @@ func TestApplyMatchesSQL(t *testing.T) {
 			`; UPDATE everything SET note = 'again', extra = 'set later' WHERE id = 1`,
 			[]segment.Change{ddl("public", "ALTER TABLE everything ADD COLUMN extra text DEFAULT 'dflt'"),
 				insert(every2, row4...), update(every2, row1c...)}},
-		// CREATE TABLE mid-stream, unqualified, in schema app; several
-		// statements in one DDL change; rows in the same transaction.
-		{`SET LOCAL search_path = app; CREATE TABLE newt (id int PRIMARY KEY, m public.mood, v text); CREATE INDEX ON newt (v);
+		// CREATE TABLE mid-stream, unqualified, under the source's
+		// search_path (app first); several statements in one DDL change;
+		// rows in the same transaction.
+		{`SET LOCAL search_path = app, public; CREATE TABLE newt (id int PRIMARY KEY, m mood, v text); CREATE INDEX ON newt (v);
 		  RESET search_path; INSERT INTO app.newt VALUES (1, 'ok', 'n1'), (2, NULL, '')`,
-			[]segment.Change{ddl("app", "CREATE TABLE newt (id int PRIMARY KEY, m public.mood, v text); CREATE INDEX ON newt (v)"),
+			[]segment.Change{ddl("app, public", "CREATE TABLE newt (id int PRIMARY KEY, m mood, v text); CREATE INDEX ON newt (v)"),
 				insert(newt, tv("1"), tv("ok"), tv("n1")), insert(newt, tv("2"), null, tv(""))}},
 		{`UPDATE app.newt SET m = 'sad' WHERE id = 2`,
 			[]segment.Change{update(newt, tv("2"), tv("sad"), tv("")), message("rxvault.heartbeat", "{}")}},

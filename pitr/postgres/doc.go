@@ -85,10 +85,10 @@
 //   - Triggers set ENABLE ALWAYS or ENABLE REPLICA fire during replay.
 //   - Event triggers are those of the base backup: CREATE, ALTER and DROP
 //     EVENT TRIGGER are not captured (event triggers never fire for them).
-//   - DDL runs with search_path set to the one schema the change names;
-//     values converted by DDL (ALTER COLUMN … TYPE … USING) are converted
-//     under the session settings above (TimeZone UTC), which may differ
-//     from the source session's.
+//   - DDL runs under the source session's search_path but the settings
+//     above: values converted by DDL (ALTER COLUMN … TYPE … USING) are
+//     converted under TimeZone UTC, which may differ from the source
+//     session's.
 //   - money values parse under the target's lc_monetary.
 //   - A DDL statement PostgreSQL refuses inside a transaction block
 //     (CREATE INDEX CONCURRENTLY) runs on its own when it is its

@@ -115,7 +115,8 @@ SELECT kind, count(*) OVER (PARTITION BY kind), name
   FROM objs o
  WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
                     WHERE d.classid = o.classid AND d.objid = o.objid AND d.deptype = 'e')
- ORDER BY kind, name`
+ ORDER BY pg_catalog.array_position(ARRAY['table', 'view', 'materialized view', 'sequence', 'foreign table',
+            'schema', 'extension', 'type', 'function', 'procedure', 'aggregate'], kind) NULLS LAST, kind, name`
 
 // CheckEmpty fails with a *NotEmptyError (wrapping pitr.ErrTargetNotEmpty)
 // if the database holds any user object: a schema other than public, a

@@ -18,7 +18,8 @@ type seqValue struct {
 }
 
 // parseSequences decodes an rxvault.sequences message: JSON
-// {"schema.name": {"last_value": "42", "is_called": true}, ...}. A bare
+// {"schema.name": {"last_value": "42", "is_called": true}, ...}, each name
+// quoted as SQL needs it (format('%I.%I'): public."Order_seq"). A bare
 // number is accepted for last_value too.
 func parseSequences(content []byte) (map[string]seqValue, error) {
 	var raw map[string]struct {
@@ -47,7 +48,7 @@ func parseSequences(content []byte) (map[string]seqValue, error) {
 // it if any (SERIAL, IDENTITY, OWNED BY).
 type targetSeq struct {
 	oid       uint32
-	key       string // "schema.name", as in rxvault.sequences
+	key       string // format('%I.%I', schema, name), as in rxvault.sequences
 	ident     string // quoted
 	increment int64
 	ownerRel  string // quoted table, "" if not owned by an integer column
@@ -55,7 +56,7 @@ type targetSeq struct {
 }
 
 const sequencesSQL = `
-SELECT c.oid, n.nspname || '.' || c.relname,
+SELECT c.oid, pg_catalog.format('%I.%I', n.nspname, c.relname),
        pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname),
        s.seqincrement,
        coalesce(pg_catalog.quote_ident(tn.nspname) || '.' || pg_catalog.quote_ident(tc.relname), ''),

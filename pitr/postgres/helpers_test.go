@@ -255,3 +255,9 @@ func insertSQL(rel *segment.Relation, vals ...segment.Value) string {
 	return fmt.Sprintf("INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE VALUES (%s)",
 		pgx.Identifier{rel.Schema, rel.Table}.Sanitize(), strings.Join(cols, ", "), strings.Join(lits, ", "))
 }
+
+// newServerOnly starts a private PostgreSQL without databases.
+func newServerOnly(t testing.TB) *testenv.Postgres {
+	t.Helper()
+	return testenv.StartPostgres(t)
+}

@@ -140,7 +140,7 @@ func Open(ctx context.Context, cfg Config) (*Target, error) {
 	}
 	conn, err := pgx.ConnectConfig(ctx, cc)
 	if err != nil {
-		return nil, fmt.Errorf("restore target %s: connect: %w", name, err)
+		return nil, fmt.Errorf("restore target %s: connect: %w", name, oneLine{err})
 	}
 	t := &Target{
 		conn:      conn,
@@ -268,6 +268,16 @@ func findPGRestore(dir string) (string, error) {
 	}
 	return p, nil
 }
+
+// oneLine shows an error on one line (pgx lists each address tried on a
+// line of its own).
+type oneLine struct{ err error }
+
+func (e oneLine) Error() string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(e.err.Error(), "\n", "; ")), " ")
+}
+
+func (e oneLine) Unwrap() error { return e.err }
 
 // pgErrorOf returns the server error inside err, if any.
 func pgErrorOf(err error) *pgconn.PgError {
