@@ -53,6 +53,11 @@ Exit status: 0 success; 1 the operation failed or found an integrity problem;
 	root.AddCommand(
 		newInitCommand(g),
 		newKeysCommand(g),
+		newRunCommand(g),
+		newBackupCommand(g),
+		newListCommand(g),
+		newVerifyCommand(g),
+		newRestoreCommand(g),
 		newVersionCommand(g),
 		newConfigCommand(g),
 	)

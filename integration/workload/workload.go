@@ -8,6 +8,7 @@ package workload
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -203,7 +204,7 @@ func (w *Runner) fill(ctx context.Context, tx pgx.Tx) error {
 		SELECT id, clock_timestamp(), quantity, $1, $2, $3`+vals+` FROM prescriptions WHERE status <> 'cancelled' ORDER BY random() LIMIT 1
 		RETURNING id`, fmt.Sprintf("%d.%02d", w.r.IntN(900), w.r.IntN(100)), []int32{int32(w.r.IntN(1e6)), int32(w.r.IntN(1e6))},
 		[]byte{0, 0xff, byte(w.r.UintN(256)), '\\', 'x'}).Scan(&fillID)
-	if err == pgx.ErrNoRows {
+	if errors.Is(err, pgx.ErrNoRows) {
 		return nil
 	}
 	if err != nil {

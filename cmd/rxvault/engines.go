@@ -1,0 +1,53 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/rxvault/rxvault/capture"
+	pgcapture "github.com/rxvault/rxvault/capture/postgres"
+	"github.com/rxvault/rxvault/internal/config"
+	"github.com/rxvault/rxvault/pitr"
+	pgtarget "github.com/rxvault/rxvault/pitr/postgres"
+)
+
+// sourceFor returns the capture source the configured DSN names.
+func sourceFor(cfg *config.Config, spill string, log *slog.Logger) (capture.Source, error) {
+	if err := cfg.RequireSource(); err != nil {
+		return nil, usage(err)
+	}
+	switch dsnScheme(cfg.Source.DSN) {
+	case "postgres", "postgresql":
+		return pgcapture.NewSource(pgcapture.Config{
+			DSN:         cfg.Source.DSN,
+			Slot:        cfg.Source.Slot,
+			Publication: cfg.Source.Publication,
+			Tables:      cfg.Source.Tables,
+			Heartbeat:   cfg.Source.Heartbeat,
+			SpillDir:    spill,
+			Logger:      log,
+		}), nil
+	}
+	return nil, usage(fmt.Errorf("source.dsn: %s sources are not supported yet (PostgreSQL is); see the README's known limits", dsnScheme(cfg.Source.DSN)))
+}
+
+// targetFor opens the restore target a DSN names.
+func targetFor(ctx context.Context, dsn string, log *slog.Logger) (pitr.Target, error) {
+	switch dsnScheme(dsn) {
+	case "postgres", "postgresql":
+		return pgtarget.Open(ctx, pgtarget.Config{DSN: dsn, Logger: log})
+	}
+	return nil, usage(fmt.Errorf("--target %s: restoring into %s is not supported yet (PostgreSQL is)", config.RedactURL(dsn), dsnScheme(dsn)))
+}
+
+// spillDir is where large transactions spill: inside the spool, so it is on
+// the disk the DBA sized for rxvault.
+func spillDir(cfg *config.Config) (string, error) {
+	dir := cfg.Spool.Dir + "/spill"
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("spool: %w", err)
+	}
+	return dir, nil
+}

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"strings"
+
+	"github.com/rxvault/rxvault/internal/config"
+	"github.com/rxvault/rxvault/internal/keys"
+	"github.com/rxvault/rxvault/internal/store"
+	"github.com/rxvault/rxvault/shipper"
+)
+
+// getenv looks a variable up in the globals' environment.
+func (g *globals) getenv(key string) string {
+	for _, kv := range g.env {
+		if k, v, ok := strings.Cut(kv, "="); ok && k == key {
+			return v
+		}
+	}
+	return ""
+}
+
+// logger builds the process logger from the configuration.
+func (g *globals) logger(cfg config.Log) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.Level)); err != nil {
+		level = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Format == "json" {
+		return slog.New(slog.NewJSONHandler(g.stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(g.stderr, opts))
+}
+
+// openStore opens one store URL with the configuration's retention and the
+// environment's credentials.
+func (g *globals) openStore(ctx context.Context, cfg *config.Config, rawURL string, log *slog.Logger) (store.Store, error) {
+	return store.Open(ctx, rawURL, store.Options{
+		Mode:        store.LockMode(cfg.Archive.LockMode),
+		Retention:   cfg.Archive.Retention,
+		Credentials: store.CredentialsFromEnv(g.getenv),
+		Logger:      log,
+	})
+}
+
+// openStores opens every configured store.
+func (g *globals) openStores(ctx context.Context, cfg *config.Config, log *slog.Logger) ([]store.Store, error) {
+	var out []store.Store
+	for _, u := range cfg.Archive.Stores {
+		s, err := g.openStore(ctx, cfg, u, log)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// readStore opens the store a read-only command reads: --store if given,
+// else the first configured one.
+func (g *globals) readStore(ctx context.Context, cfg *config.Config, flag string, log *slog.Logger) (store.Store, error) {
+	if flag == "" {
+		flag = cfg.Archive.Stores[0]
+	}
+	if err := store.CheckURL(flag, store.Options{Mode: store.LockNone}); err != nil {
+		return nil, usage(err)
+	}
+	return g.openStore(ctx, cfg, flag, log)
+}
+
+// shipperConfig is the shipping half of the configuration.
+func shipperConfig(cfg *config.Config, stores []store.Store, recips []*keys.Recipient, log *slog.Logger) shipper.Config {
+	return shipper.Config{
+		Stores:     stores,
+		Recipients: recips,
+		Interval:   cfg.Segment.Interval,
+		MaxBytes:   int64(cfg.Segment.MaxBytes),
+		Logger:     log,
+	}
+}
+
+// dsnScheme returns the engine scheme of a DSN.
+func dsnScheme(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return ""
+	}
+	return u.Scheme
+}
+
+// loadIdentities reads the --identity files.
+func loadIdentities(paths []string) ([]*keys.Identity, error) {
+	if len(paths) == 0 {
+		return nil, usage(fmt.Errorf("no --identity: pass the identity file (identity.key) whose recipient the archive was sealed to"))
+	}
+	ids, err := keys.LoadIdentityFiles(paths)
+	if err != nil {
+		return nil, usage(err)
+	}
+	return ids, nil
+}
+
+// isTerminal reports whether w is an interactive terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

@@ -1,0 +1,92 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/rxvault/rxvault/integration/workload"
+	"github.com/rxvault/rxvault/internal/testenv"
+)
+
+// quiet is a point in the run where the source stood still: its time and
+// the database's state then.
+type quiet struct {
+	at    time.Time
+	state workload.State
+}
+
+// quietPoint waits for the source to settle (a heartbeat, which carries the
+// sequences' values, must commit after the last workload transaction and
+// before the recorded time), records the time, then snapshots the state.
+func quietPoint(t *testing.T, dsn string) quiet {
+	t.Helper()
+	time.Sleep(1500 * time.Millisecond) // three heartbeats of 500ms
+	at := time.Now().UTC()
+	s := snapshot(t, dsn)
+	time.Sleep(200 * time.Millisecond)
+	return quiet{at: at, state: s}
+}
+
+// TestPostgresExactness runs the pharmacy workload under the agent, with an
+// ALTER TABLE ADD COLUMN, a CREATE TABLE and a TRUNCATE mid-run, records
+// several quiet points, and restores each one into a fresh database: every
+// table and every sequence must equal the source at that time.
+func TestPostgresExactness(t *testing.T) {
+	pg := testenv.StartPostgres(t)
+	dsn := pg.CreateDatabase(t, "pharmacy")
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if err := workload.Setup(ctx, conn); err != nil {
+		t.Fatal(err)
+	}
+	w := workload.NewRunner(conn, 42)
+	if err := w.RunFor(ctx, time.Second); err != nil { // rows before the first base backup
+		t.Fatal(err)
+	}
+	d := newDeployment(t, dsn, []string{"file://" + t.TempDir()}, nil)
+	d.start()
+	d.waitLog("base backup stored", 60*time.Second)
+
+	var points []quiet
+	steps := []func() error{
+		func() error { return w.RunFor(ctx, 2*time.Second) },
+		func() error { points = append(points, quietPoint(t, dsn)); return nil },
+		func() error { return w.AddColumn(ctx) },
+		func() error { return w.RunFor(ctx, 2*time.Second) },
+		func() error { points = append(points, quietPoint(t, dsn)); return nil },
+		func() error { return w.CreateTable(ctx) },
+		func() error { return w.RunFor(ctx, time.Second) },
+		func() error { return w.Truncate(ctx) },
+		func() error { return w.RunFor(ctx, 2*time.Second) },
+		func() error { points = append(points, quietPoint(t, dsn)); return nil },
+	}
+	for _, step := range steps {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(3 * time.Second) // let the last quiet point reach the store
+	d.stop()
+	t.Logf("workload committed %d transactions", w.Committed)
+
+	for i, p := range points {
+		target := pg.CreateDatabase(t, fmt.Sprintf("restored_%d", i))
+		code, out, errOut := d.cmd("restore", "--time", p.at.Format(time.RFC3339Nano), "--target", target, "--identity", d.identity)
+		if code != 0 {
+			t.Fatalf("restore to point %d (%s): exit %d\n%s%s", i, p.at, code, out, errOut)
+		}
+		t.Logf("point %d: %s", i, strings.TrimSpace(out))
+		if diff := p.state.Diff(snapshot(t, target)); len(diff) > 0 {
+			t.Errorf("restore to point %d (%s) differs from the source:\n  %s", i, p.at, strings.Join(diff, "\n  "))
+		}
+	}
+}
