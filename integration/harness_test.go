@@ -193,7 +193,9 @@ func (d *deployment) kill() {
 		return
 	}
 	_ = c.Process.Kill()
-	_ = <-waitc // the exit status of a killed process says nothing
+	if err := <-waitc; err == nil {
+		d.t.Log("the agent had exited by itself before it was killed")
+	}
 }
 
 func (d *deployment) agentLog() string {
