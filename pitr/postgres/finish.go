@@ -190,7 +190,7 @@ func (t *Target) setSequences(ctx context.Context, tx pgx.Tx) (set, raised int, 
 			}
 			if up {
 				raised++
-				t.log.Warn("sequence raised to its column's extreme value: rows were inserted after its last captured value",
+				t.log.Warn("sequence raised past its column's values: rows hold values beyond its captured state",
 					"sequence", s.key, "column", s.ownerRel+"."+s.ownerCol)
 			}
 			captured = captured || up
