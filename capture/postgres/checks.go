@@ -154,6 +154,6 @@ func refuseUnusable(tables []table) error {
 	for _, b := range bad {
 		fmt.Fprintf(&fix, " ALTER TABLE %s REPLICA IDENTITY FULL;", b)
 	}
-	return fmt.Errorf("postgres capture: refusing to capture %s: no primary key and no usable replica identity, so updates and deletes could not be replayed exactly (and PostgreSQL would refuse the application's updates once published); fix: add a primary key, or run:%s",
+	return fmt.Errorf("postgres capture: refusing to capture %s: without a primary key (or a replica identity index, or REPLICA IDENTITY FULL) their updates and deletes could not be replayed exactly (and PostgreSQL would refuse the application's updates once published); fix: add a primary key, or run:%s",
 		strings.Join(bad, ", "), fix.String())
 }

@@ -25,10 +25,7 @@ func TestSequencesAndHeartbeat(t *testing.T) {
 		`SELECT setval('other."Mixed"', 42, false)`,
 	)
 	baseline := runtime.NumGoroutine()
-	r, err := Open(context.Background(), testConfig(t, dsn))
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
+	r := openReader(t, testConfig(t, dsn))
 	sink := newRecSink()
 	run := start(t, r, sink)
 	execAll(t, conn, `INSERT INTO t DEFAULT VALUES`, `INSERT INTO t DEFAULT VALUES`, `INSERT INTO t DEFAULT VALUES`)

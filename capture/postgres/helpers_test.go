@@ -296,7 +296,4 @@ func sameValues(a, b []segment.Value) bool {
 	return slices.EqualFunc(a, b, func(x, y segment.Value) bool { return x.Kind == y.Kind && bytes.Equal(x.Data, y.Data) })
 }
 
-// isLost reports an ErrStreamLost.
-func isLost(err error) bool { return errors.Is(err, capture.ErrStreamLost) }
-
 func isCanceled(err error) bool { return errors.Is(err, context.Canceled) }
