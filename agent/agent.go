@@ -112,11 +112,11 @@ func (a *Agent) session(ctx context.Context) error {
 		return fmt.Errorf("resume archive: %w", err)
 	}
 	if d.New {
-		log := a.log.Info
+		log, msg := a.log.Info, "new chain"
 		if d.Marker.Gap {
-			log = a.log.Error
+			log, msg = a.log.Error, "GAP in the archive: starting a new chain; times between the previous chain's end and the new base backup cannot be restored"
 		}
-		log("new chain", "chain", d.Marker.Chain, "start", d.Marker.Start.Native, "reason", d.Marker.Reason, "gap", d.Marker.Gap)
+		log(msg, "chain", d.Marker.Chain, "start", d.Marker.Start.Native, "reason", d.Marker.Reason, "gap", d.Marker.Gap)
 	} else {
 		a.log.Info("continuing chain", "chain", d.Tip.Chain.String(), "seq", d.Tip.Seq, "resume", r.StartPos().Format(id.Engine))
 	}
@@ -216,17 +216,27 @@ func (a *Agent) lastBackup(ctx context.Context, cfg shipper.Config) (time.Time, 
 func (a *Agent) Backup(ctx context.Context, cfg shipper.Config, chain segment.ChainID) (*archive.Manifest, error) {
 	a.backupMu.Lock()
 	defer a.backupMu.Unlock()
-	return TakeBackup(ctx, a.cfg.Source, cfg, chain, a.log)
+	want := capture.Identity{Engine: cfg.Engine, SourceID: cfg.SourceID}
+	return TakeBackup(ctx, a.cfg.Source, cfg, a.cfg.SpoolRoot, chain, &want, a.log)
 }
 
-// TakeBackup dumps src and stores the dump as a base backup; chain, if not
-// zero, is the chain being written (recorded in the manifest).
-func TakeBackup(ctx context.Context, src capture.Source, cfg shipper.Config, chain segment.ChainID, log *slog.Logger) (*archive.Manifest, error) {
+// TakeBackup dumps src and stores the dump as a base backup, passing its
+// parts through the source's spool directory under spoolRoot. chain, if not
+// zero, is the chain being written (recorded in the manifest); want, if
+// not nil, is the source identity the dump must have.
+func TakeBackup(ctx context.Context, src capture.Source, cfg shipper.Config, spoolRoot string, chain segment.ChainID, want *capture.Identity, log *slog.Logger) (*archive.Manifest, error) {
 	log.Info("base backup starting")
 	d, err := src.Dump(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("dump: %w", err)
 	}
+	id := d.Identity()
+	if want != nil && id != *want {
+		d.Close()
+		return nil, fmt.Errorf("dump: source is %s %s, the stream's is %s %s", id.Engine, id.SourceID, want.Engine, want.SourceID)
+	}
+	cfg.Engine, cfg.SourceID = id.Engine, id.SourceID
+	cfg.SpoolDir = filepath.Join(spoolRoot, archive.SourceDir(id.Engine, id.SourceID))
 	m, err := shipper.Backup(ctx, cfg, d, shipper.BackupOptions{Tool: d.Tool(), DumpFormat: d.Format(), Chain: chain})
 	if cerr := d.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("dump: %w", cerr)

@@ -1,0 +1,317 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/rxvault/rxvault/integration/workload"
+	"github.com/rxvault/rxvault/internal/testenv"
+)
+
+// source is a workload database on a private PostgreSQL.
+type source struct {
+	pg   *testenv.Postgres
+	dsn  string
+	conn *pgx.Conn
+	w    *workload.Runner
+}
+
+func newSource(t *testing.T, seed uint64) *source {
+	t.Helper()
+	pg := testenv.StartPostgres(t)
+	dsn := pg.CreateDatabase(t, "pharmacy")
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	if err := workload.Setup(ctx, conn); err != nil {
+		t.Fatal(err)
+	}
+	return &source{pg: pg, dsn: dsn, conn: conn, w: workload.NewRunner(conn, seed)}
+}
+
+// load runs the workload in the background until the returned stop is
+// called; stop returns the workload's error.
+func (s *source) load(t *testing.T) (stop func() error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var err error
+	wg.Go(func() {
+		for ctx.Err() == nil {
+			if err = s.w.Step(ctx); err != nil {
+				if ctx.Err() != nil {
+					err = nil
+				}
+				return
+			}
+			time.Sleep(2 * time.Millisecond) // a steady, not saturating, load
+		}
+	})
+	return func() error {
+		cancel()
+		wg.Wait()
+		return err
+	}
+}
+
+// confirmedFlush reads the rxvault slot's confirmed_flush_lsn, on a
+// connection of its own (the workload may be using s.conn).
+func (s *source) confirmedFlush(t *testing.T) string {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, s.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var lsn string
+	err = conn.QueryRow(ctx, `SELECT coalesce(confirmed_flush_lsn::text, '') FROM pg_replication_slots WHERE slot_name = 'rxvault'`).Scan(&lsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lsn
+}
+
+// ledgerSum reads the ledger's sum and row count.
+func ledgerSum(t *testing.T, dsn string) string {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var s string
+	if err := conn.QueryRow(ctx, `SELECT count(*) || ' rows, sum ' || coalesce(sum(amount), 0) FROM ledger`).Scan(&s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// restoreLatest restores the archive (from store, or the first configured
+// one when empty) into a new database and returns its DSN.
+func restoreLatest(t *testing.T, d *deployment, pg *testenv.Postgres, name, store string) string {
+	t.Helper()
+	target := pg.CreateDatabase(t, name)
+	args := []string{"restore", "--latest", "--target", target, "--identity", d.identity}
+	if store != "" {
+		args = append(args, "--store", store)
+	}
+	code, out, errOut := d.cmd(args...)
+	if code != 0 {
+		t.Fatalf("restore --latest: exit %d\n%s%s", code, out, errOut)
+	}
+	t.Logf("%s", strings.TrimSpace(out))
+	return target
+}
+
+func compare(t *testing.T, what string, want workload.State, dsn string) {
+	t.Helper()
+	if diff := want.Diff(snapshot(t, dsn)); len(diff) > 0 {
+		t.Errorf("%s differs from the source:\n  %s", what, strings.Join(diff, "\n  "))
+	}
+}
+
+// TestCrashUnderLoad kills the agent with SIGKILL several times under load
+// and restarts it. The final restore must equal the source row for row,
+// the ledger included: no transaction lost, none applied twice.
+func TestCrashUnderLoad(t *testing.T) {
+	src := newSource(t, 7)
+	d := newDeployment(t, src.dsn, []string{"file://" + t.TempDir()}, nil)
+	d.start()
+	d.waitLog("base backup stored", 60*time.Second)
+	stopLoad := src.load(t)
+	for i := range 4 {
+		time.Sleep(time.Duration(1500+700*i) * time.Millisecond)
+		d.kill()
+		time.Sleep(300 * time.Millisecond)
+		d.start()
+	}
+	time.Sleep(2 * time.Second)
+	if err := stopLoad(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond) // a heartbeat after the last transaction
+	want := snapshot(t, src.dsn)
+	wantLedger := ledgerSum(t, src.dsn)
+	time.Sleep(2 * time.Second)
+	d.stop()
+	t.Logf("workload committed %d transactions across 4 crashes", src.w.Committed)
+
+	target := restoreLatest(t, d, src.pg, "restored", "")
+	compare(t, "restore after crashes", want, target)
+	if got := ledgerSum(t, target); got != wantLedger {
+		t.Errorf("ledger: restored %s, source %s", got, wantLedger)
+	}
+	if code, out, errOut := d.cmd("verify", "--identity", d.identity); code != 0 {
+		t.Errorf("verify after crashes: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+// TestStoreOutage stops MinIO for 30 seconds under load. The spool holds,
+// the slot is not acknowledged past what is stored, and once MinIO is back
+// everything ships: both stores restore to the source.
+func TestStoreOutage(t *testing.T) {
+	src := newSource(t, 8)
+	m := testenv.StartMinIO(t, testenv.MinIOOptions{})
+	m.MakeBucket(t, "archive", true)
+	q := url.Values{"endpoint": {m.Endpoint}, "tls": {"false"}}
+	s3 := "s3://archive/rx?" + q.Encode()
+	file := "file://" + t.TempDir()
+	d := newDeployment(t, src.dsn, []string{file, s3}, []string{"AWS_ACCESS_KEY_ID=" + m.AccessKey, "AWS_SECRET_ACCESS_KEY=" + m.SecretKey})
+	d.start()
+	d.waitLog("base backup stored", 60*time.Second)
+	stopLoad := src.load(t)
+	time.Sleep(3 * time.Second)
+
+	m.Stop(t)
+	time.Sleep(5 * time.Second)
+	held := src.confirmedFlush(t)
+	time.Sleep(25 * time.Second)
+	if got := src.confirmedFlush(t); got != held {
+		t.Errorf("the slot moved from %s to %s while a store was down: acknowledged before durable", held, got)
+	}
+	spooled, _ := filepath.Glob(filepath.Join(d.dir, "spool", "*", "ready", "*"))
+	if len(spooled) == 0 {
+		t.Error("nothing held in the spool during the outage")
+	}
+	m.Start(t)
+	time.Sleep(5 * time.Second)
+	if err := stopLoad(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	want := snapshot(t, src.dsn)
+	time.Sleep(2 * time.Second)
+	d.stop()
+	if after := src.confirmedFlush(t); after == held {
+		t.Errorf("the slot never moved after the store came back (still %s)", held)
+	}
+	t.Logf("workload committed %d transactions; %d segments were spooled during the outage", src.w.Committed, len(spooled))
+	for i, st := range []string{file, s3} {
+		target := restoreLatest(t, d, src.pg, fmt.Sprintf("restored_%d", i), st)
+		compare(t, "restore from "+strings.SplitN(st, "?", 2)[0], want, target)
+	}
+}
+
+// TestRefusals: restore refuses a non-empty target, a time before the
+// first base backup, a wrong identity and a tampered segment, each with a
+// one-line message and a non-zero exit, and leaves nothing changed.
+func TestRefusals(t *testing.T) {
+	src := newSource(t, 9)
+	before := time.Now().UTC()
+	time.Sleep(100 * time.Millisecond)
+	storeDir := t.TempDir()
+	d := newDeployment(t, src.dsn, []string{"file://" + storeDir}, nil)
+	d.start()
+	d.waitLog("base backup stored", 60*time.Second)
+	if err := src.w.RunFor(context.Background(), 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
+	d.stop()
+
+	other := filepath.Join(t.TempDir(), "other")
+	if code, _, errOut := d.cmd("keys", "generate", "--out", other); code != 0 {
+		t.Fatal(errOut)
+	}
+	empty := src.pg.CreateDatabase(t, "empty")
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"non-empty target", []string{"restore", "--latest", "--target", src.dsn, "--identity", d.identity}, "not empty"},
+		{"time before the first base backup", []string{"restore", "--time", before.Format(time.RFC3339Nano), "--target", empty, "--identity", d.identity}, "before the restorable window"},
+		{"wrong identity", []string{"restore", "--latest", "--target", empty, "--identity", filepath.Join(other, "identity.key")}, "identities given"},
+		{"no point", []string{"restore", "--target", empty, "--identity", d.identity}, "exactly one of"},
+	} {
+		code, _, errOut := d.cmd(tc.args...)
+		if code != 2 || !strings.Contains(errOut, tc.want) || strings.Count(errOut, "\n") != 1 {
+			t.Errorf("%s: exit %d, stderr %q; want exit 2 and one line naming %q", tc.name, code, errOut, tc.want)
+		}
+	}
+	if s := snapshot(t, empty); len(s.Tables) != 0 {
+		t.Errorf("a refused restore left %d tables in the target", len(s.Tables))
+	}
+
+	// Tamper with one stored segment, as someone with file access could.
+	segs, _ := filepath.Glob(filepath.Join(storeDir, "*", "wal", "*", "*.rxseg"))
+	if len(segs) < 2 {
+		t.Fatalf("%d segments stored", len(segs))
+	}
+	victim := segs[len(segs)/2]
+	if err := os.Chmod(victim, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(victim)
+	data[len(data)/2] ^= 1
+	if err := os.WriteFile(victim, data, 0o440); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := d.cmd("restore", "--latest", "--target", empty, "--identity", d.identity)
+	if code != 1 || !strings.Contains(errOut, "corrupt") || strings.Count(errOut, "\n") != 1 {
+		t.Errorf("tampered segment: exit %d, stderr %q; want exit 1 naming the corruption", code, errOut)
+	}
+	if s := snapshot(t, empty); len(s.Tables) != 0 {
+		t.Errorf("the restore of a tampered archive touched the target (%d tables)", len(s.Tables))
+	}
+	if code, out, _ := d.cmd("verify"); code != 1 || !strings.Contains(out, "PROBLEM") {
+		t.Errorf("verify of a tampered archive: exit %d\n%s", code, out)
+	}
+}
+
+// TestSlotLost drops the replication slot while the agent is stopped and
+// writes more: the archive has a gap, which list and verify report loudly;
+// the agent starts a new chain with a new base backup, from which the
+// latest state restores.
+func TestSlotLost(t *testing.T) {
+	src := newSource(t, 10)
+	d := newDeployment(t, src.dsn, []string{"file://" + t.TempDir()}, nil)
+	d.start()
+	d.waitLog("base backup stored", 60*time.Second)
+	ctx := context.Background()
+	if err := src.w.RunFor(ctx, 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
+	d.stop()
+	if _, err := src.conn.Exec(ctx, `SELECT pg_drop_replication_slot('rxvault')`); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.w.RunFor(ctx, time.Second); err != nil { // never archived: the gap
+		t.Fatal(err)
+	}
+	d.start()
+	d.waitLog("GAP", 60*time.Second)
+	d.waitLog("base backup stored", 60*time.Second)
+	if err := src.w.RunFor(ctx, 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	want := snapshot(t, src.dsn)
+	time.Sleep(2 * time.Second)
+	d.stop()
+
+	code, out, _ := d.cmd("list")
+	if code != 1 || !strings.Contains(out, "GAP") {
+		t.Errorf("list after a lost slot: exit %d\n%s", code, out)
+	}
+	code, out, _ = d.cmd("verify")
+	if code != 1 || !strings.Contains(out, "gap") {
+		t.Errorf("verify after a lost slot: exit %d\n%s", code, out)
+	}
+	target := restoreLatest(t, d, src.pg, "restored", "")
+	compare(t, "restore from the new chain", want, target)
+}
