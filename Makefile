@@ -70,9 +70,10 @@ lint: $(TOOLS)/golangci-lint
 $(TOOLS)/golangci-lint:
 	GOBIN=$(TOOLS) $(GO) install $(GOLANGCI_LINT)
 
-## demo: not yet (arrives with the PostgreSQL pipeline)
-demo:
-	@echo "make demo arrives with PostgreSQL capture and restore (issue 4); see README.md" >&2; exit 1
+## demo: the main job end to end on a private PostgreSQL and a local file store (about a minute)
+demo: build
+	@[ -x $(PG_BIN)/postgres ] || $(MAKE) deps
+	$(GO) run ./integration/demo -rxvault bin/rxvault -out demo-out
 
 clean:
 	rm -rf bin
