@@ -68,7 +68,11 @@ func run(ctx context.Context, bin, out string, length time.Duration) error {
 	if err != nil {
 		return fmt.Errorf("start PostgreSQL: %w (make deps installs it)", err)
 	}
-	defer pg.Shutdown()
+	defer func() {
+		if err := pg.Shutdown(); err != nil {
+			fmt.Fprintln(os.Stderr, "demo: stop PostgreSQL:", err)
+		}
+	}()
 	dsn, err := pg.CreateDB(ctx, "pharmacy")
 	if err != nil {
 		return err
@@ -229,7 +233,7 @@ func waitFor(ctx context.Context, path, s string, timeout time.Duration, done <-
 		}
 		select {
 		case err := <-done:
-			return fmt.Errorf("the agent exited (%v); its log: %s", err, path)
+			return fmt.Errorf("the agent exited (%w); its log: %s", err, path)
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(200 * time.Millisecond):
