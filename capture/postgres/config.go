@@ -124,7 +124,7 @@ func parseDSN(dsn string) (*url.URL, error) {
 		return nil, fmt.Errorf("postgres capture: the DSN is not a postgres:// URL; fix: set source.dsn to postgres://user@host:5432/dbname")
 	}
 	if _, err := pgconn.ParseConfig(dsn); err != nil {
-		return nil, fmt.Errorf("postgres capture: bad DSN: %w", redact(err))
+		return nil, fmt.Errorf("postgres capture: bad DSN: %w; fix: correct source.dsn", redact(err))
 	}
 	return u, nil
 }
@@ -146,7 +146,7 @@ func redact(err error) error {
 func (cfg *Config) regularConfig() (*pgx.ConnConfig, error) {
 	cc, err := pgx.ParseConfig(cfg.DSN)
 	if err != nil {
-		return nil, fmt.Errorf("postgres capture: bad DSN: %w", redact(err))
+		return nil, fmt.Errorf("postgres capture: bad DSN: %w; fix: correct source.dsn", redact(err))
 	}
 	for k, v := range outputSettings {
 		cc.RuntimeParams[k] = v
@@ -174,7 +174,7 @@ var outputSettings = map[string]string{
 func (cfg *Config) replicationConfig() (*pgconn.Config, error) {
 	pc, err := pgconn.ParseConfig(cfg.DSN)
 	if err != nil {
-		return nil, fmt.Errorf("postgres capture: bad DSN: %w", redact(err))
+		return nil, fmt.Errorf("postgres capture: bad DSN: %w; fix: correct source.dsn", redact(err))
 	}
 	for k, v := range outputSettings {
 		pc.RuntimeParams[k] = v

@@ -22,7 +22,11 @@
 // message yields a new *Relation; earlier changes keep theirs. Values are
 // the server's exact text form (segment.Text), segment.Null for NULL, and
 // segment.Unchanged for an unchanged TOASTed value that pgoutput does not
-// resend. Updates carry OldKey (replica identity index or primary key
+// resend. The replication session pins the settings that shape text
+// forms, so values do not depend on server or role defaults: DateStyle
+// ISO, IntervalStyle postgres, TimeZone UTC, extra_float_digits 3
+// (shortest exact floats), bytea_output hex, lc_monetary C. Replay should
+// read them back under the same settings. Updates carry OldKey (replica identity index or primary key
 // changed), OldFull (REPLICA IDENTITY FULL) or OldNone; deletes OldKey or
 // OldFull. TRUNCATE becomes OpTruncate with its CASCADE and RESTART
 // IDENTITY flags.
@@ -101,6 +105,15 @@
 //     DDL from capture.
 //   - Non-transactional logical messages are not captured: they belong to
 //     no transaction and change no table.
+//   - GRANT and REVOKE are captured like other DDL (event triggers do not
+//     say which object they touch); the roles they name must exist where
+//     they are replayed.
+//   - A fast shutdown of PostgreSQL waits until the reader has
+//     acknowledged everything the server sent (walsender semantics), so
+//     it takes up to one segment interval while the archive is reachable,
+//     and waits while it is not (an immediate shutdown does not).
+//   - A base backup (Dump) includes schema rxvault and its event
+//     triggers; a restore recreates them.
 //   - Generated columns are not sent by pgoutput in PostgreSQL 15; replay
 //     recomputes them.
 package postgres

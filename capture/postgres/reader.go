@@ -161,6 +161,9 @@ func (r *Reader) setup(ctx context.Context, rl role, db string) error {
 	if err := ensureObjects(ctx, r.meta, rl, db); err != nil {
 		return err
 	}
+	if err := checkSequences(ctx, r.meta, rl, r.seqSchemas); err != nil {
+		return err
+	}
 	if pub == nil {
 		if err := createPublication(ctx, r.meta, &r.cfg); err != nil {
 			return err

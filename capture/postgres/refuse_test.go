@@ -2,10 +2,12 @@ package postgres
 
 import (
 	"context"
+	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/rxvault/rxvault/capture"
+	"github.com/rxvault/rxvault/segment"
 )
 
 // TestRefuseTableWithoutIdentity checks that Open refuses tables whose
@@ -78,4 +80,64 @@ func TestRefuseTableWithoutIdentity(t *testing.T) {
 		`ALTER TABLE nothing REPLICA IDENTITY DEFAULT`,
 	)
 	openReader(t, cfg)
+}
+
+// TestRolePrivileges checks what a role that is not a superuser is told:
+// without REPLICATION it may not stream; it cannot install the DDL
+// capture; once a superuser has, it needs to read the captured sequences;
+// with those grants it captures.
+func TestRolePrivileges(t *testing.T) {
+	_, dsn := newDB(t, "roles")
+	conn := connect(t, dsn)
+	execAll(t, conn,
+		`CREATE TABLE t (id serial PRIMARY KEY)`,
+		`CREATE ROLE plain LOGIN`,
+		`CREATE ROLE capturer LOGIN REPLICATION`,
+	)
+	as := func(role string) Config {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.User = url.User(role)
+		return testConfig(t, u.String())
+	}
+	ctx := context.Background()
+	for _, c := range []struct {
+		role, want string
+	}{
+		{"plain", "fix: ALTER ROLE plain REPLICATION;"},
+		{"capturer", "event triggers need a superuser"},
+	} {
+		_, err := Open(ctx, as(c.role))
+		if err == nil || !strings.Contains(err.Error(), c.want) || !capture.IsPermanent(err) {
+			t.Fatalf("Open as %s = %v, want a permanent error saying %q", c.role, err, c.want)
+		}
+	}
+
+	// A superuser installs the capture once.
+	r := openReader(t, testConfig(t, dsn))
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(ctx, as("capturer"))
+	if err == nil || !strings.Contains(err.Error(), "GRANT USAGE ON SCHEMA rxvault TO capturer;") {
+		t.Fatalf("Open as capturer = %v, want the grants to run", err)
+	}
+	execAll(t, conn,
+		`GRANT USAGE ON SCHEMA rxvault TO capturer`,
+		`GRANT SELECT ON ALL SEQUENCES IN SCHEMA public TO capturer`,
+	)
+	r = openReader(t, as("capturer"))
+	sink := newRecSink()
+	run := start(t, r, sink)
+	execAll(t, conn, `INSERT INTO t DEFAULT VALUES`)
+	sink.waitUntil(t, run, "the insert", func(txns []recTxn) bool {
+		for _, tx := range txns {
+			if tx.Changes[0].Op == segment.OpInsert {
+				return true
+			}
+		}
+		return false
+	})
 }

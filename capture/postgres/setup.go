@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // ensureObjects installs or refreshes rxvault's schema, functions and event
@@ -124,4 +125,21 @@ func createPublication(ctx context.Context, conn *pgx.Conn, cfg *Config) error {
 		return fmt.Errorf("postgres capture: create publication %s: %w; fix: run as a superuser (FOR ALL TABLES) or as the tables' owner: %s;", cfg.Publication, err, q)
 	}
 	return nil
+}
+
+// checkSequences runs the heartbeat's sequence query once, so that a role
+// that may not read the captured sequences is refused at Open rather than
+// failing every heartbeat.
+func checkSequences(ctx context.Context, conn *pgx.Conn, rl role, schemas []string) error {
+	var js string
+	err := conn.QueryRow(ctx, `SELECT rxvault.sequences($1::text[])`, schemas).Scan(&js)
+	if err == nil {
+		return nil
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "42501" { // insufficient_privilege
+		return fmt.Errorf("postgres capture: role %s cannot read the captured sequences (%s); fix: GRANT USAGE ON SCHEMA rxvault TO %s; and GRANT SELECT ON ALL SEQUENCES IN SCHEMA <each captured schema> TO %s;",
+			rl.name, pe.Message, rl.name, rl.name)
+	}
+	return fmt.Errorf("postgres capture: read sequences: %w", err)
 }
