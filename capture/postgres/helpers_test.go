@@ -51,7 +51,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 }
 
 // connect opens a regular connection for the test's own statements.
-func connect(t *testing.T, dsn string) *pgx.Conn {
+func connect(t testing.TB, dsn string) *pgx.Conn {
 	t.Helper()
 	conn, err := pgx.Connect(context.Background(), dsn)
 	if err != nil {
@@ -63,7 +63,7 @@ func connect(t *testing.T, dsn string) *pgx.Conn {
 
 // execAll runs each statement on its own (extended protocol, one
 // transaction each unless the statements say otherwise).
-func execAll(t *testing.T, conn *pgx.Conn, stmts ...string) {
+func execAll(t testing.TB, conn *pgx.Conn, stmts ...string) {
 	t.Helper()
 	for _, q := range stmts {
 		if _, err := conn.Exec(context.Background(), q); err != nil {

@@ -37,14 +37,16 @@ type bigTxn struct {
 	info segment.TxnInfo
 	len  int
 	ids  map[int]bool
-	bad  string // first problem found, if any
+	ddl  []string    // SQL of DDL changes
+	cols map[int]int // rows by number of columns
+	bad  string      // first problem found, if any
 	user bool
 }
 
 func newBigSink() *bigSink { return &bigSink{notify: make(chan struct{})} }
 
 func (s *bigSink) Txn(ctx context.Context, t *capture.Txn) error {
-	bt := bigTxn{info: t.Info, len: t.Len, ids: make(map[int]bool)}
+	bt := bigTxn{info: t.Info, len: t.Len, ids: make(map[int]bool), cols: make(map[int]int)}
 	n := 0
 	for c, err := range t.Changes {
 		if err != nil {
@@ -55,7 +57,11 @@ func (s *bigSink) Txn(ctx context.Context, t *capture.Txn) error {
 			continue
 		}
 		bt.user = true
-		if c.Op != segment.OpInsert || len(c.New) != 2 {
+		if c.Op == segment.OpDDL {
+			bt.ddl = append(bt.ddl, c.SQL)
+			continue
+		}
+		if c.Op != segment.OpInsert || len(c.New) != len(c.Rel.Columns) || len(c.New) < 2 {
 			bt.bad = fmt.Sprintf("change %d: %s with %d values", n, c.Op, len(c.New))
 			continue
 		}
@@ -65,6 +71,7 @@ func (s *bigSink) Txn(ctx context.Context, t *capture.Txn) error {
 			continue
 		}
 		bt.ids[id] = true
+		bt.cols[len(c.New)]++
 		if string(c.New[1].Data) != rowPayload(id) && bt.bad == "" {
 			bt.bad = fmt.Sprintf("row %d: wrong payload", id)
 		}
@@ -146,16 +153,18 @@ func checkIDs(t *testing.T, tx bigTxn, ranges ...[2]int) {
 			want++
 		}
 	}
-	if got := len(tx.ids); got != want || tx.len != want {
-		t.Fatalf("txn %s: %d rows (Len %d), want %d", tx.info.ID, got, tx.len, want)
+	if got := len(tx.ids); got != want || tx.len != want+len(tx.ddl) {
+		t.Fatalf("txn %s: %d rows (Len %d, %d DDL), want %d", tx.info.ID, got, tx.len, len(tx.ddl), want)
 	}
 }
 
 // TestStreamedTransaction checks a 60 MB transaction that the server
 // streams while it runs (logical_decoding_work_mem=64kB): rows of a rolled
-// back subtransaction are dropped, every other row arrives once, the
-// reader's heap stays far below the transaction's size, and a streamed
-// transaction that aborts delivers nothing.
+// back subtransaction are dropped, every other row arrives once, a DDL
+// statement in it arrives in its place and the rows after it have the new
+// column, the reader's heap stays far below the transaction's size, and a
+// streamed transaction that aborts delivers nothing. A transaction after
+// it uses the table as the streamed one left it.
 func TestStreamedTransaction(t *testing.T) {
 	_, dsn := newDB(t, "streamed")
 	conn := connect(t, dsn)
@@ -185,12 +194,13 @@ func TestStreamedTransaction(t *testing.T) {
 		ins(50001, 52000), // rolled back, inside a released subtransaction
 		`ROLLBACK TO SAVEPOINT c`,
 		`RELEASE SAVEPOINT b`,
+		`ALTER TABLE big ADD COLUMN extra integer`,
 		ins(60001, 70000),
 		`COMMIT`,
 		`BEGIN`,
 		ins(100001, 110000), // aborted as a whole
 		`ROLLBACK`,
-		`INSERT INTO big VALUES (1000000, '`+rowPayload(1000000)+`')`,
+		`INSERT INTO big VALUES (1000000, '`+rowPayload(1000000)+`', 7)`,
 	)
 	got := sink.waitUser(t, run, 2)
 	heap := peak()
@@ -199,6 +209,15 @@ func TestStreamedTransaction(t *testing.T) {
 	}
 	checkIDs(t, got[0], [2]int{1, 20000}, [2]int{30001, 50000}, [2]int{60001, 70000})
 	checkIDs(t, got[1], [2]int{1000000, 1000000})
+	if got, want := strings.Join(got[0].ddl, ";"), "ALTER TABLE big ADD COLUMN extra integer"; got != want {
+		t.Errorf("DDL in the streamed transaction: %q, want %q", got, want)
+	}
+	if got, want := got[0].cols[3], 10000; got != want {
+		t.Errorf("%d rows with the new column, want %d", got, want)
+	}
+	if got, want := got[1].cols[3], 1; got != want {
+		t.Errorf("the transaction after the streamed one has %d rows of 3 columns, want %d", got, want)
+	}
 
 	var streamed int64
 	if err := conn.QueryRow(ctx, `SELECT stream_txns FROM pg_stat_replication_slots WHERE slot_name = 'rxvault'`).Scan(&streamed); err != nil {

@@ -36,8 +36,10 @@ type Reader struct {
 
 	acked atomic.Uint64 // highest acknowledged LSN
 
-	wakeMu sync.Mutex
-	wake   context.CancelFunc // cancels Run's current receive, if any
+	// wakeMu guards wakeable: while it is set, Run is receiving in its
+	// loop and interrupt may cut its read short.
+	wakeMu   sync.Mutex
+	wakeable bool
 
 	ran       atomic.Bool
 	streaming bool // START_REPLICATION succeeded: the connection is in copy mode
@@ -238,11 +240,25 @@ func (r *Reader) Acknowledge(pos segment.Position) {
 			break
 		}
 	}
+	r.interrupt()
+}
+
+// interrupt ends Run's current read at once (it then reports status and
+// checks its context), if Run is in its receive loop. Setting a read
+// deadline is safe from any goroutine, and the connection survives it.
+func (r *Reader) interrupt() {
 	r.wakeMu.Lock()
-	if r.wake != nil {
-		r.wake()
+	defer r.wakeMu.Unlock()
+	if r.wakeable {
+		_ = r.repl.Conn().SetReadDeadline(time.Now())
 	}
-	r.wakeMu.Unlock()
+}
+
+// setWakeable marks whether Run is in its receive loop.
+func (r *Reader) setWakeable(on bool) {
+	r.wakeMu.Lock()
+	defer r.wakeMu.Unlock()
+	r.wakeable = on
 }
 
 // acknowledged is the flush position to report: never 0 (pglogrepl would
@@ -272,6 +288,9 @@ func (r *Reader) Close() error {
 // the server to finish the START_REPLICATION command (it releases the slot
 // before that).
 func (r *Reader) endReplication(ctx context.Context) error {
+	if err := r.repl.Conn().SetReadDeadline(time.Time{}); err != nil {
+		return fmt.Errorf("postgres capture: end replication: %w", err)
+	}
 	flush := r.acknowledged()
 	if err := pglogrepl.SendStandbyStatusUpdate(ctx, r.repl, pglogrepl.StandbyStatusUpdate{
 		WALWritePosition: flush, WALFlushPosition: flush, WALApplyPosition: flush,

@@ -63,7 +63,12 @@ func (r *Reader) Run(ctx context.Context, sink capture.Sink) error {
 
 	s.connMu.Lock()
 	stopStatus := s.startStatusHelper(runCtx)
+	r.setWakeable(true)
+	stopWake := context.AfterFunc(runCtx, r.interrupt)
 	err = s.loop(runCtx)
+	stopWake()
+	r.setWakeable(false)
+	_ = r.repl.Conn().SetReadDeadline(time.Time{}) // fails only on a closed connection
 	if ctx.Err() != nil {
 		// Tell the server what was acknowledged before stopping; Close
 		// repeats it when it ends replication.
@@ -142,6 +147,9 @@ type stream struct {
 	sentWrite  pglogrepl.LSN
 	sentFlush  pglogrepl.LSN
 	nextStatus time.Time
+
+	deadline      time.Time // the connection's read deadline as last set
+	deadlineDirty bool      // it may have been moved since
 }
 
 // openTxn is a transaction the server sends whole.
@@ -205,31 +213,38 @@ func (s *stream) loop(ctx context.Context) error {
 	}
 }
 
-// receive waits for the next message until the next status is due or an
-// acknowledgement arrives (then it returns nil, nil).
+// receive waits for the next message until the next status is due, an
+// acknowledgement arrives or ctx ends; then it returns nil, nil (or
+// ctx.Err()). It bounds the read with the socket's read deadline rather
+// than a context, which would cost a goroutine per message in pgconn;
+// Acknowledge and ctx's end move the deadline to now (Reader.interrupt).
 func (s *stream) receive(ctx context.Context) (pgproto3.BackendMessage, error) {
 	r := s.r
-	rctx, cancel := context.WithDeadline(ctx, s.nextStatus)
-	defer cancel()
-	r.wakeMu.Lock()
-	r.wake = cancel
-	r.wakeMu.Unlock()
-	if r.acknowledged() != s.sentFlush {
-		cancel() // acknowledged before wake was set
+	if s.deadlineDirty || !s.deadline.Equal(s.nextStatus) {
+		if err := r.repl.Conn().SetReadDeadline(s.nextStatus); err != nil {
+			return nil, &connError{fmt.Errorf("postgres capture: receive: %w", err)}
+		}
+		s.deadline, s.deadlineDirty = s.nextStatus, false
 	}
-	msg, err := r.repl.ReceiveMessage(rctx)
-	r.wakeMu.Lock()
-	r.wake = nil
-	r.wakeMu.Unlock()
+	// An acknowledgement or cancellation that came before the deadline
+	// was set is seen here; any later one cuts the read short.
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if r.acknowledged() != s.sentFlush {
+		return nil, nil
+	}
+	msg, err := r.repl.ReceiveMessage(context.Background())
 	if err == nil {
 		return msg, nil
 	}
-	if ctx.Err() != nil {
-		return nil, ctx.Err()
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
-	// The connection survives the deadline (pgconn only moves the socket
-	// deadline), so a timed out or woken receive simply ends.
-	if rctx.Err() != nil && (pgconn.Timeout(err) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+	if pgconn.Timeout(err) {
+		// The connection survives a read deadline; the deadline may have
+		// been moved, so set it again next time.
+		s.deadlineDirty = true
 		return nil, nil
 	}
 	return nil, &connError{fmt.Errorf("postgres capture: receive: %w", err)}
