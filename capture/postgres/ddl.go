@@ -14,21 +14,37 @@ type ddlMessage struct {
 	SearchPath *string `json:"search_path"`
 	Tag        string  `json:"tag"`
 	SQL        *string `json:"sql"`
+	// Created is the oid of the table a CREATE TABLE AS or SELECT INTO
+	// made; SQL then creates it empty.
+	Created uint32 `json:"created"`
 }
 
-// ddlChange turns an rxvault.ddl message into an OpDDL change: Schema is
+// ddl is a decoded rxvault.ddl message.
+type ddl struct {
+	change  segment.Change // OpDDL: Schema, SQL
+	tag     string         // the command tag
+	stmts   int            // how many statements SQL seems to hold
+	created uint32         // see ddlMessage.Created; 0 if none
+}
+
+// parseDDL turns an rxvault.ddl message into an OpDDL change: Schema is
 // the search_path to replay it under (a value for set_config('search_path',
-// Schema, true)), SQL the client's whole query string. It also returns the
-// command tag and how many statements the query string seems to hold.
-func ddlChange(content []byte) (segment.Change, string, int, error) {
+// Schema, true)), SQL the client's whole query string (or, for a table
+// created with its rows, the CREATE TABLE of the empty table).
+func parseDDL(content []byte) (ddl, error) {
 	var m ddlMessage
 	if err := json.Unmarshal(content, &m); err != nil {
-		return segment.Change{}, "", 0, fmt.Errorf("bad rxvault.ddl message: %w", err)
+		return ddl{}, fmt.Errorf("bad rxvault.ddl message: %w", err)
 	}
 	if m.SearchPath == nil || m.SQL == nil || strings.TrimSpace(*m.SQL) == "" {
-		return segment.Change{}, "", 0, fmt.Errorf("bad rxvault.ddl message: search_path or sql missing")
+		return ddl{}, fmt.Errorf("bad rxvault.ddl message: search_path or sql missing")
 	}
-	return segment.Change{Op: segment.OpDDL, Schema: *m.SearchPath, SQL: *m.SQL}, m.Tag, countStatements(*m.SQL), nil
+	return ddl{
+		change:  segment.Change{Op: segment.OpDDL, Schema: *m.SearchPath, SQL: *m.SQL},
+		tag:     m.Tag,
+		stmts:   countStatements(*m.SQL),
+		created: m.Created,
+	}, nil
 }
 
 // countStatements counts the non-empty statements of an SQL string split

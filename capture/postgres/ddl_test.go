@@ -84,3 +84,73 @@ func TestDDL(t *testing.T) {
 		t.Fatalf("Run = %v, want context.Canceled", err)
 	}
 }
+
+// TestCreateTableAs checks that a table created with its rows (CREATE
+// TABLE AS, SELECT INTO) arrives as the CREATE TABLE of the empty table
+// followed by its rows as inserts, so replay neither inserts into a
+// missing table nor computes the rows twice; and that temporary ones are
+// not captured.
+func TestCreateTableAs(t *testing.T) {
+	_, dsn := newDB(t, "ctas")
+	conn := connect(t, dsn)
+	execAll(t, conn,
+		`CREATE TABLE src (id integer PRIMARY KEY, amount numeric(10,2), code text COLLATE "C", tags integer[])`,
+		`INSERT INTO src VALUES (1, 1.50, 'a', '{1}'), (2, 2.25, 'b', NULL)`,
+	)
+	r := openReader(t, testConfig(t, dsn))
+	sink := newRecSink()
+	run := start(t, r, sink)
+	execAll(t, conn,
+		`CREATE TABLE copy WITH (fillfactor = 70) AS SELECT * FROM src ORDER BY id`,
+		`SELECT id, amount INTO other FROM src WHERE id = 2`,
+		`CREATE TABLE empty AS SELECT * FROM src WITH NO DATA`,
+		`CREATE TEMP TABLE scratch AS SELECT * FROM src`,
+		`INSERT INTO copy VALUES (3, 3.00, 'c', '{}')`,
+	)
+	txns := sink.waitUntil(t, run, "the insert into the copy", func(txns []recTxn) bool {
+		u := userOnly(txns)
+		return len(u) > 0 && u[len(u)-1].Changes[0].Op == segment.OpInsert && string(u[len(u)-1].Changes[0].New[0].Data) == "3"
+	})
+	got := userOnly(txns)
+	type change struct {
+		op  segment.Op
+		sql string
+		row string
+	}
+	want := [][]change{
+		{
+			{segment.OpDDL, `CREATE TABLE public.copy (id integer, amount numeric(10,2), code text COLLATE pg_catalog."C", tags integer[]) WITH (fillfactor=70)`, ""},
+			{segment.OpInsert, "", `"1", "1.50", "a", "{1}"`},
+			{segment.OpInsert, "", `"2", "2.25", "b", NULL`},
+		},
+		{
+			{segment.OpDDL, `CREATE TABLE public.other (id integer, amount numeric(10,2))`, ""},
+			{segment.OpInsert, "", `"2", "2.25"`},
+		},
+		{{segment.OpDDL, `CREATE TABLE public.empty (id integer, amount numeric(10,2), code text COLLATE pg_catalog."C", tags integer[])`, ""}},
+		{{segment.OpInsert, "", `"3", "3.00", "c", "{}"`}},
+	}
+	if len(got) != len(want) {
+		for i, tx := range got {
+			for _, c := range tx.Changes {
+				t.Logf("txn %d: %s %q %s", i, c.Op, c.SQL, valuesString(c.New))
+			}
+		}
+		t.Fatalf("%d transactions, want %d", len(got), len(want))
+	}
+	for i, w := range want {
+		if len(got[i].Changes) != len(w) || got[i].Len != len(w) {
+			t.Errorf("txn %d: %d changes (Len %d), want %d", i, len(got[i].Changes), got[i].Len, len(w))
+			continue
+		}
+		for j, c := range got[i].Changes {
+			g := change{c.Op, c.SQL, valuesString(c.New)}
+			if g != w[j] {
+				t.Errorf("txn %d change %d: %+v, want %+v", i, j, g, w[j])
+			}
+			if c.Op == segment.OpDDL && c.Schema != "postgres, public" {
+				t.Errorf("txn %d: DDL search_path %q", i, c.Schema)
+			}
+		}
+	}
+}

@@ -67,6 +67,13 @@
 // Commands on temporary objects, on rxvault's own objects, and on
 // publications and subscriptions are skipped.
 //
+// CREATE TABLE AS and SELECT INTO are the exception: their rows reach the
+// stream as inserts before the statement ends, so the trigger describes
+// the new table instead (a CREATE TABLE of the empty table: columns,
+// types, collations, persistence, storage parameters, tablespace) and the
+// reader places that DDL before the table's first insert. Replay then
+// creates the table and inserts exactly the rows the source computed.
+//
 // # Sequences and heartbeat
 //
 // Every Config.Heartbeat, Run writes one transaction holding two
@@ -93,6 +100,12 @@
 //     when the text seems to hold more than one statement; DO blocks and
 //     functions cannot be detected. A DROP naming both temporary and
 //     permanent objects is replayed whole.
+//   - DDL that computes data is replayed by running it again, so volatile
+//     values differ: ALTER TABLE ... ADD COLUMN ... DEFAULT with a
+//     volatile default (gen_random_uuid(), clock_timestamp()) rewrites the
+//     table without row changes in the stream. CREATE TABLE AS is handled
+//     (see DDL) unless it shares a query string with other DDL; its table's
+//     access method (USING) is not reproduced.
 //   - Objects outside the database (roles, tablespaces, the database
 //     itself) are not captured; neither are changes to unlogged tables,
 //     which logical decoding does not see.

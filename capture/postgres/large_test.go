@@ -34,13 +34,14 @@ type bigSink struct {
 }
 
 type bigTxn struct {
-	info segment.TxnInfo
-	len  int
-	ids  map[int]bool
-	ddl  []string    // SQL of DDL changes
-	cols map[int]int // rows by number of columns
-	bad  string      // first problem found, if any
-	user bool
+	info  segment.TxnInfo
+	len   int
+	ids   map[int]bool
+	ddl   []string    // SQL of DDL changes
+	ddlAt []int       // their places (1 is the first change)
+	cols  map[int]int // rows by number of columns
+	bad   string      // first problem found, if any
+	user  bool
 }
 
 func newBigSink() *bigSink { return &bigSink{notify: make(chan struct{})} }
@@ -59,6 +60,7 @@ func (s *bigSink) Txn(ctx context.Context, t *capture.Txn) error {
 		bt.user = true
 		if c.Op == segment.OpDDL {
 			bt.ddl = append(bt.ddl, c.SQL)
+			bt.ddlAt = append(bt.ddlAt, n)
 			continue
 		}
 		if c.Op != segment.OpInsert || len(c.New) != len(c.Rel.Columns) || len(c.New) < 2 {
@@ -164,7 +166,8 @@ func checkIDs(t *testing.T, tx bigTxn, ranges ...[2]int) {
 // statement in it arrives in its place and the rows after it have the new
 // column, the reader's heap stays far below the transaction's size, and a
 // streamed transaction that aborts delivers nothing. A transaction after
-// it uses the table as the streamed one left it.
+// it uses the table as the streamed one left it. A streamed CREATE TABLE
+// AS delivers the empty table's DDL before its rows.
 func TestStreamedTransaction(t *testing.T) {
 	_, dsn := newDB(t, "streamed")
 	conn := connect(t, dsn)
@@ -200,14 +203,20 @@ func TestStreamedTransaction(t *testing.T) {
 		`BEGIN`,
 		ins(100001, 110000), // aborted as a whole
 		`ROLLBACK`,
+		`CREATE TABLE big_copy AS SELECT * FROM big WHERE id <= 20000`,
 		`INSERT INTO big VALUES (1000000, '`+rowPayload(1000000)+`', 7)`,
 	)
-	got := sink.waitUser(t, run, 2)
+	got := sink.waitUser(t, run, 3)
 	heap := peak()
-	if got, want := len(got), 2; got != want {
+	if got, want := len(got), 3; got != want {
 		t.Fatalf("%d transactions, want %d", got, want)
 	}
 	checkIDs(t, got[0], [2]int{1, 20000}, [2]int{30001, 50000}, [2]int{60001, 70000})
+	checkIDs(t, got[1], [2]int{1, 20000})
+	if got, want := fmt.Sprint(got[1].ddl, got[1].ddlAt), "[CREATE TABLE public.big_copy (id integer, payload text, extra integer)] [1]"; got != want {
+		t.Errorf("CREATE TABLE AS: DDL %s, want %s", got, want)
+	}
+	got = append(got[:1], got[2:]...)
 	checkIDs(t, got[1], [2]int{1000000, 1000000})
 	if got, want := strings.Join(got[0].ddl, ";"), "ALTER TABLE big ADD COLUMN extra integer"; got != want {
 		t.Errorf("DDL in the streamed transaction: %q, want %q", got, want)
@@ -223,8 +232,8 @@ func TestStreamedTransaction(t *testing.T) {
 	if err := conn.QueryRow(ctx, `SELECT stream_txns FROM pg_stat_replication_slots WHERE slot_name = 'rxvault'`).Scan(&streamed); err != nil {
 		t.Fatal(err)
 	}
-	if streamed < 2 {
-		t.Fatalf("the server streamed %d transactions, want 2: the test did not exercise streaming", streamed)
+	if streamed < 3 {
+		t.Fatalf("the server streamed %d transactions, want 3: the test did not exercise streaming", streamed)
 	}
 	t.Logf("peak heap %d MiB for a 60 MiB transaction", heap>>20)
 	if limit := uint64(24 << 20); heap > limit {

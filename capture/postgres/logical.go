@@ -44,7 +44,7 @@ func (s *stream) logical(ctx context.Context, data []byte) error {
 		if err != nil {
 			return err
 		}
-		return s.add(m.Xid, segment.Change{Op: segment.OpInsert, Rel: rel, New: vals})
+		return s.add(m.Xid, m.RelationID, segment.Change{Op: segment.OpInsert, Rel: rel, New: vals})
 	case *pglogrepl.UpdateMessageV2:
 		return s.update(m)
 	case *pglogrepl.DeleteMessageV2:
@@ -143,13 +143,26 @@ func (s *stream) relation(id uint32) (*segment.Relation, error) {
 }
 
 // add appends a change to the open transaction; xid is the
-// (sub)transaction id a streamed change came with.
-func (s *stream) add(xid uint32, c segment.Change) error {
+// (sub)transaction id a streamed change came with, relid the table of a
+// row change.
+func (s *stream) add(xid, relid uint32, c segment.Change) error {
 	switch {
 	case s.chunk != nil:
-		return s.chunk.buf.add(xid, c)
+		return s.chunk.buf.add(xid, relid, c)
 	case s.cur != nil:
-		return s.cur.buf.add(0, c)
+		return s.cur.buf.add(0, relid, c)
+	}
+	return fmt.Errorf("%s outside a transaction", c.Op)
+}
+
+// addBefore appends a DDL change that created table relid, to go before
+// that table's first change in the open transaction.
+func (s *stream) addBefore(xid, relid uint32, c segment.Change) error {
+	switch {
+	case s.chunk != nil:
+		return s.chunk.buf.addBefore(xid, relid, c)
+	case s.cur != nil:
+		return s.cur.buf.addBefore(0, relid, c)
 	}
 	return fmt.Errorf("%s outside a transaction", c.Op)
 }
@@ -171,7 +184,7 @@ func (s *stream) update(m *pglogrepl.UpdateMessageV2) error {
 	if c.New, err = tuple(rel, m.NewTuple); err != nil {
 		return err
 	}
-	return s.add(m.Xid, c)
+	return s.add(m.Xid, m.RelationID, c)
 }
 
 func (s *stream) delete(m *pglogrepl.DeleteMessageV2) error {
@@ -189,7 +202,7 @@ func (s *stream) delete(m *pglogrepl.DeleteMessageV2) error {
 	if c.Old, err = tuple(rel, m.OldTuple); err != nil {
 		return err
 	}
-	return s.add(m.Xid, c)
+	return s.add(m.Xid, m.RelationID, c)
 }
 
 func (s *stream) truncate(m *pglogrepl.TruncateMessageV2) error {
@@ -207,7 +220,7 @@ func (s *stream) truncate(m *pglogrepl.TruncateMessageV2) error {
 	if m.Option&pglogrepl.TruncateOptionRestartIdentity != 0 {
 		c.TruncateFlags |= segment.TruncateRestartIdentity
 	}
-	return s.add(m.Xid, c)
+	return s.add(m.Xid, 0, c)
 }
 
 // message handles a logical decoding message. Transactional messages are
@@ -223,18 +236,21 @@ func (s *stream) message(m *pglogrepl.LogicalDecodingMessageV2) error {
 	// Content points into the connection's buffer.
 	content := bytes.Clone(m.Content)
 	if m.Prefix != capture.PrefixDDL {
-		return s.add(m.Xid, segment.Change{Op: segment.OpMessage, Prefix: m.Prefix, Content: content, Transactional: true})
+		return s.add(m.Xid, 0, segment.Change{Op: segment.OpMessage, Prefix: m.Prefix, Content: content, Transactional: true})
 	}
-	c, tag, stmts, err := ddlChange(content)
+	d, err := parseDDL(content)
 	if err != nil {
 		return err
 	}
-	if stmts > 1 {
+	if d.created != 0 {
+		return s.addBefore(m.Xid, d.created, d.change)
+	}
+	if d.stmts > 1 {
 		// Never log the SQL: it may hold values.
 		s.r.log.Warn("DDL query string holds several statements; replay runs the whole string once, so any DML in it would be applied twice",
-			"tag", tag, "statements", stmts, "lsn", m.LSN.String())
+			"tag", d.tag, "statements", d.stmts, "lsn", m.LSN.String())
 	}
-	return s.add(m.Xid, c)
+	return s.add(m.Xid, 0, d.change)
 }
 
 func (s *stream) streamStart(m *pglogrepl.StreamStartMessageV2) error {

@@ -3,7 +3,7 @@ package postgres
 // The SQL objects rxvault installs in the captured database, in schema
 // rxvault. setupVersion names this revision of them: Open reinstalls the
 // objects when the installed comment differs.
-const setupVersion = "rxvault capture objects v1"
+const setupVersion = "rxvault capture objects v2"
 
 // ddlCommandEndSQL defines the ddl_command_end event trigger function. It
 // runs as the user running the DDL (not SECURITY DEFINER: it needs nothing
@@ -27,6 +27,14 @@ const setupVersion = "rxvault capture objects v1"
 // when the key differs from the last one emitted in this transaction,
 // which is kept in the transaction-local setting rxvault.ddl_key.
 //
+// CREATE TABLE AS and SELECT INTO also write rows, which the stream
+// carries as inserts before this trigger runs. Replaying the statement
+// would compute those rows again (differently, with volatile functions)
+// on top of the inserts, so for them the trigger emits instead a CREATE
+// TABLE of the new, empty table (column names, types, collations,
+// persistence, storage parameters, tablespace) with "created": its oid;
+// the reader moves that DDL before the table's first insert.
+//
 // Skipped: commands whose every object is temporary, belongs to rxvault,
 // or is a publication or subscription (pg_dump leaves those out too); for
 // DROP commands, which report no objects here, the sql_drop trigger leaves
@@ -40,15 +48,44 @@ DECLARE
 	keep boolean := false;
 	r record;
 	sp text;
+	created text;
 BEGIN
 	k := pg_catalog.statement_timestamp()::text || ' ' || pg_catalog.md5(pg_catalog.current_query());
+	sp := pg_catalog.current_setting('search_path');
+	sp := pg_catalog.replace(sp, '"$user"', pg_catalog.quote_ident(current_user::text));
+	sp := pg_catalog.replace(sp, '$user', pg_catalog.quote_ident(current_user::text));
 	FOR r IN SELECT * FROM pg_catalog.pg_event_trigger_ddl_commands() LOOP
 		n := n + 1;
-		IF NOT (r.schema_name IS NOT NULL AND (r.schema_name = 'pg_temp' OR r.schema_name LIKE 'pg\_temp\_%' OR r.schema_name = 'rxvault')
+		IF r.schema_name IS NOT NULL AND (r.schema_name = 'pg_temp' OR r.schema_name LIKE 'pg\_temp\_%' OR r.schema_name = 'rxvault')
 			OR (r.object_type = 'schema' AND r.object_identity = 'rxvault')
-			OR r.object_type IN ('publication', 'publication relation', 'publication namespace', 'subscription')) THEN
-			keep := true;
+			OR r.object_type IN ('publication', 'publication relation', 'publication namespace', 'subscription') THEN
+			CONTINUE;
 		END IF;
+		IF r.command_tag IN ('CREATE TABLE AS', 'SELECT INTO') AND r.object_type = 'table' THEN
+			SELECT 'CREATE ' || CASE c.relpersistence WHEN 'u' THEN 'UNLOGGED ' ELSE '' END || 'TABLE '
+				|| pg_catalog.format('%I.%I', ns.nspname, c.relname) || ' ('
+				|| coalesce((
+					SELECT pg_catalog.string_agg(pg_catalog.format('%I %s', a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod))
+						|| CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation
+							THEN ' COLLATE ' || pg_catalog.format('%I.%I', cn.nspname, co.collname) ELSE '' END,
+						', ' ORDER BY a.attnum)
+					FROM pg_catalog.pg_attribute a
+					JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+					LEFT JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation
+					LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace
+					WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '')
+				|| ')'
+				|| CASE WHEN c.reloptions IS NOT NULL THEN ' WITH (' || pg_catalog.array_to_string(c.reloptions, ', ') || ')' ELSE '' END
+				|| CASE WHEN c.reltablespace <> 0 THEN ' TABLESPACE '
+					|| pg_catalog.quote_ident((SELECT s.spcname FROM pg_catalog.pg_tablespace s WHERE s.oid = c.reltablespace)) ELSE '' END
+			INTO created
+			FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace ns ON ns.oid = c.relnamespace
+			WHERE c.oid = r.objid;
+			PERFORM pg_catalog.pg_logical_emit_message(true, 'rxvault.ddl',
+				pg_catalog.json_build_object('search_path', sp, 'tag', r.command_tag, 'sql', created, 'created', r.objid::bigint)::text);
+			CONTINUE;
+		END IF;
+		keep := true;
 	END LOOP;
 	IF n = 0 THEN
 		keep := pg_catalog.current_setting('rxvault.ddl_drop', true) IS DISTINCT FROM 'skip';
@@ -58,9 +95,6 @@ BEGIN
 		RETURN;
 	END IF;
 	PERFORM pg_catalog.set_config('rxvault.ddl_key', k, true);
-	sp := pg_catalog.current_setting('search_path');
-	sp := pg_catalog.replace(sp, '"$user"', pg_catalog.quote_ident(current_user::text));
-	sp := pg_catalog.replace(sp, '$user', pg_catalog.quote_ident(current_user::text));
 	PERFORM pg_catalog.pg_logical_emit_message(true, 'rxvault.ddl',
 		pg_catalog.json_build_object('search_path', sp, 'tag', tg_tag, 'sql', pg_catalog.current_query())::text);
 END

@@ -20,8 +20,12 @@ import (
 // to a spill from its first change: it may still abort, and it is large by
 // definition. Each change is tagged with the (sub)transaction id it came
 // with, so that a subtransaction abort drops exactly its changes when the
-// spill is read back; the memory kept per transaction is one counter per
-// subtransaction.
+// spill is read back; the memory kept per transaction is a counter per
+// subtransaction and per table.
+//
+// A DDL change that creates a table together with its rows (CREATE TABLE
+// AS) arrives after those rows; addBefore holds it in memory and the
+// iteration yields it just before the table's first change.
 type txnBuf struct {
 	dir       string
 	threshold int64 // spill once mem holds this much; 0: spill from the first change
@@ -30,24 +34,40 @@ type txnBuf struct {
 	memBytes int64
 	spill    *segment.Spill
 
-	n       int            // live changes (not aborted)
-	perTag  map[uint32]int // changes per subtransaction id (spilled only)
+	total   int            // changes added (index of the next one), aborted ones included
+	n       int            // live changes (not aborted), hoisted ones included
+	perTag  map[uint32]int // changes per subtransaction id
 	aborted map[uint32]bool
+	first   map[uint32]int       // index of the first change of each table (by relation id)
+	hoisted map[int][]hoistedDDL // changes to yield before the change of that index
+}
+
+// hoistedDDL is a DDL change moved before the first change of the table it
+// creates.
+type hoistedDDL struct {
+	tag    uint32
+	change segment.Change
 }
 
 func newTxnBuf(dir string, threshold int64) *txnBuf {
-	return &txnBuf{dir: dir, threshold: threshold}
+	return &txnBuf{dir: dir, threshold: threshold, perTag: make(map[uint32]int), first: make(map[uint32]int)}
 }
 
-// add appends a change made by (sub)transaction tag (0 when unknown).
-// The buffer keeps c and its values.
-func (b *txnBuf) add(tag uint32, c segment.Change) error {
+// add appends a change made by (sub)transaction tag (0 when unknown) to
+// relation relid (0 for changes of no single table). The buffer keeps c
+// and its values.
+func (b *txnBuf) add(tag, relid uint32, c segment.Change) error {
+	if relid != 0 {
+		if _, ok := b.first[relid]; !ok {
+			b.first[relid] = b.total
+		}
+	}
 	if b.spill == nil {
 		size := changeSize(&c)
 		if b.threshold > 0 && b.memBytes+size <= b.threshold {
 			b.mem = append(b.mem, c)
 			b.memBytes += size
-			b.n++
+			b.count(tag)
 			return nil
 		}
 		if err := b.startSpill(); err != nil {
@@ -57,15 +77,35 @@ func (b *txnBuf) add(tag uint32, c segment.Change) error {
 	if err := b.spill.Change(uint64(tag), &c); err != nil {
 		return err
 	}
-	if b.perTag == nil {
-		b.perTag = make(map[uint32]int)
-	}
-	b.perTag[tag]++
-	b.n++
+	b.count(tag)
 	return nil
 }
 
-// startSpill moves what is in memory to a new spill file.
+func (b *txnBuf) count(tag uint32) {
+	b.total++
+	b.n++
+	b.perTag[tag]++
+}
+
+// addBefore appends a DDL change that created table relid, placing it
+// before that table's first change in the transaction if there is one.
+func (b *txnBuf) addBefore(tag, relid uint32, c segment.Change) error {
+	at, ok := b.first[relid]
+	if !ok {
+		return b.add(tag, 0, c)
+	}
+	if b.hoisted == nil {
+		b.hoisted = make(map[int][]hoistedDDL)
+	}
+	b.hoisted[at] = append(b.hoisted[at], hoistedDDL{tag: tag, change: c})
+	b.n++
+	b.perTag[tag]++
+	return nil
+}
+
+// startSpill moves what is in memory to a new spill file. The changes in
+// memory all have tag 0 (only streamed transactions have others, and they
+// spill from the start).
 func (b *txnBuf) startSpill() error {
 	s, err := segment.NewSpill(b.dir)
 	if err != nil {
@@ -76,12 +116,6 @@ func (b *txnBuf) startSpill() error {
 		if err := s.Change(0, &b.mem[i]); err != nil {
 			return err
 		}
-	}
-	if len(b.mem) > 0 {
-		if b.perTag == nil {
-			b.perTag = make(map[uint32]int)
-		}
-		b.perTag[0] += len(b.mem)
 	}
 	b.mem, b.memBytes = nil, 0
 	return nil
@@ -107,33 +141,62 @@ func (b *txnBuf) spilled() bool { return b.spill != nil }
 // close releases the buffer afterwards.
 func (b *txnBuf) txn(info segment.TxnInfo, end segment.Position) *capture.Txn {
 	t := &capture.Txn{Info: info, End: end, Len: b.n}
-	if b.spill == nil {
-		mem := b.mem
-		t.Changes = func(yield func(*segment.Change, error) bool) {
-			for i := range mem {
-				if !yield(&mem[i], nil) {
-					return
-				}
-			}
-		}
-		return t
-	}
 	t.Changes = func(yield func(*segment.Change, error) bool) {
-		if err := b.readBack(yield); err != nil {
-			yield(nil, fmt.Errorf("read back spilled transaction %s: %w", info.ID, err))
+		var err error
+		if b.spill == nil {
+			err = b.readMem(yield)
+		} else {
+			err = b.readSpill(yield)
+		}
+		if err != nil {
+			yield(nil, fmt.Errorf("read back transaction %s: %w", info.ID, err))
 		}
 	}
 	return t
 }
 
-// readBack yields the spill's live changes in order.
-func (b *txnBuf) readBack(yield func(*segment.Change, error) bool) error {
+// yieldHoisted yields the DDL changes placed before change i; it reports
+// false when the consumer stopped.
+func (b *txnBuf) yieldHoisted(i int, got *int, yield func(*segment.Change, error) bool) bool {
+	hs := b.hoisted[i]
+	for j := range hs {
+		if b.aborted[hs[j].tag] {
+			continue
+		}
+		*got++
+		if !yield(&hs[j].change, nil) {
+			return false
+		}
+	}
+	return true
+}
+
+// readMem yields the changes held in memory.
+func (b *txnBuf) readMem(yield func(*segment.Change, error) bool) error {
+	got := 0
+	for i := range b.mem {
+		if !b.yieldHoisted(i, &got, yield) {
+			return nil
+		}
+		got++
+		if !yield(&b.mem[i], nil) {
+			return nil
+		}
+	}
+	if got != b.n {
+		return fmt.Errorf("%d changes read back, %d kept", got, b.n)
+	}
+	return nil
+}
+
+// readSpill yields the spill's live changes in order.
+func (b *txnBuf) readSpill(yield func(*segment.Change, error) bool) error {
 	rd, err := b.spill.Reader()
 	if err != nil {
 		return err
 	}
 	defer rd.Close()
-	got := 0
+	got, i := 0, 0
 	for {
 		rec, err := rd.Next()
 		if errors.Is(err, io.EOF) {
@@ -142,7 +205,14 @@ func (b *txnBuf) readBack(yield func(*segment.Change, error) bool) error {
 		if err != nil {
 			return err
 		}
-		if rec.Kind != segment.SpillChange || b.aborted[uint32(rec.Tag)] {
+		if rec.Kind != segment.SpillChange {
+			continue
+		}
+		if !b.yieldHoisted(i, &got, yield) {
+			return nil
+		}
+		i++
+		if b.aborted[uint32(rec.Tag)] {
 			continue
 		}
 		got++
@@ -151,7 +221,7 @@ func (b *txnBuf) readBack(yield func(*segment.Change, error) bool) error {
 		}
 	}
 	if got != b.n {
-		return fmt.Errorf("%d changes read back, %d written", got, b.n)
+		return fmt.Errorf("%d changes read back, %d kept", got, b.n)
 	}
 	return nil
 }

@@ -43,21 +43,26 @@ func TestCountStatements(t *testing.T) {
 }
 
 func TestDDLChange(t *testing.T) {
-	c, tag, n, err := ddlChange([]byte(`{"search_path": "app, public", "tag": "CREATE TABLE", "sql": "CREATE TABLE a (x int); CREATE TABLE b (x int)"}`))
+	d, err := parseDDL([]byte(`{"search_path": "app, public", "tag": "CREATE TABLE", "sql": "CREATE TABLE a (x int); CREATE TABLE b (x int)"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Op != segment.OpDDL || c.Schema != "app, public" || c.SQL != "CREATE TABLE a (x int); CREATE TABLE b (x int)" || tag != "CREATE TABLE" || n != 2 {
-		t.Fatalf("got %s %q %q tag %q, %d statements", c.Op, c.Schema, c.SQL, tag, n)
+	c := d.change
+	if c.Op != segment.OpDDL || c.Schema != "app, public" || c.SQL != "CREATE TABLE a (x int); CREATE TABLE b (x int)" || d.tag != "CREATE TABLE" || d.stmts != 2 || d.created != 0 {
+		t.Fatalf("got %s %q %q tag %q, %d statements, created %d", c.Op, c.Schema, c.SQL, d.tag, d.stmts, d.created)
+	}
+	d, err = parseDDL([]byte(`{"search_path": "public", "tag": "CREATE TABLE AS", "sql": "CREATE TABLE public.c (x integer)", "created": 16394}`))
+	if err != nil || d.created != 16394 {
+		t.Fatalf("created = %d, %v; want 16394", d.created, err)
 	}
 	for _, bad := range []string{`not json`, `{"tag": "X", "sql": "CREATE TABLE a ()"}`, `{"search_path": "", "sql": " "}`} {
-		if _, _, _, err := ddlChange([]byte(bad)); err == nil {
-			t.Errorf("ddlChange(%q) accepted", bad)
+		if _, err := parseDDL([]byte(bad)); err == nil {
+			t.Errorf("parseDDL(%q) accepted", bad)
 		}
 	}
 	// An empty search_path is a valid setting.
-	if c, _, _, err := ddlChange([]byte(`{"search_path": "", "tag": "T", "sql": "CREATE TABLE s.a ()"}`)); err != nil || c.Schema != "" {
-		t.Errorf("empty search_path: %q, %v", c.Schema, err)
+	if d, err := parseDDL([]byte(`{"search_path": "", "tag": "T", "sql": "CREATE TABLE s.a ()"}`)); err != nil || d.change.Schema != "" {
+		t.Errorf("empty search_path: %q, %v", d.change.Schema, err)
 	}
 }
 
