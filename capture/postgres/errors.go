@@ -46,11 +46,15 @@ func transientCode(code string) bool {
 		return true
 	case code == "57P01", code == "57P02", code == "57P03": // shutdown, crash, cannot connect now
 		return true
-	case code == "53300", code == "53400": // too many connections, configuration limit exceeded
+	case strings.HasPrefix(code, "53"): // insufficient resources: disk full, out of memory, too many connections
 		return true
 	case code == "55006": // object in use: the slot is still held by an old connection
 		return true
+	case code == "55P03", code == "57014": // lock not available, query canceled (a timeout)
+		return true
 	case code == "40001", code == "40P01": // serialization failure, deadlock
+		return true
+	case code == "58000", code == "58030": // system error, I/O error
 		return true
 	}
 	return false
