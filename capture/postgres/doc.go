@@ -26,21 +26,22 @@
 // forms, so values do not depend on server or role defaults: DateStyle
 // ISO, IntervalStyle postgres, TimeZone UTC, extra_float_digits 3
 // (shortest exact floats), bytea_output hex, lc_monetary C. Replay should
-// read them back under the same settings. Updates carry OldKey (replica identity index or primary key
-// changed), OldFull (REPLICA IDENTITY FULL) or OldNone; deletes OldKey or
-// OldFull. TRUNCATE becomes OpTruncate with its CASCADE and RESTART
-// IDENTITY flags.
+// read them back under the same settings. Updates carry OldKey (replica
+// identity index or primary key changed), OldFull (REPLICA IDENTITY FULL)
+// or OldNone; deletes OldKey or OldFull. TRUNCATE becomes OpTruncate with
+// its CASCADE and RESTART IDENTITY flags.
 //
 // # Acknowledgements and redelivery
 //
 // The server is told flush = the last acknowledged position and nothing
 // more, so after a restart the stream resumes with the first transaction
 // whose commit LSN is at or after it: transactions after the last
-// acknowledgement are delivered again. The server keeps the slot's
-// position in memory and writes it to disk at checkpoints, so after a
-// server crash it may also resend some acknowledged transactions; sinks
-// must drop transactions whose Info.Pos is not after the archive's last
-// one (Reader.SlotLSN tells where the slot stands).
+// acknowledgement are delivered again. PostgreSQL 15 keeps an
+// acknowledged position in memory and writes it to disk only when it next
+// saves the slot for other reasons, so after a server crash the slot may
+// resume earlier and resend acknowledged transactions too (never later);
+// sinks must drop transactions whose Info.Pos is not after the archive's
+// last one (Reader.SlotLSN tells where the slot stands).
 //
 // # Large transactions
 //
@@ -61,8 +62,10 @@
 // "rxvault.ddl" holding {"search_path", "tag", "sql": current_query()} in
 // the DDL's own transaction (see setupsql.go). The reader turns it into an
 // OpDDL change in its place among the transaction's changes: Schema is the
-// search_path to replay under (the session's setting with $user resolved),
-// SQL the client's whole query string. It is emitted once per client
+// search_path to replay under, the session's setting with $user resolved
+// (a list such as `postgres, public`: apply it with
+// set_config('search_path', Schema, true), not as one identifier), and SQL
+// the client's whole query string. It is emitted once per client
 // command message even when the string holds several DDL statements.
 // Commands on temporary objects, on rxvault's own objects, and on
 // publications and subscriptions are skipped.
