@@ -157,6 +157,7 @@ func initParts(spool string, now time.Time) (string, error) {
 // uploadAll puts a part into every store, retrying through outages until
 // ctx ends.
 func uploadAll(ctx context.Context, cfg Config, f *spoolFile) error {
+	cfg.ensureStats()
 	s := &Shipper{cfg: cfg}
 	backoff := time.Second
 	for {

@@ -127,7 +127,7 @@ func chainTip(ctx context.Context, stores []store.Store, src string, c *archive.
 	if err != nil {
 		return Tip{}, fmt.Errorf("chain tip %s: %w", name, err)
 	}
-	tip.Digest, tip.EndPos = sum.Digest, hdr.EndPos
+	tip.Digest, tip.EndPos, tip.EndTime = sum.Digest, hdr.EndPos, hdr.EndTime
 	return tip, nil
 }
 

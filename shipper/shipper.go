@@ -30,8 +30,10 @@ type Config struct {
 	// position once every transaction committing before it is in every
 	// store. Positions passed to it only increase.
 	OnDurable func(segment.Position)
-	Logger    *slog.Logger
-	Now       func() time.Time
+	// Stats, if set, has one entry per store and counts its uploads.
+	Stats  []*StoreStats
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // now reads the configured clock.
@@ -50,10 +52,11 @@ type filled struct {
 
 // Tip is where a chain stands: its last sealed segment.
 type Tip struct {
-	Chain  segment.ChainID
-	Seq    uint64         // 0 before the first segment
-	Digest segment.Digest // of segment Seq
-	EndPos segment.Position
+	Chain   segment.ChainID
+	Seq     uint64         // 0 before the first segment
+	Digest  segment.Digest // of segment Seq
+	EndPos  segment.Position
+	EndTime time.Time // the segment's newest commit time
 }
 
 // Shipper is a capture.Sink that archives what it receives. Txn and
@@ -72,18 +75,20 @@ type Shipper struct {
 
 	cutMu sync.Mutex // serializes cut: segments are sealed one at a time, in order
 
-	mu       sync.Mutex
-	open     *segment.Spill   // transactions of the segment being filled
-	openEnd  segment.Position // the stream is complete up to here for open
-	full     []filled         // closed segments waiting to be sealed, in order
-	idleEnd  segment.Position // progress seen while open was empty
-	pending  []*spoolFile     // sealed, not yet in every store
-	tip      Tip
-	acked    segment.Position
-	failed   error // a permanent upload failure: the shipper stops
-	cutNow   chan struct{}
-	uploaded chan struct{} // signalled when the pending queue shrinks
-	wake     chan struct{} // signalled when pending grows or idleEnd moves
+	mu      sync.Mutex
+	open    *segment.Spill   // transactions of the segment being filled
+	openEnd segment.Position // the stream is complete up to here for open
+	full    []filled         // closed segments waiting to be sealed, in order
+	idleEnd segment.Position // progress seen while open was empty
+	pending []*spoolFile     // sealed, not yet in every store
+	tip     Tip
+	acked   segment.Position
+	// durableTime is the newest commit time in every store.
+	durableTime time.Time
+	failed      error // a permanent upload failure: the shipper stops
+	cutNow      chan struct{}
+	uploaded    chan struct{} // signalled when the pending queue shrinks
+	wake        chan struct{} // signalled when pending grows or idleEnd moves
 }
 
 // New prepares a shipper for the chain at tip, taking over any segments a
@@ -101,17 +106,19 @@ func New(cfg Config, tip Tip) (*Shipper, error) {
 	if cfg.OnDurable == nil {
 		cfg.OnDurable = func(segment.Position) {}
 	}
+	cfg.ensureStats()
 	if err := initSpool(cfg.SpoolDir); err != nil {
 		return nil, err
 	}
 	s := &Shipper{
-		cfg:      cfg,
-		src:      archive.SourceDir(cfg.Engine, cfg.SourceID),
-		log:      cfg.Logger.With("component", "shipper"),
-		tip:      tip,
-		cutNow:   make(chan struct{}, 1),
-		uploaded: make(chan struct{}, 1),
-		wake:     make(chan struct{}, 1),
+		cfg:         cfg,
+		src:         archive.SourceDir(cfg.Engine, cfg.SourceID),
+		log:         cfg.Logger.With("component", "shipper"),
+		tip:         tip,
+		durableTime: tip.EndTime, // tip comes from the stores: durable
+		cutNow:      make(chan struct{}, 1),
+		uploaded:    make(chan struct{}, 1),
+		wake:        make(chan struct{}, 1),
 	}
 	ready, err := loadReady(cfg.SpoolDir)
 	if err != nil {
@@ -310,7 +317,7 @@ func (s *Shipper) cut() error {
 			}
 			return err
 		}
-		tip = Tip{Chain: tip.Chain, Seq: f.hdr.Seq, Digest: f.sum.Digest, EndPos: f.hdr.EndPos}
+		tip = Tip{Chain: tip.Chain, Seq: f.hdr.Seq, Digest: f.sum.Digest, EndPos: f.hdr.EndPos, EndTime: f.hdr.EndTime}
 		s.mu.Lock()
 		s.tip = tip
 		s.pending = append(s.pending, f)

@@ -45,9 +45,13 @@ func newEnv(t *testing.T, stores ...store.Store) *env {
 	e := &env{t: t, id: id, stores: stores, spool: t.TempDir(), acks: make(chan segment.Position, 1000)}
 	e.cfg = shipper.Config{
 		Engine: segment.EnginePostgres, SourceID: sourceID, Stores: stores,
+		Stats: make([]*shipper.StoreStats, len(stores)),
 		Recipients: []*keys.Recipient{id.Recipient()}, SpoolDir: e.spool,
 		Interval: time.Hour, MaxBytes: 64 << 20,
 		OnDurable: func(p segment.Position) { e.acks <- p },
+	}
+	for i := range e.cfg.Stats {
+		e.cfg.Stats[i] = &shipper.StoreStats{}
 	}
 	return e
 }
@@ -275,6 +279,12 @@ func TestOutageHoldsInSpool(t *testing.T) {
 	if n := countFiles(t, filepath.Join(e.spool, "ready")); n == 0 {
 		t.Fatal("nothing held in the spool during the outage")
 	}
+	if st := s.Stats(); st.SpoolSegments == 0 || st.SpoolBytes == 0 || !st.DurableTime.IsZero() {
+		t.Errorf("stats during the outage: %+v", st)
+	}
+	if snap := e.cfg.Stats[1].Snapshot(); snap.Up || snap.Errors == 0 || snap.DownSince.IsZero() || snap.LastError == "" {
+		t.Errorf("down store's stats: %+v", snap)
+	}
 	for i := range txns[150:] {
 		if err := s.Txn(ctx, txn(txns[150+i])); err != nil {
 			t.Fatal(err)
@@ -292,6 +302,15 @@ func TestOutageHoldsInSpool(t *testing.T) {
 	}
 	if got, want := lastAck(e), (segment.Position{Lo: txns[len(txns)-1].Pos.Lo + 100}); got != want {
 		t.Errorf("ack %s after recovery, want %s", got, want)
+	}
+	st := s.Stats()
+	if want := txns[len(txns)-1].Commit.UTC().Truncate(time.Microsecond); !st.DurableTime.Equal(want) || st.SpoolSegments != 0 {
+		t.Errorf("stats after recovery: %+v, want durable time %s", st, want)
+	}
+	for i, ss := range e.cfg.Stats {
+		if snap := ss.Snapshot(); !snap.Up || snap.Segments == 0 || snap.Bytes == 0 {
+			t.Errorf("store %d stats after recovery: %+v", i, snap)
+		}
 	}
 }
 

@@ -70,6 +70,9 @@ func (s *Shipper) uploadLoop(ctx context.Context) error {
 		}
 		s.mu.Lock()
 		s.pending = s.pending[1:]
+		if !head.foreign && head.hdr.EndTime.After(s.durableTime) {
+			s.durableTime = head.hdr.EndTime
+		}
 		s.mu.Unlock()
 		signal(s.uploaded)
 		if !head.foreign {
@@ -105,8 +108,13 @@ func (s *Shipper) upload(ctx context.Context, f *spoolFile) error {
 	}
 	wg.Wait()
 	for i, err := range errs {
-		if err == nil {
+		switch {
+		case f.done[i]:
+		case err == nil:
 			f.done[i] = true
+			s.cfg.Stats[i].stored(f.sum.Size)
+		case ctx.Err() == nil:
+			s.cfg.Stats[i].failed(err, s.cfg.now())
 		}
 	}
 	return errors.Join(errs...)

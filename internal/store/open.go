@@ -87,8 +87,12 @@ func Open(ctx context.Context, rawURL string, opts Options) (Store, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	policy := opts.Retry
-	if policy == (RetryPolicy{}) {
+	if policy.isZero() {
 		policy = DefaultRetryPolicy()
+	} else if policy.MaxAttempts == 0 && policy.BaseDelay == 0 && policy.MaxDelay == 0 {
+		// Only hooks were set: keep the default schedule.
+		d := DefaultRetryPolicy()
+		policy.MaxAttempts, policy.BaseDelay, policy.MaxDelay = d.MaxAttempts, d.BaseDelay, d.MaxDelay
 	}
 	if policy.MaxAttempts < 1 {
 		policy.MaxAttempts = 1

@@ -19,6 +19,14 @@ type RetryPolicy struct {
 	BaseDelay   time.Duration // wait scale before the second attempt
 	MaxDelay    time.Duration // cap on any one wait
 	Logger      *slog.Logger  // retries are logged at Warn; nil discards
+	// OnRetry, if set, is called before each wait for another attempt
+	// (for metrics). It must not block.
+	OnRetry func(op string)
+}
+
+// isZero reports whether p is the zero policy (Open then uses the default).
+func (p RetryPolicy) isZero() bool {
+	return p.MaxAttempts == 0 && p.BaseDelay == 0 && p.MaxDelay == 0 && p.Logger == nil && p.OnRetry == nil
 }
 
 // DefaultRetryPolicy is what Open uses when Options.Retry is zero: 8
@@ -81,6 +89,9 @@ func (p RetryPolicy) do(ctx context.Context, log *slog.Logger, where, op, name s
 			return fmt.Errorf("%s: gave up after %d attempts: %w", strings.TrimSpace(op+" "+name), attempt, err)
 		}
 		d := p.delay(attempt)
+		if p.OnRetry != nil {
+			p.OnRetry(op)
+		}
 		log.Warn("store: retrying", "store", where, "op", op, "name", name,
 			"attempt", attempt, "wait", d, "err", err)
 		t := time.NewTimer(d)

@@ -201,3 +201,16 @@ func TestSameContent(t *testing.T) {
 		t.Errorf("SameContent(missing) = %v, want ErrNotExist", err)
 	}
 }
+
+func TestRetryOnRetryHook(t *testing.T) {
+	fs := storetest.NewFaultStore(newFileStore(t, t.TempDir(), nil), 0, nil)
+	var ops []string
+	p := fastRetry
+	p.OnRetry = func(op string) { ops = append(ops, op) }
+	s := store.WithRetry(fs, p)
+	fs.FailFirst = 2
+	putBytes(t, s, "obj", []byte("data"))
+	if got, want := len(ops), 2; got != want || ops[0] != "put" {
+		t.Errorf("OnRetry calls %q, want %d for put", ops, want)
+	}
+}
