@@ -1,10 +1,12 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"iter"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -25,6 +27,19 @@ const (
 // oidText is the OID of type text.
 const oidText = 25
 
+// A transaction of at most smallTxnChanges changes holding at most
+// smallTxnBytes of values is small: it goes to the server in one round
+// trip with checked statements (see Apply).
+const (
+	smallTxnChanges = 4
+	smallTxnBytes   = 64 << 10
+)
+
+// Requests of a large transaction are flushed to the server every
+// flushEvery requests, so that the server executes while the client
+// builds the rest.
+const flushEvery = 32
+
 // Apply applies one source transaction as one target transaction: all of
 // its changes, or, on error, none.
 //
@@ -36,13 +51,12 @@ const oidText = 25
 // the target has diverged from the source. See the package documentation
 // for how rows are found.
 //
-// The whole transaction (BEGIN, every statement, COMMIT) goes to the
-// server in one pipeline, one round trip; a statement that fails, or
-// changes other than one row, aborts the transaction before its COMMIT
-// runs. DDL statements run in place, after SET LOCAL search_path to the
-// change's schema; they cost a round trip each. rxvault.sequences
-// messages are remembered for Finish once the transaction commits; other
-// messages are ignored.
+// Statements are pipelined: a small transaction (at most 4 changes, 64
+// KiB of values, no DDL) costs one round trip, a larger one two, however
+// many rows it has; see "Speed" in the package documentation. DDL
+// statements run in place (see ddl) and cost a round trip each.
+// rxvault.sequences messages are remembered for Finish once the
+// transaction commits; other messages are ignored.
 //
 // Errors name the transaction, the change (its index, operation and
 // table) and the server's SQLSTATE, never a value: server messages that
@@ -57,6 +71,9 @@ func (t *Target) Apply(ctx context.Context, info *segment.TxnInfo, changes iter.
 	}
 	x := &txn{t: t, ctx: ctx, pending: t.pendingBuf[:0]}
 	defer func() { t.pendingBuf = x.pending[:0] }()
+	// Hold the first changes until the transaction proves small or not.
+	var held []*segment.Change
+	heldBytes, deciding := 0, true
 	n := 0
 	for c, err := range changes {
 		if err != nil {
@@ -66,7 +83,25 @@ func (t *Target) Apply(ctx context.Context, info *segment.TxnInfo, changes iter.
 		if c == nil {
 			return t.failed(x, info, fmt.Errorf("change %d: nil", n))
 		}
+		if deciding {
+			heldBytes += changeBytes(c)
+			if len(held) < smallTxnChanges && heldBytes <= smallTxnBytes {
+				held = append(held, cloneChange(c))
+				continue
+			}
+			deciding = false
+			if err := x.applyAll(held); err != nil {
+				return t.failed(x, info, err)
+			}
+		}
 		if err := x.apply(n, c); err != nil {
+			return t.failed(x, info, err)
+		}
+	}
+	if deciding {
+		x.check = true
+		x.implicit = !slices.ContainsFunc(held, func(c *segment.Change) bool { return c.Op == segment.OpDDL })
+		if err := x.applyAll(held); err != nil {
 			return t.failed(x, info, err)
 		}
 	}
@@ -98,11 +133,66 @@ func describeTxn(info *segment.TxnInfo) string {
 	return fmt.Sprintf("%s (commit %s at %s)", id, info.Pos.Format(segment.EnginePostgres), info.Commit.UTC().Format(time.RFC3339Nano))
 }
 
+// changeBytes is about how much memory c's values hold.
+func changeBytes(c *segment.Change) int {
+	n := len(c.Content) + len(c.SQL)
+	for _, v := range c.Old {
+		n += len(v.Data)
+	}
+	for _, v := range c.New {
+		n += len(v.Data)
+	}
+	return n
+}
+
+// cloneChange copies c and everything it holds but its relations, which
+// the reader never changes: the iterator's changes are valid only until
+// the next iteration.
+func cloneChange(c *segment.Change) *segment.Change {
+	cp := *c
+	cp.Old = cloneValues(c.Old)
+	cp.New = cloneValues(c.New)
+	cp.Truncated = slices.Clone(c.Truncated)
+	cp.Content = bytes.Clone(c.Content)
+	return &cp
+}
+
+func cloneValues(vals []segment.Value) []segment.Value {
+	if vals == nil {
+		return nil
+	}
+	size := 0
+	for _, v := range vals {
+		size += len(v.Data)
+	}
+	data := make([]byte, 0, size)
+	out := make([]segment.Value, len(vals))
+	for i, v := range vals {
+		out[i].Kind = v.Kind
+		if v.Data != nil {
+			data = append(data, v.Data...)
+			out[i].Data = data[len(data)-len(v.Data) : len(data) : len(data)]
+		}
+	}
+	return out
+}
+
 // txn is one Apply in progress.
 type txn struct {
 	t   *Target
 	ctx context.Context
-	p   *pgconn.Pipeline // open pipeline, or nil
+	// check: the transaction is small; its row statements are checked by
+	// the server (see Apply).
+	check bool
+	// implicit: a small transaction without DDL runs as the pipeline's
+	// implicit transaction, which its Sync commits: no BEGIN, no COMMIT.
+	implicit bool
+	// serverFailed: the server reported an error, so it rolled back the
+	// implicit transaction.
+	serverFailed bool
+	p            *pgconn.Pipeline // open pipeline, or nil
+	// unflushed counts requests queued since the last flush.
+	unflushed int
 	// began: BEGIN was sent. dbWork: a row change, truncate or DDL was.
 	began, dbWork bool
 	// resetPath: a DDL statement set search_path; set it back before the
@@ -111,7 +201,7 @@ type txn struct {
 	pending   []request // sent, not yet read
 	queued    int       // bytes sent since the last drain
 	seqs      map[string]seqValue
-	rows      [][]string // the last lookup's result
+	looked    [][]string // the last lookup's result
 }
 
 type reqKind uint8
@@ -131,10 +221,13 @@ type request struct {
 	change int // 1-based index of the change, 0 if none
 	op     segment.Op
 	rel    *segment.Relation
-	st     *stmt // reqPrepare
+	st     *stmt // reqPrepare, reqRow
 }
 
-func (x *txn) push(r request) { x.pending = append(x.pending, r) }
+func (x *txn) push(r request) {
+	x.pending = append(x.pending, r)
+	x.unflushed++
+}
 
 // pipe returns the open pipeline, starting one (and the transaction) if
 // needed.
@@ -149,8 +242,10 @@ func (x *txn) pipe() *pgconn.Pipeline {
 	}
 	x.t.garbage = x.t.garbage[:0]
 	if !x.began {
-		x.p.SendQueryParams("BEGIN", nil, nil, nil, nil)
-		x.push(request{kind: reqControl})
+		if !x.implicit {
+			x.p.SendQueryPrepared(stmtBegin, nil, nil, nil)
+			x.push(request{kind: reqControl})
+		}
 		x.began = true
 	}
 	if x.resetPath {
@@ -160,6 +255,16 @@ func (x *txn) pipe() *pgconn.Pipeline {
 		x.resetPath = false
 	}
 	return x.p
+}
+
+// applyAll applies the held changes, the transaction's first.
+func (x *txn) applyAll(held []*segment.Change) error {
+	for i, c := range held {
+		if err := x.apply(i+1, c); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (x *txn) apply(n int, c *segment.Change) error {
@@ -182,7 +287,7 @@ func (x *txn) row(n int, c *segment.Change) error {
 		return err
 	}
 	t := x.t
-	key, err := ri.stmtKey(t.keyBuf, c)
+	key, err := ri.stmtKey(t.keyBuf, c, x.check)
 	if err != nil {
 		return changeErr(n, c.Op, c.Rel, err)
 	}
@@ -191,7 +296,7 @@ func (x *txn) row(n int, c *segment.Change) error {
 	st := ri.stmts[string(key)]
 	if st == nil {
 		t.stmtSeq++
-		st = ri.buildStmt("rxv_"+strconv.FormatUint(t.stmtSeq, 10), c)
+		st = ri.buildStmt("rxv_"+strconv.FormatUint(t.stmtSeq, 10), c, x.check)
 		ri.stmts[string(key)] = st
 		p.SendPrepare(st.name, st.sql, st.oids)
 		x.push(request{kind: reqPrepare, change: n, op: c.Op, rel: c.Rel, st: st})
@@ -202,13 +307,19 @@ func (x *txn) row(n int, c *segment.Change) error {
 	} else {
 		p.SendQueryPrepared(st.name, t.vals, t.formats, nil)
 	}
-	x.push(request{kind: reqRow, change: n, op: c.Op, rel: c.Rel})
+	x.push(request{kind: reqRow, change: n, op: c.Op, rel: c.Rel, st: st})
 	x.dbWork = true
 	for _, v := range t.vals {
 		x.queued += len(v) + 4
 	}
 	if x.queued >= drainBytes || len(x.pending) >= drainRequests {
 		return x.drain()
+	}
+	if !x.check && x.unflushed >= flushEvery {
+		if err := p.Flush(); err != nil {
+			return x.connErr(err)
+		}
+		x.unflushed = 0
 	}
 	return nil
 }
@@ -343,7 +454,7 @@ func (x *txn) relation(n int, op segment.Op, rel *segment.Relation) (*relInfo, e
 	if err := x.drain(); err != nil {
 		return nil, err
 	}
-	fresh, err := newRelInfo(rel, x.rows, rc.gen)
+	fresh, err := newRelInfo(rel, x.looked, rc.gen)
 	if err != nil {
 		return nil, changeErr(n, op, rel, fmt.Errorf("%w: the target has diverged from the source", err))
 	}
@@ -381,11 +492,12 @@ func (x *txn) drain() error {
 	if err := x.p.Flush(); err != nil {
 		return x.connErr(err)
 	}
+	x.unflushed = 0
 	return x.readPending()
 }
 
-// sync ends the pipeline with a Sync (the transaction stays open) and
-// reads every result.
+// sync ends the pipeline with a Sync, which commits an implicit
+// transaction (an explicit one stays open), and reads every result.
 func (x *txn) sync() error {
 	if x.p == nil {
 		return nil
@@ -393,15 +505,24 @@ func (x *txn) sync() error {
 	if err := x.p.Sync(); err != nil {
 		return x.connErr(err)
 	}
-	if err := x.readPending(); err != nil {
-		return err
+	err := x.readPending()
+	if err == nil {
+		var res any
+		res, err = x.p.GetResults()
+		if err != nil {
+			// An error at the Sync itself: the implicit commit failed.
+			err = x.resultErr(request{kind: reqCommit}, err)
+		} else if _, ok := res.(*pgconn.PipelineSync); !ok {
+			err = x.connErr(fmt.Errorf("pipeline: got %T, want the end of the pipeline", res))
+		}
 	}
-	res, err := x.p.GetResults()
 	if err != nil {
-		return x.connErr(err)
-	}
-	if _, ok := res.(*pgconn.PipelineSync); !ok {
-		return x.connErr(fmt.Errorf("pipeline: got %T, want the end of the pipeline", res))
+		if x.implicit && !x.serverFailed {
+			// The Sync went out and the server reported nothing wrong:
+			// it may have committed what the client now rejects.
+			x.t.unknownOutcome(err)
+		}
+		return err
 	}
 	p := x.p
 	x.p = nil
@@ -419,7 +540,7 @@ func (x *txn) readPending() error {
 			err = errors.New("pipeline: a result is missing")
 		}
 		if err == nil {
-			err = x.check(req, res)
+			err = x.checkResult(req, res)
 		}
 		if err != nil {
 			x.pending = x.pending[:copy(x.pending, x.pending[i+1:])]
@@ -431,8 +552,8 @@ func (x *txn) readPending() error {
 	return nil
 }
 
-// check checks one request's result.
-func (x *txn) check(req request, res any) error {
+// checkResult checks one request's result.
+func (x *txn) checkResult(req request, res any) error {
 	if req.kind == reqPrepare {
 		sd, ok := res.(*pgconn.StatementDescription)
 		if !ok {
@@ -454,22 +575,32 @@ func (x *txn) check(req request, res any) error {
 	}
 	switch req.kind {
 	case reqRow:
-		got := rr.NextRow() && len(rr.Values()) == 1 && string(rr.Values()[0]) == "1"
-		if _, err := rr.Close(); err != nil {
+		if req.st.checked {
+			got := rr.NextRow() && len(rr.Values()) == 1 && string(rr.Values()[0]) == "1"
+			if _, err := rr.Close(); err != nil {
+				return err
+			}
+			if !got {
+				return errors.New("the statement did not confirm it changed exactly one row")
+			}
+			return nil
+		}
+		tag, err := rr.Close()
+		if err != nil {
 			return err
 		}
-		if !got {
-			return errors.New("the statement did not confirm it changed exactly one row")
+		if n := tag.RowsAffected(); n != 1 {
+			return rowCountError(strconv.FormatInt(n, 10))
 		}
 	case reqLookup:
-		x.rows = x.rows[:0]
+		x.looked = x.looked[:0]
 		for rr.NextRow() {
 			vals := rr.Values()
 			row := make([]string, len(vals))
 			for i, v := range vals {
 				row[i] = string(v)
 			}
-			x.rows = append(x.rows, row)
+			x.looked = append(x.looked, row)
 		}
 		if _, err := rr.Close(); err != nil {
 			return err
@@ -494,8 +625,17 @@ func (x *txn) commit() error {
 	if !x.began {
 		return nil // nothing was sent: messages only
 	}
+	if x.implicit {
+		return x.sync()
+	}
 	x.resetPath = false // SET LOCAL ends with the transaction
-	x.pipe().SendQueryParams("COMMIT", nil, nil, nil, nil)
+	if !x.check {
+		// Unchecked statements: read their tags before committing.
+		if err := x.drain(); err != nil {
+			return err
+		}
+	}
+	x.pipe().SendQueryPrepared(stmtCommit, nil, nil, nil)
 	x.push(request{kind: reqCommit})
 	return x.sync()
 }
@@ -507,6 +647,12 @@ func (x *txn) commit() error {
 func (x *txn) abort() {
 	t := x.t
 	if x.p != nil {
+		if x.implicit {
+			// The Sync below would commit the implicit transaction:
+			// make it fail first. (After a Sync already sent this
+			// starts a new, empty, implicit transaction: harmless.)
+			x.p.SendQueryParams(abandonSQL, nil, nil, nil, nil)
+		}
 		x.p.SendPipelineSync()
 		_ = x.p.Flush()
 		_ = x.p.Close()
@@ -524,7 +670,7 @@ func (x *txn) abort() {
 		t.connLost(errors.New("connection lost during a transaction; its outcome is unknown"))
 		return
 	}
-	if !x.began {
+	if !x.began || x.implicit {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(x.ctx), 30*time.Second)
@@ -533,6 +679,10 @@ func (x *txn) abort() {
 		t.broken = fmt.Errorf("rollback after a failed transaction: %w", err)
 	}
 }
+
+// abandonSQL fails, so that the Sync after it rolls back the implicit
+// transaction it is part of.
+const abandonSQL = "SELECT 'rxvault: transaction abandoned'::int"
 
 // connErr is an error of the connection rather than of a statement.
 func (x *txn) connErr(err error) error {
@@ -545,6 +695,9 @@ func (x *txn) connErr(err error) error {
 // serverError).
 func (x *txn) resultErr(req request, err error) error {
 	pe := pgErrorOf(err)
+	if pe != nil {
+		x.serverFailed = true
+	}
 	if pe == nil {
 		if x.t.conn.PgConn().IsClosed() || x.ctx.Err() != nil {
 			return x.connErr(err)
@@ -556,7 +709,7 @@ func (x *txn) resultErr(req request, err error) error {
 	}
 	var what error
 	if n, ok := rowsChanged(pe); ok {
-		what = fmt.Errorf("%s rows matched where exactly 1 must: the target has diverged from the source", n)
+		what = rowCountError(n)
 	} else {
 		what = newServerError(pe)
 	}
@@ -564,6 +717,11 @@ func (x *txn) resultErr(req request, err error) error {
 		return fmt.Errorf("%s: %w", controlName(req), what)
 	}
 	return changeErr(req.change, req.op, req.rel, what)
+}
+
+// rowCountError says a row statement changed n rows, not one.
+func rowCountError(n string) error {
+	return fmt.Errorf("%s rows matched where exactly 1 must: the target has diverged from the source", n)
 }
 
 func controlName(req request) string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -90,8 +91,16 @@ func randomText(t *testing.T, n int) string {
 // found by key or by full value (one of two duplicates), truncate restarts
 // identities, DDL runs in place (ADD COLUMN, CREATE TABLE in another
 // schema, several statements), triggers and foreign-key actions do not
-// fire, partitions, inheritance and odd identifiers work.
+// fire, partitions, inheritance and odd identifiers work. It runs the
+// steps as small transactions (checked statements, one round trip) and
+// all as one large transaction (plain statements, tags read before
+// COMMIT, relations looked up amid pending statements).
 func TestApplyMatchesSQL(t *testing.T) {
+	t.Run("small transactions", func(t *testing.T) { testApplyMatchesSQL(t, false) })
+	t.Run("one large transaction", func(t *testing.T) { testApplyMatchesSQL(t, true) })
+}
+
+func testApplyMatchesSQL(t *testing.T, merge bool) {
 	_, refDSN, targetDSN := newServer(t)
 	ref, tconn := connect(t, refDSN), connect(t, targetDSN)
 	run(t, ref, applySchema)
@@ -227,6 +236,14 @@ func TestApplyMatchesSQL(t *testing.T) {
 		{`UPDATE app.newt SET m = 'sad' WHERE id = 2`,
 			[]segment.Change{update(newt, tv("2"), tv("sad"), tv("")), message("rxvault.heartbeat", "{}")}},
 	}
+	if merge {
+		var all step
+		for _, s := range steps {
+			all.ref += s.ref + ";\n"
+			all.changes = append(all.changes, s.changes...)
+		}
+		steps = []step{all}
+	}
 	for i, s := range steps {
 		run(t, ref, "BEGIN; "+s.ref+"; COMMIT")
 		if err := apply(ctx, tg, s.changes...); err != nil {
@@ -302,38 +319,55 @@ func TestApplyAllOrNothing(t *testing.T) {
 		{"failing DDL", ddl("public", "ALTER TABLE t ADD COLUMN v text"),
 			[]string{"change 3 (ddl)", "42701"}},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			before := count()
-			err := apply(ctx, tg,
-				insert(rel, tv("2"), tv(secret), tv("2")),
-				update(rel, tv("1"), tv(secret), tv("1")),
-				c.third)
-			if err == nil {
-				t.Fatal("Apply succeeded, want an error")
-			}
-			msg := err.Error()
-			for _, want := range c.message {
-				if !strings.Contains(msg, want) {
-					t.Errorf("error %q does not contain %q", msg, want)
+	// Each case runs as a small transaction (checked statements) and as
+	// a large one (plain statements): 5000 inserts precede the three
+	// changes, so results are also read amid the transaction.
+	for _, size := range []string{"small", "large"} {
+		for _, c := range cases {
+			t.Run(size+"/"+c.name, func(t *testing.T) {
+				before := count()
+				var changes []segment.Change
+				if size == "large" {
+					for i := range 5000 {
+						changes = append(changes, insert(rel, tv(strconv.Itoa(10000+i)), tv(secret), tv("0")))
+					}
 				}
-			}
-			if strings.Contains(msg, secret) || strings.Contains(msg, "\n") {
-				t.Errorf("error quotes a value or spans lines: %q", msg)
-			}
-			if got, want := count(), before; got != want {
-				t.Errorf("rows after the failed transaction: got %d, want %d", got, want)
-			}
-			var v string
-			if err := conn.QueryRow(ctx, "SELECT v FROM t WHERE id = 1").Scan(&v); err != nil {
-				t.Fatal(err)
-			}
-			if got, want := v, "one"; got != want {
-				t.Errorf("row 1 after the failed transaction: v = %q, want %q", got, want)
-			}
-			// The target is still usable.
-			mustApply(t, tg, update(rel, tv("1"), tv("one"), tv("1")))
-		})
+				changes = append(changes,
+					insert(rel, tv("2"), tv(secret), tv("2")),
+					update(rel, tv("1"), tv(secret), tv("1")),
+					c.third)
+				err := apply(ctx, tg, changes...)
+				if err == nil {
+					t.Fatal("Apply succeeded, want an error")
+				}
+				msg := err.Error()
+				want := c.message
+				if size == "large" {
+					want = append([]string{}, want...)
+					want[0] = strings.Replace(want[0], "change 3 ", "change 5003 ", 1)
+				}
+				for _, w := range want {
+					if !strings.Contains(msg, w) {
+						t.Errorf("error %q does not contain %q", msg, w)
+					}
+				}
+				if strings.Contains(msg, secret) || strings.Contains(msg, "\n") {
+					t.Errorf("error quotes a value or spans lines: %q", msg)
+				}
+				if got, want := count(), before; got != want {
+					t.Errorf("rows after the failed transaction: got %d, want %d", got, want)
+				}
+				var v string
+				if err := conn.QueryRow(ctx, "SELECT v FROM t WHERE id = 1").Scan(&v); err != nil {
+					t.Fatal(err)
+				}
+				if got, want := v, "one"; got != want {
+					t.Errorf("row 1 after the failed transaction: v = %q, want %q", got, want)
+				}
+				// The target is still usable.
+				mustApply(t, tg, update(rel, tv("1"), tv("one"), tv("1")))
+			})
+		}
 	}
 
 	// A key that matches two rows (the target's table lost its unique
@@ -343,6 +377,14 @@ func TestApplyAllOrNothing(t *testing.T) {
 	err := apply(ctx, tg, update(nokey, tv("1"), tv("c")))
 	if err == nil || !strings.Contains(err.Error(), "2 rows matched") {
 		t.Errorf("update matching two rows: got %v, want an error saying 2 rows matched", err)
+	}
+	var many []segment.Change
+	for range 10 {
+		many = append(many, insert(rel, tv("3"), tv("x"), tv("3")), deleteOld(rel, segment.OldKey, tv("3"), null, null))
+	}
+	err = apply(ctx, tg, append(many, update(nokey, tv("1"), tv("c")))...)
+	if err == nil || !strings.Contains(err.Error(), "change 21 (update public.nokey): 2 rows matched") {
+		t.Errorf("large transaction updating two rows: got %v, want an error saying 2 rows matched", err)
 	}
 	var n int
 	if err := conn.QueryRow(ctx, "SELECT count(*) FROM nokey WHERE v = 'c'").Scan(&n); err != nil {

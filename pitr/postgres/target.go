@@ -172,8 +172,19 @@ func (t *Target) setupSession(ctx context.Context) error {
 	if err := t.conn.QueryRow(ctx, "SELECT pg_catalog.current_setting('search_path')").Scan(&t.searchPath); err != nil {
 		return fmt.Errorf("restore target %s: read search_path: %w", t.name, err)
 	}
+	for name, sql := range map[string]string{stmtBegin: "BEGIN", stmtCommit: "COMMIT"} {
+		if _, err := t.conn.PgConn().Prepare(ctx, name, sql, nil); err != nil {
+			return fmt.Errorf("restore target %s: prepare %s: %w", t.name, sql, err)
+		}
+	}
 	return nil
 }
+
+// Statements prepared once per connection.
+const (
+	stmtBegin  = "rxv_begin"
+	stmtCommit = "rxv_commit"
+)
 
 // Stats returns the work done so far.
 func (t *Target) Stats() Stats {
@@ -217,6 +228,14 @@ func (t *Target) usable() error {
 func (t *Target) connLost(err error) {
 	if t.broken == nil && (t.conn == nil || t.conn.PgConn().IsClosed()) {
 		t.broken = err
+	}
+}
+
+// unknownOutcome marks the target broken: a transaction may or may not
+// have committed.
+func (t *Target) unknownOutcome(err error) {
+	if t.broken == nil {
+		t.broken = fmt.Errorf("outcome of a transaction unknown: %w", err)
 	}
 }
 
