@@ -11,8 +11,17 @@ import (
 	"math/big"
 	"net"
 	"os"
+	"path/filepath"
 	"time"
 )
+
+// WriteCerts writes a self-signed CA and a server certificate for
+// 127.0.0.1 and localhost into dir (ca.pem, cert.pem, key.pem) and returns
+// their paths, for tests of TLS servers.
+func WriteCerts(dir string) (caFile, certFile, keyFile string, err error) {
+	caFile, certFile, keyFile = filepath.Join(dir, "ca.pem"), filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	return caFile, certFile, keyFile, writeTestCerts(caFile, certFile, keyFile)
+}
 
 // writeTestCerts makes a self-signed CA and a server certificate for
 // 127.0.0.1 and localhost signed by it (ECDSA P-256), and writes the CA
