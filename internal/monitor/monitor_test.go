@@ -225,15 +225,20 @@ func TestAlertsFireOnceAndRecover(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- m.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
 
 	c.add(30 * time.Second)             // lag 33s > 10s
 	time.Sleep(3500 * time.Millisecond) // several evaluations while breached
 	s.RecoveryPoint = c.now().Add(-time.Second)
 	m.Update(s)
-	got := waitAlerts(t, k, 2)
+	waitAlerts(t, k, 2)
 	time.Sleep(1500 * time.Millisecond) // room for a duplicate to show up
-	got = k.got()
+	got := k.got()
 	if len(got) != 2 {
 		t.Fatalf("webhook got %d alerts, want exactly 2 (breach, recovery): %+v", len(got), got)
 	}
