@@ -427,3 +427,43 @@ func TestApplyIteratorError(t *testing.T) {
 type errFake string
 
 func (e errFake) Error() string { return string(e) }
+
+// TestApplyBinaryAndConcurrentDDL: Binary values go to the server in its
+// binary format (and find rows by full value too); a DDL statement that
+// PostgreSQL refuses inside a transaction block runs on its own when it
+// is its transaction's first change, and fails elsewhere.
+func TestApplyBinaryAndConcurrentDDL(t *testing.T) {
+	_, _, dsn := newServer(t)
+	conn := connect(t, dsn)
+	run(t, conn, `CREATE TABLE b (n int4, f float8, t text); ALTER TABLE b REPLICA IDENTITY FULL`)
+	tg := openTarget(t, dsn)
+	ctx := context.Background()
+	rel := &segment.Relation{Schema: "public", Table: "b", Columns: []segment.Column{
+		col("n", oidInt4, true), col("f", oidFloat8, true), col("t", 25, true)}}
+	bin := func(b ...byte) segment.Value { return segment.Value{Kind: segment.Binary, Data: b} }
+	row42 := []segment.Value{bin(0, 0, 0, 42), bin(0x3f, 0xf8, 0, 0, 0, 0, 0, 0), bin('h', 'i')} // 42, 1.5, "hi"
+	row7 := []segment.Value{tv("7"), tv("-0"), tv("")}
+	mustApply(t, tg, insert(rel, row42...), insert(rel, row7...), insert(rel, row42...))
+	mustApply(t, tg, deleteOld(rel, segment.OldFull, row42...))
+	var got string
+	if err := conn.QueryRow(ctx, "SELECT string_agg(b::text, ' ' ORDER BY b::text) FROM b").Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	if want := `(42,1.5,hi) (7,-0,"")`; got != want {
+		t.Errorf("rows: got %s, want %s", got, want)
+	}
+
+	mustApply(t, tg, ddl("public", "CREATE INDEX CONCURRENTLY b_n ON b (n)"))
+	var valid bool
+	if err := conn.QueryRow(ctx, "SELECT indisvalid FROM pg_index WHERE indexrelid = 'b_n'::regclass").Scan(&valid); err != nil || !valid {
+		t.Errorf("index b_n after CREATE INDEX CONCURRENTLY: valid %t, %v", valid, err)
+	}
+	err := apply(ctx, tg, insert(rel, row7...), ddl("public", "CREATE INDEX CONCURRENTLY b_t ON b (t)"))
+	if err == nil || !strings.Contains(err.Error(), "25001") {
+		t.Errorf("CREATE INDEX CONCURRENTLY after a row change: got %v, want SQLSTATE 25001", err)
+	}
+	var n int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM b").Scan(&n); err != nil || n != 2 {
+		t.Errorf("rows after the failed transaction: %d, %v; want 2", n, err)
+	}
+}

@@ -51,8 +51,8 @@ const copyChunk = 256 << 10
 //     goes to the target database's default tablespace.
 //   - --no-subscriptions --no-publications: never start replication from
 //     a restored database (the archive has none anyway).
-//   - --exit-on-error, and PGOPTIONS synchronous_commit=off (Finish makes
-//     everything durable).
+//   - --exit-on-error, and synchronous_commit=off added to PGOPTIONS
+//     (Finish makes everything durable).
 //
 // The connection string given to pg_restore is the DSN without its
 // password, which goes through PGPASSWORD so that it never shows in a
@@ -257,7 +257,8 @@ func pgRestoreConn(dsn string) (string, []string, error) {
 // counts.
 func (t *Target) runPGRestore(ctx context.Context, in io.Reader, count interface{ Add(int64) int64 }, env []string, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, t.pgRestore, args...)
-	cmd.Env = mergeEnv(os.Environ(), append([]string{"PGOPTIONS=-c synchronous_commit=off", "LC_MESSAGES=C"}, env...))
+	opts := strings.TrimSpace(os.Getenv("PGOPTIONS") + " -c synchronous_commit=off")
+	cmd.Env = mergeEnv(os.Environ(), append([]string{"PGOPTIONS=" + opts, "LC_MESSAGES=C"}, env...))
 	cmd.WaitDelay = 10 * time.Second
 	var stdout bytes.Buffer
 	stderr := &prefixBuffer{max: 64 << 10}
