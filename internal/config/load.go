@@ -219,6 +219,11 @@ func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
 }
 
+// secretKey reports keys whose values must never be shown.
+func secretKey(key string) bool {
+	return key == "monitor.token" || key == "monitor.webhook_secret"
+}
+
 // Effective returns every key of cfg with its value as text, in declaration
 // order, with URL passwords and secret parameters masked.
 func Effective(cfg *Config) [][2]string {
@@ -237,7 +242,10 @@ func Effective(cfg *Config) [][2]string {
 			s = "[" + strings.Join(r, ", ") + "]"
 		case string:
 			s = v
-			if strings.Contains(v, "://") {
+			switch {
+			case secretKey(f.key) && v != "":
+				s = "(set)"
+			case strings.Contains(v, "://"):
 				s = RedactURL(v)
 			}
 		case time.Duration:

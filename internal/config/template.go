@@ -77,10 +77,29 @@ backup:
   interval: {{.BackupInterval}}
 
 monitor:
-  # The monitoring endpoint (/metrics, /healthz, /status). Loopback only by default.
+  # The monitoring endpoint (/metrics, /healthz, /status). Loopback only by
+  # default; any other address needs tls_cert and tls_key.
   listen: {{.Listen}}
   # Recovery point objective: the lag beyond which /healthz fails and alerts fire.
   rpo: {{.RPO}}
+  # PEM certificate and key: serve HTTPS (TLS 1.2 or newer).
+  tls_cert: ""
+  tls_key: ""
+  # A bearer token every request must carry. Set it in the environment:
+  # RXVAULT_MONITOR_TOKEN.
+  token: ""
+  # Alerts (RPO breach and recovery, overdue base backup, failing store, gap)
+  # are logged, and POSTed as JSON here if set (https, except to loopback).
+  webhook_url: ""
+  # One more header on webhook requests, e.g. X-Rxvault-Secret; the secret
+  # goes in RXVAULT_MONITOR_WEBHOOK_SECRET.
+  webhook_header: ""
+  webhook_secret: ""
+  # How long a store may fail before it is unhealthy and alerted.
+  store_down_after: 5m
+  # How far past backup.interval the newest base backup may age before the
+  # backup alert fires.
+  backup_grace: 1h
 
 log:
   level: info   # debug, info, warn, error

@@ -31,7 +31,7 @@ func bad(key, value, problem, fix string) *ValidationError {
 // fixFor is the generic fix for a key whose value did not even decode.
 func fixFor(key string) string {
 	switch key {
-	case "segment.interval", "backup.interval", "monitor.rpo", "archive.retention", "source.heartbeat":
+	case "segment.interval", "backup.interval", "monitor.rpo", "archive.retention", "source.heartbeat", "monitor.store_down_after", "monitor.backup_grace":
 		return fmt.Sprintf("set %s to a duration such as 5s, 10m or 2190h", key)
 	case "segment.max_bytes":
 		return "set segment.max_bytes to a size such as 64MiB"
@@ -99,6 +99,30 @@ func (c *Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.Monitor.Listen); err != nil {
 		return bad("monitor.listen", c.Monitor.Listen, "not host:port", "set monitor.listen, e.g. 127.0.0.1:9187")
+	}
+	if loop := loopbackHost(c.Monitor.Listen); !loop && (c.Monitor.TLSCert == "" || c.Monitor.TLSKey == "") {
+		return bad("monitor.listen", c.Monitor.Listen, "not a loopback address, and no TLS certificate", "set monitor.tls_cert and monitor.tls_key (and monitor.token), or listen on 127.0.0.1")
+	}
+	if (c.Monitor.TLSCert == "") != (c.Monitor.TLSKey == "") {
+		return bad("monitor.tls_cert", c.Monitor.TLSCert, "tls_cert and tls_key go together", "set both monitor.tls_cert and monitor.tls_key, or neither")
+	}
+	if u := c.Monitor.WebhookURL; u != "" {
+		pu, err := url.Parse(u)
+		switch {
+		case err != nil || pu.Host == "" || (pu.Scheme != "https" && pu.Scheme != "http"):
+			return bad("monitor.webhook_url", RedactURL(u), "not an http(s) URL", "set monitor.webhook_url to https://host/path")
+		case pu.Scheme == "http" && !loopbackHost(pu.Host):
+			return bad("monitor.webhook_url", RedactURL(u), "plain http to a host that is not loopback", "use https:// (TLS) for the webhook")
+		}
+	}
+	if (c.Monitor.WebhookHeader == "") != (c.Monitor.WebhookSecret == "") {
+		return bad("monitor.webhook_header", c.Monitor.WebhookHeader, "webhook_header and webhook_secret go together", "set both (the secret in RXVAULT_MONITOR_WEBHOOK_SECRET), or neither")
+	}
+	if c.Monitor.StoreDownAfter < time.Second {
+		return bad("monitor.store_down_after", c.Monitor.StoreDownAfter.String(), "must be at least 1s", "set monitor.store_down_after, e.g. 5m")
+	}
+	if c.Monitor.BackupGrace < 0 {
+		return bad("monitor.backup_grace", c.Monitor.BackupGrace.String(), "negative", "set monitor.backup_grace, e.g. 1h")
 	}
 	if c.Monitor.RPO <= c.Segment.Interval {
 		return bad("monitor.rpo", c.Monitor.RPO.String(), "must exceed segment.interval ("+c.Segment.Interval.String()+"), or every segment breaches it", "raise monitor.rpo (e.g. 60s) or lower segment.interval")
@@ -188,6 +212,19 @@ func RedactURL(s string) string {
 		u.RawQuery = q.Encode()
 	}
 	return u.String()
+}
+
+// loopbackHost reports whether host:port (or host) names a loopback address.
+func loopbackHost(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host = hostport
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip != nil && ip.IsLoopback()
 }
 
 // identifier reports whether s is a plain lower-case SQL identifier, as
