@@ -40,13 +40,16 @@
 //
 // An update or delete finds its row by the relation's key columns when
 // some but not all columns are Key (primary key or replica identity
-// index): the old key if the change has an old tuple, else the new
-// tuple's key. When no column, or every column, is Key (REPLICA IDENTITY
-// FULL marks every column), the row is found by its whole old value:
-// each column's text form on the target IS NOT DISTINCT FROM the old
-// value's, which matches only rows that print identically (numeric 1.5
-// and 1.50, or json with other spacing, stay apart) and works for types
-// without equality (json). Exactly one of several identical rows is
+// index), each compared with = so that the index applies: the old key if
+// the change has an old tuple, else the new tuple's key. When no column,
+// or every column, is Key (REPLICA IDENTITY FULL marks every column), the
+// row is found by its whole old value: for each column, col::text IS NOT
+// DISTINCT FROM $n::text, where $n is the old value parsed as the
+// column's type, so both sides are printed by the same output function
+// under the same settings. That matches only rows that print identically
+// (numeric 1.5 and 1.50, -0 and 0, json with other spacing stay apart:
+// deleting the wrong one would make the restore diverge) and works for
+// types without equality (json). Exactly one of several identical rows is
 // changed, through its ctid.
 //
 // Every insert, update and delete must change exactly one row, or the
