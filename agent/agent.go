@@ -16,6 +16,7 @@ import (
 
 	"github.com/rxvault/rxvault/archive"
 	"github.com/rxvault/rxvault/capture"
+	"github.com/rxvault/rxvault/internal/monitor"
 	"github.com/rxvault/rxvault/segment"
 	"github.com/rxvault/rxvault/shipper"
 )
@@ -35,7 +36,10 @@ type Config struct {
 	Slot string
 	// StopTimeout bounds the final flush when the agent is asked to stop.
 	StopTimeout time.Duration
-	Logger      *slog.Logger
+	// Report, if set, receives the agent's state about once a second
+	// (for the monitoring endpoint).
+	Report func(monitor.State)
+	Logger *slog.Logger
 }
 
 // Agent runs the pipeline. Create with New, then Run.
@@ -44,6 +48,18 @@ type Agent struct {
 	log *slog.Logger
 
 	backupMu sync.Mutex // one base backup at a time
+
+	mu          sync.Mutex // guards what the reporter reads
+	sh          *shipper.Shipper
+	id          capture.Identity
+	sourceUp    bool
+	sourceSince time.Time
+	sourceErr   string
+	recovery    time.Time // newest durable commit time seen
+	lastBackup  time.Time
+	chain       string
+	gaps        int
+	lastGap     string
 }
 
 // New returns an agent.
@@ -54,6 +70,12 @@ func New(cfg Config) *Agent {
 	if cfg.StopTimeout == 0 {
 		cfg.StopTimeout = 30 * time.Second
 	}
+	if len(cfg.Shipper.Stats) != len(cfg.Shipper.Stores) {
+		cfg.Shipper.Stats = make([]*shipper.StoreStats, len(cfg.Shipper.Stores))
+		for i := range cfg.Shipper.Stats {
+			cfg.Shipper.Stats[i] = &shipper.StoreStats{}
+		}
+	}
 	return &Agent{cfg: cfg, log: cfg.Logger.With("component", "agent")}
 }
 
@@ -62,10 +84,20 @@ func New(cfg Config) *Agent {
 // returns nil when ctx ends (after a bounded final flush), or an error
 // that retrying cannot fix (a refused setup, a conflicting archive).
 func (a *Agent) Run(ctx context.Context) error {
+	if a.cfg.Report != nil {
+		var wg sync.WaitGroup
+		rctx, stop := context.WithCancel(ctx)
+		wg.Go(func() { a.report(rctx) })
+		defer wg.Wait()
+		defer stop()
+	}
 	backoff := time.Second
 	for ctx.Err() == nil {
 		started := time.Now()
 		err := a.session(ctx)
+		if err != nil && ctx.Err() == nil {
+			a.setSource(false, err)
+		}
 		switch {
 		case ctx.Err() != nil:
 			return nil
@@ -100,6 +132,9 @@ func (a *Agent) session(ctx context.Context) error {
 	}
 	defer r.Close()
 	id := r.Identity()
+	a.mu.Lock()
+	a.id = id
+	a.mu.Unlock()
 	cfg := a.cfg.Shipper
 	cfg.Engine, cfg.SourceID = id.Engine, id.SourceID
 	cfg.SpoolDir = filepath.Join(a.cfg.SpoolRoot, archive.SourceDir(id.Engine, id.SourceID))
@@ -124,6 +159,23 @@ func (a *Agent) session(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	a.mu.Lock()
+	a.sh, a.chain = sh, d.Tip.Chain.String()
+	if d.New && d.Marker.Gap {
+		a.gaps++
+		a.lastGap = d.Marker.Reason
+	}
+	a.mu.Unlock()
+	a.setSource(true, nil)
+	defer func() {
+		st := sh.Stats()
+		a.mu.Lock()
+		if st.DurableTime.After(a.recovery) {
+			a.recovery = st.DurableTime
+		}
+		a.sh = nil
+		a.mu.Unlock()
+	}()
 
 	// The reader stops when ctx ends; the shipper outlives it long
 	// enough to ship what is open.
@@ -163,10 +215,13 @@ func (a *Agent) session(ctx context.Context) error {
 func (a *Agent) schedule(ctx context.Context, cfg shipper.Config, d shipper.Decision) {
 	next := time.Now()
 	if !d.New {
-		last, err := a.lastBackup(ctx, cfg)
+		last, err := a.newestBackup(ctx, cfg)
 		if err != nil {
 			a.log.Warn("reading the archive's backups", "err", err)
 		}
+		a.mu.Lock()
+		a.lastBackup = last
+		a.mu.Unlock()
 		switch {
 		case last.IsZero():
 			// No usable backup in the archive: take one now.
@@ -182,7 +237,8 @@ func (a *Agent) schedule(ctx context.Context, cfg shipper.Config, d shipper.Deci
 			return
 		case <-time.After(time.Until(next)):
 		}
-		if _, err := a.Backup(ctx, cfg, d.Tip.Chain); err != nil {
+		m, err := a.Backup(ctx, cfg, d.Tip.Chain)
+		if err != nil {
 			if ctx.Err() != nil {
 				return
 			}
@@ -190,6 +246,9 @@ func (a *Agent) schedule(ctx context.Context, cfg shipper.Config, d shipper.Deci
 			next = time.Now().Add(5 * time.Minute)
 			continue
 		}
+		a.mu.Lock()
+		a.lastBackup = m.Finished
+		a.mu.Unlock()
 		if a.cfg.BackupInterval == 0 {
 			return
 		}
@@ -197,8 +256,8 @@ func (a *Agent) schedule(ctx context.Context, cfg shipper.Config, d shipper.Deci
 	}
 }
 
-// lastBackup returns the source time of the newest complete backup.
-func (a *Agent) lastBackup(ctx context.Context, cfg shipper.Config) (time.Time, error) {
+// newestBackup returns when the newest complete backup finished.
+func (a *Agent) newestBackup(ctx context.Context, cfg shipper.Config) (time.Time, error) {
 	idx, err := archive.Load(ctx, cfg.Stores[0], archive.SourceDir(cfg.Engine, cfg.SourceID))
 	if err != nil {
 		return time.Time{}, err

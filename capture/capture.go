@@ -137,3 +137,19 @@ type Source interface {
 	Open(ctx context.Context) (Reader, error)
 	Dump(ctx context.Context) (Dump, error)
 }
+
+// Lag is how far a source's change stream runs ahead of the archive.
+type Lag struct {
+	// Bytes is the stream beyond what was acknowledged (PostgreSQL:
+	// current WAL LSN minus the slot's confirmed flush LSN).
+	Bytes int64
+	// Retained is what the source keeps for rxvault (PostgreSQL: WAL from
+	// the slot's restart LSN on).
+	Retained int64
+}
+
+// LagReporter is a Source that can measure its Lag. Lag may be called
+// from any goroutine, while a Reader runs.
+type LagReporter interface {
+	Lag(ctx context.Context) (Lag, error)
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -55,6 +56,7 @@ type deployment struct {
 	dir      string
 	config   string
 	identity string
+	monitor  string // the agent's monitor.listen
 	env      []string
 
 	mu    sync.Mutex
@@ -73,6 +75,7 @@ func newDeployment(t *testing.T, dsn string, stores []string, env []string, sett
 		t.Fatal(err)
 	}
 	d.identity = filepath.Join(d.dir, "keys", keys.IdentityFileName)
+	d.monitor = freeAddr(t)
 	cfg := fmt.Sprintf(`source:
   dsn: %q
   heartbeat: 500ms
@@ -90,9 +93,10 @@ backup:
   interval: 0s
 monitor:
   rpo: 30s
+  listen: %q
 log:
   level: debug
-`, dsn, quoteAll(stores), id.Recipient().String(), filepath.Join(d.dir, "spool"))
+`, dsn, quoteAll(stores), id.Recipient().String(), filepath.Join(d.dir, "spool"), d.monitor)
 	for _, s := range settings {
 		k, v, _ := strings.Cut(s, "=")
 		d.env = append(d.env, "RXVAULT_"+strings.ToUpper(strings.ReplaceAll(k, ".", "_"))+"="+v)
@@ -217,6 +221,17 @@ func (d *deployment) waitLog(s string, timeout time.Duration) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// freeAddr returns a free loopback address.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
 
 type syncWriter struct {

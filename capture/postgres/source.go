@@ -10,6 +10,7 @@ import (
 // capture.Source the agent drives.
 type Source struct {
 	cfg Config
+	lag lagConn
 }
 
 var _ capture.Source = (*Source)(nil)

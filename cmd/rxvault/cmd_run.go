@@ -1,11 +1,17 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
+	"net"
+	"sync"
 
 	"github.com/spf13/cobra"
 
 	"github.com/rxvault/rxvault/agent"
+	"github.com/rxvault/rxvault/internal/store"
+	"github.com/rxvault/rxvault/shipper"
 )
 
 func newRunCommand(g *globals) *cobra.Command {
@@ -40,22 +46,48 @@ On SIGTERM it ships what is open (up to 30s) and exits 0.`,
 			if err != nil {
 				return err
 			}
-			ctx := cmd.Context()
-			stores, err := g.openStores(ctx, &cfg, log)
-			if err != nil {
-				return err
+			if c, ok := src.(io.Closer); ok {
+				defer c.Close()
 			}
+			ctx := cmd.Context()
+			stats := make([]*shipper.StoreStats, len(cfg.Archive.Stores))
+			stores := make([]store.Store, len(cfg.Archive.Stores))
+			for i, u := range cfg.Archive.Stores {
+				stats[i] = &shipper.StoreStats{}
+				if stores[i], err = g.openStoreCounted(ctx, &cfg, u, log, stats[i].Retried); err != nil {
+					return err
+				}
+			}
+			mon := newMonitor(&cfg, log)
+			ln, err := net.Listen("tcp", cfg.Monitor.Listen)
+			if err != nil {
+				return fmt.Errorf("monitor.listen %s: %w: choose another address or stop what holds it", cfg.Monitor.Listen, err)
+			}
+			sc := shipperConfig(&cfg, stores, recips, log)
+			sc.Stats = stats
 			a := agent.New(agent.Config{
 				Source:         src,
-				Shipper:        shipperConfig(&cfg, stores, recips, log),
+				Shipper:        sc,
 				SpoolRoot:      cfg.Spool.Dir,
 				BackupInterval: cfg.Backup.Interval,
 				Slot:           cfg.Source.Slot,
+				Report:         mon.Update,
 				Logger:         log,
 			})
-			log.Info("rxvault agent starting", "version", version, "stores", len(stores), "interval", cfg.Segment.Interval)
-			if err := a.Run(ctx); err != nil {
+			log.Info("rxvault agent starting", "version", version, "stores", len(stores), "interval", cfg.Segment.Interval, "monitor", ln.Addr().String())
+			mctx, stopMon := context.WithCancel(ctx)
+			var wg sync.WaitGroup
+			var serveErr error
+			wg.Go(func() { serveErr = mon.ServeListener(mctx, ln) })
+			wg.Go(func() { _ = mon.Run(mctx) })
+			err = a.Run(ctx)
+			stopMon()
+			wg.Wait()
+			if err != nil {
 				return fmt.Errorf("agent: %w", err)
+			}
+			if serveErr != nil {
+				return serveErr
 			}
 			log.Info("rxvault agent stopped")
 			return nil

@@ -22,13 +22,25 @@ func (e *usageError) Unwrap() error { return e.err }
 
 func usage(err error) error { return &usageError{err: err} }
 
+// exitError carries a command's own exit status (rxvault status).
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
 // exitCode maps an error to the process exit status, in one place.
 func exitCode(err error) int {
 	var ue *usageError
 	var ve *config.ValidationError
+	var ee *exitError
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.As(err, &ee):
+		return ee.code
 	case errors.As(err, &ue), errors.As(err, &ve):
 		return exitUsage
 	}

@@ -58,6 +58,7 @@ Exit status: 0 success; 1 the operation failed or found an integrity problem;
 		newListCommand(g),
 		newVerifyCommand(g),
 		newRestoreCommand(g),
+		newStatusCommand(g),
 		newVersionCommand(g),
 		newConfigCommand(g),
 	)

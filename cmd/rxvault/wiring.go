@@ -8,9 +8,11 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/rxvault/rxvault/internal/config"
 	"github.com/rxvault/rxvault/internal/keys"
+	"github.com/rxvault/rxvault/internal/monitor"
 	"github.com/rxvault/rxvault/internal/store"
 	"github.com/rxvault/rxvault/shipper"
 )
@@ -41,11 +43,32 @@ func (g *globals) logger(cfg config.Log) *slog.Logger {
 // openStore opens one store URL with the configuration's retention and the
 // environment's credentials.
 func (g *globals) openStore(ctx context.Context, cfg *config.Config, rawURL string, log *slog.Logger) (store.Store, error) {
+	return g.openStoreCounted(ctx, cfg, rawURL, log, nil)
+}
+
+// openStoreCounted is openStore with a hook counting the retry layer's
+// repeated attempts.
+func (g *globals) openStoreCounted(ctx context.Context, cfg *config.Config, rawURL string, log *slog.Logger, onRetry func(string)) (store.Store, error) {
 	return store.Open(ctx, rawURL, store.Options{
 		Mode:        store.LockMode(cfg.Archive.LockMode),
 		Retention:   cfg.Archive.Retention,
 		Credentials: store.CredentialsFromEnv(g.getenv),
+		Retry:       store.RetryPolicy{OnRetry: onRetry},
 		Logger:      log,
+	})
+}
+
+// newMonitor builds the monitoring endpoint from the configuration.
+func newMonitor(cfg *config.Config, log *slog.Logger) *monitor.Monitor {
+	due := time.Duration(0)
+	if cfg.Backup.Interval > 0 {
+		due = cfg.Backup.Interval + cfg.Monitor.BackupGrace
+	}
+	return monitor.New(monitor.Config{
+		Listen: cfg.Monitor.Listen, TLSCert: cfg.Monitor.TLSCert, TLSKey: cfg.Monitor.TLSKey, Token: cfg.Monitor.Token,
+		RPO: cfg.Monitor.RPO, BackupDue: due, StoreDownAfter: cfg.Monitor.StoreDownAfter,
+		Webhook: monitor.Webhook{URL: cfg.Monitor.WebhookURL, Header: cfg.Monitor.WebhookHeader, Secret: cfg.Monitor.WebhookSecret},
+		Version: version, Logger: log,
 	})
 }
 
