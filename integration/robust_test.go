@@ -315,3 +315,7 @@ func TestSlotLost(t *testing.T) {
 	target := restoreLatest(t, d, src.pg, "restored", "")
 	compare(t, "restore from the new chain", want, target)
 }
+
+// workloadOn returns a workload runner on conn (a new connection after a
+// server restart).
+func workloadOn(conn *pgx.Conn, seed uint64) *workload.Runner { return workload.NewRunner(conn, seed) }

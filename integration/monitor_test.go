@@ -1,0 +1,307 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/rxvault/rxvault/internal/monitor"
+	"github.com/rxvault/rxvault/internal/testenv"
+)
+
+// status asks the deployment's agent for its status.
+func (d *deployment) status(t *testing.T) *monitor.Snapshot {
+	t.Helper()
+	s, err := monitor.Client{Listen: d.monitor}.Status(context.Background())
+	if err != nil {
+		t.Fatalf("status: %v", err)
+	}
+	return s
+}
+
+// healthz fetches /healthz.
+func (d *deployment) healthz(t *testing.T) (int, string) {
+	t.Helper()
+	resp, err := http.Get("http://" + d.monitor + "/healthz")
+	if err != nil {
+		t.Fatalf("healthz: %v", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, strings.TrimSpace(string(b))
+}
+
+// waitStatus polls the agent until cond holds or timeout passes.
+func (d *deployment) waitStatus(t *testing.T, what string, timeout time.Duration, cond func(*monitor.Snapshot) bool) *monitor.Snapshot {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		s, err := monitor.Client{Listen: d.monitor}.Status(context.Background())
+		if err == nil && cond(s) {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s (last status %+v, err %v)", what, timeout, s, err)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// dbNow reads the database server's clock.
+func dbNow(t *testing.T, dsn string) time.Time {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var now time.Time
+	if err := conn.QueryRow(ctx, `SELECT clock_timestamp()`).Scan(&now); err != nil {
+		t.Fatal(err)
+	}
+	return now
+}
+
+// TestMonitorSteadyLoad: under steady load the reported lag stays within
+// the segment interval plus a few seconds, and the reported recovery point
+// agrees with the database's own clock and with a commit it made.
+func TestMonitorSteadyLoad(t *testing.T) {
+	src := newSource(t, 21)
+	d := newDeployment(t, src.dsn, []string{"file://" + t.TempDir()}, nil)
+	d.start()
+	d.waitLog("base backup stored", 60*time.Second)
+	stop := src.load(t)
+	defer stop()
+	const interval, slack = time.Second, 3 * time.Second // segment.interval of the harness
+	d.waitStatus(t, "a first segment stored", interval+slack, func(s *monitor.Snapshot) bool { return !s.RecoveryPoint.IsZero() })
+	worst := time.Duration(0)
+	for range 30 {
+		time.Sleep(500 * time.Millisecond)
+		s := d.status(t)
+		worst = max(worst, s.Lag)
+		if s.Lag > interval+slack {
+			t.Errorf("lag %s under steady load, want at most %s", s.Lag, interval+slack)
+		}
+		now := dbNow(t, src.dsn)
+		if s.RecoveryPoint.After(now) || now.Sub(s.RecoveryPoint) > interval+slack+time.Second {
+			t.Errorf("recovery point %s disagrees with the database clock %s", s.RecoveryPoint, now)
+		}
+	}
+	// A commit made now is durable, and reported, within the bound.
+	conn, err := pgx.Connect(context.Background(), src.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var committed time.Time
+	if err := conn.QueryRow(context.Background(), `INSERT INTO ledger (account, amount) VALUES (99, 0) RETURNING clock_timestamp()`).Scan(&committed); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close(context.Background())
+	d.waitStatus(t, "the probe commit reported durable", interval+slack+2*time.Second, func(s *monitor.Snapshot) bool {
+		return !s.RecoveryPoint.Before(committed)
+	})
+	t.Logf("worst lag under load: %s", worst)
+	metricsParse(t, d)
+}
+
+// metricsParse fetches /metrics from the live agent: it must parse with
+// the Prometheus text parser and every metric must have HELP and TYPE.
+func metricsParse(t *testing.T, d *deployment) {
+	t.Helper()
+	resp, err := http.Get("http://" + d.monitor + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(strings.NewReader(string(body)))
+	if err != nil {
+		t.Fatalf("/metrics does not parse: %v", err)
+	}
+	for _, name := range []string{"rxvault_recovery_point_lag_seconds", "rxvault_rpo_seconds", "rxvault_rpo_breached",
+		"rxvault_source_lag_bytes", "rxvault_source_retained_bytes", "rxvault_store_segments_shipped_total",
+		"rxvault_store_bytes_shipped_total", "rxvault_store_upload_errors_total", "rxvault_spool_bytes",
+		"rxvault_base_backup_age_seconds"} {
+		if fams[name] == nil {
+			t.Errorf("/metrics lacks %s", name)
+		}
+	}
+	for name, f := range fams {
+		if f.GetHelp() == "" || f.Type == nil || !strings.Contains(string(body), "# TYPE "+name+" ") {
+			t.Errorf("%s lacks HELP or TYPE", name)
+		}
+	}
+	if got := fams["rxvault_source_lag_bytes"].Metric[0].Gauge.GetValue(); got < 0 {
+		t.Errorf("rxvault_source_lag_bytes = %v: the slot lag is not measured", got)
+	}
+}
+
+// TestMonitorIdle: an idle database for two minutes is not lag: no breach,
+// and the slot's retained WAL does not grow without bound.
+func TestMonitorIdle(t *testing.T) {
+	src := newSource(t, 22)
+	d := newDeployment(t, src.dsn, []string{"file://" + t.TempDir()}, nil, "monitor.rpo=10s")
+	d.start()
+	d.waitLog("base backup stored", 60*time.Second)
+	var retained []int64
+	start := time.Now()
+	for time.Since(start) < 2*time.Minute {
+		time.Sleep(5 * time.Second)
+		s := d.status(t)
+		if s.Breached || s.Lag > 5*time.Second {
+			t.Errorf("idle database at %s: lag %s, breached %v", time.Since(start).Round(time.Second), s.Lag, s.Breached)
+		}
+		retained = append(retained, s.Source.RetainedBytes)
+	}
+	if code, body := d.healthz(t); code != 200 {
+		t.Errorf("healthz after 2 idle minutes: %d %s", code, body)
+	}
+	// Heartbeats write a little WAL; the slot must keep releasing it.
+	if last := retained[len(retained)-1]; last < 0 || last > 16<<20 {
+		t.Errorf("slot retains %d bytes after 2 idle minutes (samples %v)", last, retained)
+	}
+	t.Logf("retained WAL over 2 idle minutes: %v", retained)
+}
+
+// webhookSink records alert webhooks.
+type webhookSink struct {
+	mu     sync.Mutex
+	alerts []monitor.Alert
+}
+
+func (w *webhookSink) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	var a monitor.Alert
+	if err := json.NewDecoder(r.Body).Decode(&a); err != nil {
+		http.Error(rw, err.Error(), 400)
+		return
+	}
+	if r.Header.Get("X-Rxvault-Secret") != "hook-secret" {
+		http.Error(rw, "bad secret", 403)
+		return
+	}
+	w.mu.Lock()
+	w.alerts = append(w.alerts, a)
+	w.mu.Unlock()
+}
+
+func (w *webhookSink) named(name string) []monitor.Alert {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []monitor.Alert
+	for _, a := range w.alerts {
+		if a.Name == name {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// TestMonitorStoreOutage: with MinIO stopped the lag grows past a short
+// RPO, /healthz turns 503 and exactly one breach webhook arrives; once
+// MinIO is back, a recovery webhook, /healthz 200, and nothing lost.
+func TestMonitorStoreOutage(t *testing.T) {
+	src := newSource(t, 23)
+	m := testenv.StartMinIO(t, testenv.MinIOOptions{})
+	m.MakeBucket(t, "archive", true)
+	hook := &webhookSink{}
+	hs := httptest.NewServer(hook)
+	defer hs.Close()
+	q := url.Values{"endpoint": {m.Endpoint}, "tls": {"false"}}
+	d := newDeployment(t, src.dsn, []string{"s3://archive/rx?" + q.Encode()},
+		[]string{"AWS_ACCESS_KEY_ID=" + m.AccessKey, "AWS_SECRET_ACCESS_KEY=" + m.SecretKey, "RXVAULT_MONITOR_WEBHOOK_SECRET=hook-secret"},
+		"monitor.rpo=8s", "monitor.webhook_url="+hs.URL, "monitor.webhook_header=X-Rxvault-Secret")
+	d.start()
+	d.waitLog("base backup stored", 60*time.Second)
+	stop := src.load(t)
+	time.Sleep(3 * time.Second)
+	if code, body := d.healthz(t); code != 200 {
+		t.Fatalf("healthz before the outage: %d %s", code, body)
+	}
+
+	m.Stop(t)
+	d.waitStatus(t, "lag past the RPO", 40*time.Second, func(s *monitor.Snapshot) bool { return s.Breached })
+	if code, body := d.healthz(t); code != 503 || !strings.Contains(body, "exceeds the RPO") {
+		t.Errorf("healthz during the outage: %d %q", code, body)
+	}
+	time.Sleep(5 * time.Second) // many evaluations while breached
+	if n := len(hook.named("rpo_breach")); n != 1 {
+		t.Errorf("%d breach webhooks during one outage, want exactly 1", n)
+	}
+	m.Start(t)
+	d.waitStatus(t, "lag back within the RPO", 60*time.Second, func(s *monitor.Snapshot) bool { return !s.Breached })
+	deadline := time.Now().Add(15 * time.Second)
+	for len(hook.named("rpo_breach")) < 2 && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+	}
+	got := hook.named("rpo_breach")
+	if len(got) != 2 || got[0].State != "firing" || got[1].State != "resolved" {
+		t.Errorf("breach webhooks %+v, want one firing then one resolved", got)
+	}
+	if code, body := d.healthz(t); code != 200 {
+		t.Errorf("healthz after recovery: %d %s", code, body)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	want := snapshot(t, src.dsn)
+	time.Sleep(2 * time.Second)
+	d.stop()
+	compare(t, "restore after the outage", want, restoreLatest(t, d, src.pg, "restored", ""))
+}
+
+// TestMonitorSourceRestart stops PostgreSQL under the running agent: the
+// agent reports the source down (503, with the reason), and once the
+// server is back it reconnects and continues the chain without a gap.
+func TestMonitorSourceRestart(t *testing.T) {
+	src := newSource(t, 24)
+	d := newDeployment(t, src.dsn, []string{"file://" + t.TempDir()}, nil, "monitor.rpo=8s")
+	d.start()
+	d.waitLog("base backup stored", 60*time.Second)
+	ctx := context.Background()
+	if err := src.w.RunFor(ctx, 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	src.conn.Close(ctx)
+	src.pg.Stop(t)
+	s := d.waitStatus(t, "source reported down", 30*time.Second, func(s *monitor.Snapshot) bool { return !s.Source.Up })
+	if s.Source.Error == "" {
+		t.Error("source down without a reason")
+	}
+	if code, body := d.healthz(t); code != 503 || !strings.Contains(body, "source unreachable") {
+		t.Errorf("healthz with the source down: %d %q", code, body)
+	}
+	src.pg.Start(t)
+	d.waitStatus(t, "source back and within the RPO", 90*time.Second, func(s *monitor.Snapshot) bool { return s.Source.Up && !s.Breached })
+	conn, err := pgx.Connect(ctx, src.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	src.conn = conn
+	src.w = workloadOn(conn, 25)
+	if err := src.w.RunFor(ctx, 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	want := snapshot(t, src.dsn)
+	time.Sleep(2 * time.Second)
+	d.stop()
+	if code, out, _ := d.cmd("list"); code != 0 || strings.Contains(out, "GAP") {
+		t.Errorf("list after a source restart: exit %d (a restart is not a gap)\n%s", code, out)
+	}
+	compare(t, "restore after the source restart", want, restoreLatest(t, d, src.pg, "restored", ""))
+}
