@@ -294,7 +294,7 @@ func (r *Restorer) replaySegment(ctx context.Context, s archive.Segment, plan *P
 		}
 		txn := *info
 		if err := target.Apply(ctx, &txn, changes); err != nil {
-			return false, fmt.Errorf("apply transaction %s (commit %s at %s): %w", txn.ID, fmtTime(txn.Commit), txn.Pos.Format(plan.Engine), err)
+			return false, fmt.Errorf("segment %d: %w", s.Info.Seq, err) // the target names the transaction
 		}
 		res.Txns++
 		res.Changes += n

@@ -30,6 +30,7 @@ type Target interface {
 
 	// Apply applies one transaction atomically: all of its changes or, on
 	// error, none. DDL changes run in their place among the row changes.
+	// An error names the transaction and the change.
 	Apply(ctx context.Context, info *segment.TxnInfo, changes iter.Seq2[*segment.Change, error]) error
 
 	// Finish completes the restore after the last transaction: it sets
