@@ -36,6 +36,9 @@ type Config struct {
 	Slot string
 	// StopTimeout bounds the final flush when the agent is asked to stop.
 	StopTimeout time.Duration
+	// VerifyInterval is how often the agent reads back the segments it
+	// shipped (structure, digest, links; no key); 0 disables it.
+	VerifyInterval time.Duration
 	// Report, if set, receives the agent's state about once a second
 	// (for the monitoring endpoint).
 	Report func(monitor.State)
@@ -60,6 +63,10 @@ type Agent struct {
 	chain       string
 	gaps        int
 	lastGap     string
+
+	lastVerify        time.Time
+	verifyProblems    int
+	lastVerifyProblem string
 }
 
 // New returns an agent.
@@ -190,6 +197,7 @@ func (a *Agent) session(ctx context.Context) error {
 		stopRead() // a failed shipper ends the session
 	})
 	wg.Go(func() { a.schedule(readCtx, cfg, d) })
+	wg.Go(func() { a.verifyLoop(readCtx, cfg, d.Tip.Chain) })
 	readErr := r.Run(readCtx, sh)
 	stopRead()
 	if ctx.Err() != nil {

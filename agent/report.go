@@ -58,6 +58,10 @@ func (a *Agent) state(ctx context.Context) monitor.State {
 		Chain:      a.chain,
 		Gaps:       a.gaps,
 		LastGap:    a.lastGap,
+
+		LastVerify:        a.lastVerify,
+		VerifyProblems:    a.verifyProblems,
+		LastVerifyProblem: a.lastVerifyProblem,
 	}
 	if a.id.Engine == 0 {
 		s.Source.Engine = ""

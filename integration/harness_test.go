@@ -94,6 +94,7 @@ backup:
 monitor:
   rpo: 30s
   listen: %q
+  verify_interval: 2s
 log:
   level: debug
 `, dsn, quoteAll(stores), id.Recipient().String(), filepath.Join(d.dir, "spool"), d.monitor)

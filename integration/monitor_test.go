@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -113,7 +115,44 @@ func TestMonitorSteadyLoad(t *testing.T) {
 		return !s.RecoveryPoint.Before(committed)
 	})
 	t.Logf("worst lag under load: %s", worst)
+	s := d.waitStatus(t, "a read-back verification pass", 10*time.Second, func(s *monitor.Snapshot) bool { return !s.LastVerify.IsZero() })
+	if s.VerifyProblems != 0 {
+		t.Errorf("read-back verification found %d problems in a clean archive: %s", s.VerifyProblems, s.LastVerifyProblem)
+	}
 	metricsParse(t, d)
+}
+
+// TestMonitorReadBackFindsDamage damages a shipped segment in the file
+// store before the agent reads it back: the problem is counted, reported
+// and alerted.
+func TestMonitorReadBackFindsDamage(t *testing.T) {
+	src := newSource(t, 26)
+	storeDir := t.TempDir()
+	d := newDeployment(t, src.dsn, []string{"file://" + storeDir}, nil, "monitor.verify_interval=8s")
+	d.start()
+	d.waitLog("base backup stored", 60*time.Second)
+	if err := src.w.RunFor(context.Background(), 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	segs, _ := filepath.Glob(filepath.Join(storeDir, "*", "wal", "*", "*.rxseg"))
+	if len(segs) == 0 {
+		t.Fatal("no segment shipped")
+	}
+	victim := segs[len(segs)-1]
+	if err := os.Chmod(victim, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(victim)
+	data[len(data)/2] ^= 1
+	if err := os.WriteFile(victim, data, 0o440); err != nil {
+		t.Fatal(err)
+	}
+	s := d.waitStatus(t, "the damage found", 30*time.Second, func(s *monitor.Snapshot) bool { return s.VerifyProblems > 0 })
+	if !strings.Contains(s.LastVerifyProblem, filepath.Base(victim)) {
+		t.Errorf("problem %q does not name the damaged segment %s", s.LastVerifyProblem, filepath.Base(victim))
+	}
+	d.waitLog("ALERT verify_problem", 10*time.Second)
+	d.stop()
 }
 
 // metricsParse fetches /metrics from the live agent: it must parse with

@@ -71,6 +71,7 @@ On SIGTERM it ships what is open (up to 30s) and exits 0.`,
 				SpoolRoot:      cfg.Spool.Dir,
 				BackupInterval: cfg.Backup.Interval,
 				Slot:           cfg.Source.Slot,
+				VerifyInterval: cfg.Monitor.VerifyInterval,
 				Report:         mon.Update,
 				Logger:         log,
 			})

@@ -101,6 +101,9 @@ type Monitor struct {
 	// BackupGrace is how far past backup.interval the newest base backup
 	// may age before the backup alert fires.
 	BackupGrace time.Duration `mapstructure:"backup_grace"`
+	// VerifyInterval is how often the agent reads back the segments it
+	// shipped, checking them without a key; 0 disables it.
+	VerifyInterval time.Duration `mapstructure:"verify_interval"`
 }
 
 // Log sets up logging.
@@ -125,7 +128,7 @@ func Default() Config {
 		Segment: Segment{Interval: 5 * time.Second, MaxBytes: 64 << 20},
 		Spool:   Spool{Dir: "/var/lib/rxvault/spool"},
 		Backup:  Backup{Interval: 24 * time.Hour},
-		Monitor: Monitor{Listen: "127.0.0.1:9187", RPO: 60 * time.Second, StoreDownAfter: 5 * time.Minute, BackupGrace: time.Hour},
+		Monitor: Monitor{Listen: "127.0.0.1:9187", RPO: 60 * time.Second, StoreDownAfter: 5 * time.Minute, BackupGrace: time.Hour, VerifyInterval: 15 * time.Minute},
 		Log:     Log{Level: "info", Format: "text"},
 	}
 }

@@ -100,6 +100,9 @@ monitor:
   # How far past backup.interval the newest base backup may age before the
   # backup alert fires.
   backup_grace: 1h
+  # How often the agent reads back the segments it shipped since the last
+  # time and checks them (structure, digests, links; no key). 0 turns it off.
+  verify_interval: 15m
 
 log:
   level: info   # debug, info, warn, error

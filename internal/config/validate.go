@@ -31,7 +31,7 @@ func bad(key, value, problem, fix string) *ValidationError {
 // fixFor is the generic fix for a key whose value did not even decode.
 func fixFor(key string) string {
 	switch key {
-	case "segment.interval", "backup.interval", "monitor.rpo", "archive.retention", "source.heartbeat", "monitor.store_down_after", "monitor.backup_grace":
+	case "segment.interval", "backup.interval", "monitor.rpo", "archive.retention", "source.heartbeat", "monitor.store_down_after", "monitor.backup_grace", "monitor.verify_interval":
 		return fmt.Sprintf("set %s to a duration such as 5s, 10m or 2190h", key)
 	case "segment.max_bytes":
 		return "set segment.max_bytes to a size such as 64MiB"
@@ -120,6 +120,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Monitor.StoreDownAfter < time.Second {
 		return bad("monitor.store_down_after", c.Monitor.StoreDownAfter.String(), "must be at least 1s", "set monitor.store_down_after, e.g. 5m")
+	}
+	if d := c.Monitor.VerifyInterval; d != 0 && d < time.Second {
+		return bad("monitor.verify_interval", d.String(), "must be 0 (off) or at least 1s", "set monitor.verify_interval, e.g. 15m")
 	}
 	if c.Monitor.BackupGrace < 0 {
 		return bad("monitor.backup_grace", c.Monitor.BackupGrace.String(), "negative", "set monitor.backup_grace, e.g. 1h")

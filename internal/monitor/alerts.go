@@ -26,7 +26,7 @@ type Webhook struct {
 
 // Alert is one alert notification.
 type Alert struct {
-	Name       string    `json:"alert"` // rpo_breach, backup_overdue, store_down, chain_gap
+	Name       string    `json:"alert"` // rpo_breach, backup_overdue, store_down, chain_gap, verify_problem
 	State      string    `json:"state"` // firing or resolved
 	Summary    string    `json:"summary"`
 	Source     string    `json:"source"`
@@ -47,6 +47,7 @@ type alerter struct {
 	mu     sync.Mutex
 	active map[string]Alert // firing, by key
 	gaps   int
+	probs  int
 }
 
 func newAlerter(h Webhook, log *slog.Logger, now func() time.Time) *alerter {
@@ -98,12 +99,17 @@ func (a *alerter) evaluate(s Snapshot, cfg Config) {
 			fmt.Sprintf("store %s accepts uploads again", st.Name))
 	}
 	a.mu.Lock()
-	newGap := s.Gaps > a.gaps
-	a.gaps = s.Gaps
+	newGap, newProblem := s.Gaps > a.gaps, s.VerifyProblems > a.probs
+	a.gaps, a.probs = s.Gaps, s.VerifyProblems
 	a.mu.Unlock()
 	if newGap {
 		al := base
 		al.Name, al.State, al.Summary = "chain_gap", "firing", "gap in the archive: "+s.LastGap
+		a.emit(al)
+	}
+	if newProblem {
+		al := base
+		al.Name, al.State, al.Summary = "verify_problem", "firing", "read-back verification: "+s.LastVerifyProblem
 		a.emit(al)
 	}
 }

@@ -38,13 +38,15 @@ var (
 	descBackupTime   = desc("last_base_backup_timestamp_seconds", "When the newest complete base backup finished (Unix seconds); 0 if there is none.")
 	descBackupAge    = desc("base_backup_age_seconds", "Age of the newest complete base backup; -1 if there is none.")
 	descGaps         = desc("chain_gaps_total", "Gaps met since the agent started: new chains started because the change stream could not continue.")
+	descVerifyTime   = desc("last_verify_timestamp_seconds", "When the agent last read back every segment it had shipped and found them intact (Unix seconds); 0 if not yet.")
+	descVerifyProbs  = desc("verify_problems_total", "Problems the agent's read-back verification found since it started.")
 	descBuild        = desc("build_info", "Always 1; the version label names the build.", "version")
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descLag, descRecovery, descRPO, descBreached, descHealthy, descSourceUp, descSourceLag,
 		descRetained, descSpoolSegs, descSpoolBytes, descStoreUp, descShipped, descShippedBytes, descErrors, descRetries,
-		descBackupTime, descBackupAge, descGaps, descBuild} {
+		descBackupTime, descBackupAge, descGaps, descVerifyTime, descVerifyProbs, descBuild} {
 		ch <- d
 	}
 }
@@ -81,6 +83,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(descBackupAge, age)
 	counter(descGaps, float64(s.Gaps))
+	gauge(descVerifyTime, unix(s.LastVerify))
+	counter(descVerifyProbs, float64(s.VerifyProblems))
 	gauge(descBuild, 1, s.Version)
 }
 

@@ -34,6 +34,13 @@ type State struct {
 	Gaps int `json:"gaps"`
 	// LastGap describes the newest gap.
 	LastGap string `json:"last_gap,omitempty"`
+
+	// LastVerify is when the agent last read back every segment it had
+	// shipped and found them intact (zero: not yet).
+	LastVerify time.Time `json:"last_verify,omitzero"`
+	// VerifyProblems counts read-back problems since the agent started.
+	VerifyProblems    int    `json:"verify_problems"`
+	LastVerifyProblem string `json:"last_verify_problem,omitempty"`
 }
 
 // SourceState is the database side.
