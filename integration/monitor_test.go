@@ -85,7 +85,11 @@ func TestMonitorSteadyLoad(t *testing.T) {
 	d.start()
 	d.waitLog("base backup stored", 60*time.Second)
 	stop := src.load(t)
-	defer stop()
+	defer func() {
+		if err := stop(); err != nil {
+			t.Error(err)
+		}
+	}()
 	const interval, slack = time.Second, 3 * time.Second // segment.interval of the harness
 	d.waitStatus(t, "a first segment stored", interval+slack, func(s *monitor.Snapshot) bool { return !s.RecoveryPoint.IsZero() })
 	worst := time.Duration(0)
@@ -224,11 +228,11 @@ type webhookSink struct {
 func (w *webhookSink) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	var a monitor.Alert
 	if err := json.NewDecoder(r.Body).Decode(&a); err != nil {
-		http.Error(rw, err.Error(), 400)
+		http.Error(rw, err.Error(), http.StatusBadRequest)
 		return
 	}
 	if r.Header.Get("X-Rxvault-Secret") != "hook-secret" {
-		http.Error(rw, "bad secret", 403)
+		http.Error(rw, "bad secret", http.StatusForbidden)
 		return
 	}
 	w.mu.Lock()

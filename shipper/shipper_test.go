@@ -45,7 +45,7 @@ func newEnv(t *testing.T, stores ...store.Store) *env {
 	e := &env{t: t, id: id, stores: stores, spool: t.TempDir(), acks: make(chan segment.Position, 1000)}
 	e.cfg = shipper.Config{
 		Engine: segment.EnginePostgres, SourceID: sourceID, Stores: stores,
-		Stats: make([]*shipper.StoreStats, len(stores)),
+		Stats:      make([]*shipper.StoreStats, len(stores)),
 		Recipients: []*keys.Recipient{id.Recipient()}, SpoolDir: e.spool,
 		Interval: time.Hour, MaxBytes: 64 << 20,
 		OnDurable: func(p segment.Position) { e.acks <- p },
