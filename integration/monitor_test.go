@@ -348,3 +348,34 @@ func TestMonitorSourceRestart(t *testing.T) {
 	}
 	compare(t, "restore after the source restart", want, restoreLatest(t, d, src.pg, "restored", ""))
 }
+
+// TestStatusCommand: rxvault status asks the running agent; with the
+// agent down it reads the stores and says so; its exit status is 0 within
+// the RPO, 1 breached, 2 unknown.
+func TestStatusCommand(t *testing.T) {
+	src := newSource(t, 27)
+	d := newDeployment(t, src.dsn, []string{"file://" + t.TempDir()}, nil, "monitor.rpo=6s")
+	if code, out, errOut := d.cmd("status"); code != 2 || !strings.Contains(out, "does not answer") {
+		t.Errorf("status with no agent and no archive: exit %d\n%s%s", code, out, errOut)
+	}
+	d.start()
+	d.waitLog("base backup stored", 60*time.Second)
+	d.waitStatus(t, "within the RPO", 20*time.Second, func(s *monitor.Snapshot) bool { return !s.Breached && !s.RecoveryPoint.IsZero() })
+	code, out, errOut := d.cmd("status")
+	if code != 0 || !strings.Contains(out, "WITHIN RPO") {
+		t.Errorf("status of a running agent: exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, _ = d.cmd("status", "--json")
+	var snap monitor.Snapshot
+	if err := json.Unmarshal([]byte(out), &snap); code != 0 || err != nil || snap.RPOSec != 6 {
+		t.Errorf("status --json: exit %d, %v: %s", code, err, out)
+	}
+	d.stop()
+	if code, out, errOut := d.cmd("status"); code != 0 || !strings.Contains(out, "does not answer") || !strings.Contains(out, "newest archived commit") {
+		t.Errorf("status right after the agent stopped: exit %d\n%s%s", code, out, errOut)
+	}
+	time.Sleep(7 * time.Second)
+	if code, _, errOut := d.cmd("status"); code != 1 || !strings.Contains(errOut, "RPO") {
+		t.Errorf("status with the agent down past the RPO: exit %d, %q", code, errOut)
+	}
+}
