@@ -29,36 +29,51 @@ func SyncDir(dir string) error {
 // a mix. It replaces an existing file; callers that must never overwrite
 // check first under their own lock or use CreateExclusive.
 func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-*")
+	return renameInto(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*", path, data, perm)
+}
+
+// renameInto writes data to a durable temporary file in tmpDir and renames
+// it over path, then fsyncs path's directory.
+func renameInto(tmpDir, pattern, path string, data []byte, perm os.FileMode) error {
+	tmp, err := writeTemp(tmpDir, pattern, data, perm)
 	if err != nil {
-		return fmt.Errorf("create temp: %w", err)
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		return fmt.Errorf("write %s: %w", tmp, err)
-	}
-	if err := f.Chmod(perm); err != nil {
-		return fmt.Errorf("chmod %s: %w", tmp, err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", tmp, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", tmp, err)
+		return err
 	}
 	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
 		return fmt.Errorf("rename: %w", err)
 	}
-	ok = true
-	return SyncDir(dir)
+	return SyncDir(filepath.Dir(path))
+}
+
+// writeTemp writes data to a new temporary file in dir, with mode perm,
+// fsynced and closed, and returns its path. On error nothing is left.
+func writeTemp(dir, pattern string, data []byte, perm os.FileMode) (string, error) {
+	f, err := os.CreateTemp(dir, pattern)
+	if err != nil {
+		return "", fmt.Errorf("create temp: %w", err)
+	}
+	tmp := f.Name()
+	err = func() error {
+		if _, err := f.Write(data); err != nil {
+			return fmt.Errorf("write %s: %w", tmp, err)
+		}
+		if err := f.Chmod(perm); err != nil {
+			return fmt.Errorf("chmod %s: %w", tmp, err)
+		}
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("sync %s: %w", tmp, err)
+		}
+		return nil
+	}()
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("close %s: %w", tmp, cerr)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return "", err
+	}
+	return tmp, nil
 }
 
 // CreateExclusive writes data to path only if path does not exist yet,
@@ -67,27 +82,11 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 // changes nothing.
 func CreateExclusive(path string, data []byte, perm os.FileMode) error {
 	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-*")
+	tmp, err := writeTemp(dir, ".tmp-"+filepath.Base(path)+"-*", data, perm)
 	if err != nil {
-		return fmt.Errorf("create temp: %w", err)
+		return err
 	}
-	tmp := f.Name()
 	defer os.Remove(tmp)
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", tmp, err)
-	}
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return fmt.Errorf("chmod %s: %w", tmp, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("sync %s: %w", tmp, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", tmp, err)
-	}
 	if err := os.Link(tmp, path); err != nil {
 		return fmt.Errorf("link %s: %w", path, err)
 	}

@@ -54,33 +54,5 @@ func IsNotDir(err error) bool {
 // leftovers after a crash gather in one place. It fsyncs path's directory
 // after the rename.
 func WriteFileAtomicIn(tmpDir, path string, data []byte, perm os.FileMode) error {
-	f, err := os.CreateTemp(tmpDir, "atomic-*")
-	if err != nil {
-		return fmt.Errorf("create temp: %w", err)
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		return fmt.Errorf("write %s: %w", tmp, err)
-	}
-	if err := f.Chmod(perm); err != nil {
-		return fmt.Errorf("chmod %s: %w", tmp, err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", tmp, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", tmp, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("rename: %w", err)
-	}
-	ok = true
-	return SyncDir(filepath.Dir(path))
+	return renameInto(tmpDir, "atomic-*", path, data, perm)
 }
