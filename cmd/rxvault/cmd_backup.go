@@ -25,29 +25,17 @@ write it, encrypted, in parts to every store, the manifest last. It can run
 while the agent runs. Prints the backup's id, position and time.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := g.loadConfig(cmd)
-			if err != nil {
-				return usage(err)
-			}
-			recips, err := cfg.Recipients()
-			if err != nil {
-				return usage(err)
-			}
-			log := g.logger(cfg.Log)
-			spill, err := spillDir(&cfg)
+			s, err := g.setupSource(cmd)
 			if err != nil {
 				return err
 			}
-			src, err := sourceFor(&cfg, spill, log)
-			if err != nil {
-				return err
-			}
+			defer s.close()
 			ctx := cmd.Context()
-			stores, err := g.openStores(ctx, &cfg, log)
+			stores, err := g.openStores(ctx, &s.cfg, s.log)
 			if err != nil {
 				return err
 			}
-			m, err := agent.TakeBackup(ctx, src, shipperConfig(&cfg, stores, recips, log), cfg.Spool.Dir, segment.ChainID{}, nil, log)
+			m, err := agent.TakeBackup(ctx, s.src, shipperConfig(&s.cfg, stores, s.recips, s.log), s.cfg.Spool.Dir, segment.ChainID{}, nil, s.log)
 			if err != nil {
 				return fmt.Errorf("backup: %w", err)
 			}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"sync"
 
@@ -29,26 +28,12 @@ chain (a gap, logged as an error).
 On SIGTERM it ships what is open (up to 30s) and exits 0.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := g.loadConfig(cmd)
-			if err != nil {
-				return usage(err)
-			}
-			recips, err := cfg.Recipients()
-			if err != nil {
-				return usage(err)
-			}
-			log := g.logger(cfg.Log)
-			spill, err := spillDir(&cfg)
+			s, err := g.setupSource(cmd)
 			if err != nil {
 				return err
 			}
-			src, err := sourceFor(&cfg, spill, log)
-			if err != nil {
-				return err
-			}
-			if c, ok := src.(io.Closer); ok {
-				defer c.Close()
-			}
+			defer s.close()
+			cfg, recips, log, src := s.cfg, s.recips, s.log, s.src
 			ctx := cmd.Context()
 			stats := make([]*shipper.StoreStats, len(cfg.Archive.Stores))
 			stores := make([]store.Store, len(cfg.Archive.Stores))

@@ -10,12 +10,52 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
+	"github.com/rxvault/rxvault/capture"
 	"github.com/rxvault/rxvault/internal/config"
 	"github.com/rxvault/rxvault/internal/keys"
 	"github.com/rxvault/rxvault/internal/monitor"
 	"github.com/rxvault/rxvault/internal/store"
 	"github.com/rxvault/rxvault/shipper"
 )
+
+// sourceSetup is what the commands that read the source share.
+type sourceSetup struct {
+	cfg    config.Config
+	recips []*keys.Recipient
+	log    *slog.Logger
+	src    capture.Source
+}
+
+// setupSource loads the configuration and prepares the capture source.
+func (g *globals) setupSource(cmd *cobra.Command) (*sourceSetup, error) {
+	cfg, err := g.loadConfig(cmd)
+	if err != nil {
+		return nil, usage(err)
+	}
+	recips, err := cfg.Recipients()
+	if err != nil {
+		return nil, usage(err)
+	}
+	log := g.logger(cfg.Log)
+	spill, err := spillDir(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	src, err := sourceFor(&cfg, spill, log)
+	if err != nil {
+		return nil, err
+	}
+	return &sourceSetup{cfg: cfg, recips: recips, log: log, src: src}, nil
+}
+
+// close releases what the source holds.
+func (s *sourceSetup) close() {
+	if c, ok := s.src.(io.Closer); ok {
+		c.Close()
+	}
+}
 
 // getenv looks a variable up in the globals' environment.
 func (g *globals) getenv(key string) string {
