@@ -41,7 +41,8 @@ func benchBinary(t *testing.T) string {
 
 // newBenchDeployment is newDeployment for benchmarks: the binary bin, one
 // file store at storeDir, rxvault's defaults (segment.interval 5s,
-// source.heartbeat 1s) unless settings say otherwise, no backup schedule,
+// source.heartbeat 1s, monitoring on, read-back every 15m) unless settings
+// say otherwise, no backup schedule, the monitor on a free loopback port,
 // info logs.
 func newBenchDeployment(t *testing.T, bin, dsn, storeDir string, settings ...string) *deployment {
 	t.Helper()
@@ -63,9 +64,11 @@ spool:
   dir: %q
 backup:
   interval: 0s
+monitor:
+  listen: %q
 log:
   level: info
-`, dsn, "file://"+storeDir, id.Recipient().String(), filepath.Join(d.dir, "spool"))
+`, dsn, "file://"+storeDir, id.Recipient().String(), filepath.Join(d.dir, "spool"), freeAddr(t))
 	for _, s := range settings {
 		k, v, _ := strings.Cut(s, "=")
 		d.env = append(d.env, "RXVAULT_"+strings.ToUpper(strings.ReplaceAll(k, ".", "_"))+"="+v)
