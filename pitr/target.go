@@ -30,13 +30,28 @@ type Target interface {
 
 	// Apply applies one transaction atomically: all of its changes or, on
 	// error, none. DDL changes run in their place among the row changes.
-	// An error names the transaction and the change.
+	//
+	// A target may commit several consecutive transactions together, as
+	// one group: then a transaction Apply returned nil for is not yet
+	// committed, visible or durable; it is at the latest when Finish
+	// returns nil. The final state is that of applying the transactions
+	// one by one, in order.
+	//
+	// An error names the transaction and the change that failed, which
+	// may be an earlier transaction of the uncommitted group than this
+	// one (failures may be detected late), and rolls the target back to
+	// its last committed group: transactions Apply accepted since then
+	// are undone too. A target need not accept further calls after an
+	// error.
 	Apply(ctx context.Context, info *segment.TxnInfo, changes iter.Seq2[*segment.Change, error]) error
 
-	// Finish completes the restore after the last transaction: it sets
-	// sequences to their captured values.
+	// Finish completes the restore after the last transaction: it commits
+	// the last group, if any, and makes every transaction applied durable,
+	// then sets sequences to their captured values. It may fail as Apply
+	// does, naming a transaction of the last group.
 	Finish(ctx context.Context) error
 
-	// Close releases the connection.
+	// Close releases the connection. Transactions applied but not yet
+	// committed (Finish not called or failed) are rolled back.
 	Close(ctx context.Context) error
 }
