@@ -5,19 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"iter"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/rxvault/rxvault/capture"
 	"github.com/rxvault/rxvault/segment"
 )
 
-// A transaction's requests are sent in one pipeline and read back when it
-// commits, or sooner once this many bytes or requests are in flight.
+// Requests are read back once this many bytes or requests are in flight,
+// and when the group commits.
 const (
 	drainBytes    = 1 << 20
 	drainRequests = 4096
@@ -26,103 +23,102 @@ const (
 // oidText is the OID of type text.
 const oidText = 25
 
-// A transaction of at most smallTxnChanges changes holding at most
-// smallTxnBytes of values is small: it goes to the server in one round
-// trip with checked statements (see Apply).
-const (
-	smallTxnChanges = 4
-	smallTxnBytes   = 64 << 10
-)
-
-// Requests of a large transaction are flushed to the server every
-// flushEvery requests, so that the server executes while the client
-// builds the rest.
+// Requests are flushed to the server every flushEvery requests, so that
+// the server executes while the client reads on.
 const flushEvery = 32
 
-// Apply applies one source transaction as one target transaction: all of
-// its changes, or, on error, none.
+// Apply applies one source transaction. Its changes run in the open
+// commit group, the target transaction that consecutive source
+// transactions share (see "Group commit" in the package documentation);
+// the group commits when it reaches a bound, before a statement that
+// cannot run in a transaction block, and in Finish. A source
+// transaction's changes are therefore committed all together, later than
+// Apply returns, or not at all: the group is all or nothing.
 //
 // Row changes run as prepared statements with every value passed as a
 // parameter in the source's exact text form (or binary form, for Binary
 // values), typed with the target column's type, so the server parses it
 // with the type's own input function. Each insert, update and delete must
-// change exactly one row, or the transaction fails: anything else means
-// the target has diverged from the source. See the package documentation
-// for how rows are found.
+// change exactly one row, or the group fails before it commits: anything
+// else means the target has diverged from the source. See the package
+// documentation for how rows are found.
 //
-// Statements are pipelined: a small transaction (at most 4 changes, 64
-// KiB of values, no DDL) costs one round trip, a larger one two, however
-// many rows it has; see "Speed" in the package documentation. DDL
-// statements run in place (see ddl) and cost a round trip each.
-// rxvault.sequences messages are remembered for Finish once the
-// transaction commits; other messages are ignored.
+// Statements are pipelined: Apply sends them and returns without waiting
+// for their results, which are read (and each row count checked) before
+// the group's COMMIT is sent, or sooner once 1 MiB or 4096 requests are
+// in flight. DDL statements run in place (see ddl) and cost a round trip
+// each. rxvault.sequences messages are remembered for Finish once their
+// group commits; other messages are ignored.
 //
-// Errors name the transaction, the change (its index, operation and
-// table) and the server's SQLSTATE, never a value: server messages that
-// may quote row data are withheld. After an error the transaction has
-// been rolled back and the Target may be used again, unless the error
-// left the connection's state unknown (connection lost, commit outcome
-// unknown): then every later call fails, and the restore must start over
-// into a new empty database.
+// An error names the transaction that failed, which may be an earlier
+// transaction of the open group than this one (its statements' results
+// arrive later), the change (its index, operation and table) and the
+// server's SQLSTATE, never a value: server messages that may quote row
+// data are withheld. The whole group has then been rolled back: the
+// target is as after the last group commit. If the failed transaction was
+// the only one of its group (no transaction Apply accepted was rolled
+// back with it), the Target may be used again, as before that Apply;
+// otherwise, or if the error left the connection's state unknown
+// (connection lost, commit outcome unknown, rollback failed), every later
+// call fails, and the restore must start over into a new empty database.
 func (t *Target) Apply(ctx context.Context, info *segment.TxnInfo, changes iter.Seq2[*segment.Change, error]) error {
 	if err := t.usable(); err != nil {
 		return err
 	}
-	x := &txn{t: t, ctx: ctx, pending: t.pendingBuf[:0]}
-	defer func() { t.pendingBuf = x.pending[:0] }()
-	// Hold the first changes until the transaction proves small or not.
-	var held []*segment.Change
-	heldBytes, deciding := 0, true
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("restore target %s: apply transaction %s: %w", t.name, describeTxn(info), err)
+	}
+	g := &t.g
+	if !g.open {
+		g.start(t, ctx)
+	}
+	defer g.bind(ctx)()
+	var ti segment.TxnInfo
+	if info != nil {
+		ti = *info
+	}
+	g.txns = append(g.txns, ti)
+	x := &txn{g: g, t: t, ctx: ctx}
 	n := 0
 	for c, err := range changes {
 		if err != nil {
-			return t.failed(x, info, fmt.Errorf("read change %d: %w", n+1, err))
+			return t.failed(fmt.Errorf("read change %d: %w", n+1, err))
 		}
 		n++
 		if c == nil {
-			return t.failed(x, info, fmt.Errorf("change %d: nil", n))
+			return t.failed(fmt.Errorf("change %d: nil", n))
 		}
-		if deciding {
-			heldBytes += changeBytes(c)
-			if len(held) < smallTxnChanges && heldBytes <= smallTxnBytes {
-				held = append(held, cloneChange(c))
-				continue
-			}
-			deciding = false
-			if err := x.applyAll(held); err != nil {
-				return t.failed(x, info, err)
-			}
-		}
+		g.bytes += changeBytes(c)
 		if err := x.apply(n, c); err != nil {
-			return t.failed(x, info, err)
+			return t.failed(err)
 		}
 	}
-	if deciding {
-		x.check = true
-		x.implicit = !slices.ContainsFunc(held, func(c *segment.Change) bool { return c.Op == segment.OpDDL })
-		if err := x.applyAll(held); err != nil {
-			return t.failed(x, info, err)
-		}
-	}
-	if err := x.commit(); err != nil {
-		return t.failed(x, info, err)
-	}
-	for k, v := range x.seqs {
-		t.seqs[k] = v
-	}
+	g.accept(n, x.seqs)
 	t.txns.Add(1)
 	t.changes.Add(int64(n))
+	if g.full(t.limits) {
+		if err := t.commit(ctx, false); err != nil {
+			return t.failed(err)
+		}
+	} else if g.p != nil && g.unflushed > 0 {
+		// Let the server work on this transaction while the next one is
+		// read.
+		if err := g.p.Flush(); err != nil {
+			return t.failed(g.connErr(err))
+		}
+		g.unflushed = 0
+	}
 	return nil
 }
 
-// failed rolls x back and returns err with the transaction's identity.
-func (t *Target) failed(x *txn, info *segment.TxnInfo, err error) error {
-	x.abort()
-	return fmt.Errorf("restore target %s: apply transaction %s: %w", t.name, describeTxn(info), err)
+// failed rolls the group back after err and returns the error, naming the
+// transaction that failed.
+func (t *Target) failed(err error) error {
+	return fmt.Errorf("restore target %s: %w", t.name, t.fail(err))
 }
 
 func describeTxn(info *segment.TxnInfo) string {
-	if info == nil {
+	if info == nil || *info == (segment.TxnInfo{}) {
 		return "(no info)"
 	}
 	id := info.ID
@@ -132,37 +128,21 @@ func describeTxn(info *segment.TxnInfo) string {
 	return fmt.Sprintf("%s (commit %s at %s)", id, info.Pos.Format(segment.EnginePostgres), info.Commit.UTC().Format(time.RFC3339Nano))
 }
 
-// txn is one Apply in progress.
+// txn is one Apply in progress: one source transaction of the group.
 type txn struct {
+	g   *group
 	t   *Target
 	ctx context.Context
-	// check: the transaction is small; its row statements are checked by
-	// the server (see Apply).
-	check bool
-	// implicit: a small transaction without DDL runs as the pipeline's
-	// implicit transaction, which its Sync commits: no BEGIN, no COMMIT.
-	implicit bool
-	// serverFailed: the server reported an error, so it rolled back the
-	// implicit transaction.
-	serverFailed bool
-	p            *pgconn.Pipeline // open pipeline, or nil
-	// unflushed counts requests queued since the last flush.
-	unflushed int
-	// began: BEGIN was sent. dbWork: a row change, truncate or DDL was.
-	began, dbWork bool
-	// resetPath: a DDL statement set search_path; set it back before the
-	// next statement of the transaction.
-	resetPath bool
-	pending   []request // sent, not yet read
-	queued    int       // bytes sent since the last drain
-	seqs      map[string]seqValue
-	looked    [][]string // the last lookup's result
+	// dbWork: a row change, truncate or DDL statement was sent for this
+	// transaction.
+	dbWork bool
+	seqs   map[string]seqValue
 }
 
 type reqKind uint8
 
 const (
-	reqControl reqKind = iota // BEGIN, set_config, TRUNCATE
+	reqControl reqKind = iota // BEGIN, set_config, TRUNCATE, savepoints
 	reqCommit
 	reqPrepare
 	reqRow
@@ -173,53 +153,16 @@ const (
 // request is what a sent request's result is checked against.
 type request struct {
 	kind   reqKind
+	txn    int // index in group.txns of its transaction, -1 if none
 	change int // 1-based index of the change, 0 if none
 	op     segment.Op
 	rel    *segment.Relation
 	st     *stmt // reqPrepare, reqRow
 }
 
-func (x *txn) push(r request) {
-	x.pending = append(x.pending, r)
-	x.unflushed++
-}
-
-// pipe returns the open pipeline, starting one (and the transaction) if
-// needed.
-func (x *txn) pipe() *pgconn.Pipeline {
-	if x.p != nil {
-		return x.p
-	}
-	x.p = x.t.conn.PgConn().StartPipeline(x.ctx)
-	for _, name := range x.t.garbage {
-		x.p.SendDeallocate(name)
-		x.push(request{kind: reqDeallocate})
-	}
-	x.t.garbage = x.t.garbage[:0]
-	if !x.began {
-		if !x.implicit {
-			x.p.SendQueryPrepared(stmtBegin, nil, nil, nil)
-			x.push(request{kind: reqControl})
-		}
-		x.began = true
-	}
-	if x.resetPath {
-		x.p.SendQueryParams("SELECT pg_catalog.set_config('search_path', $1, true)",
-			[][]byte{[]byte(x.t.searchPath)}, []uint32{oidText}, nil, nil)
-		x.push(request{kind: reqControl})
-		x.resetPath = false
-	}
-	return x.p
-}
-
-// applyAll applies the held changes, the transaction's first.
-func (x *txn) applyAll(held []*segment.Change) error {
-	for i, c := range held {
-		if err := x.apply(i+1, c); err != nil {
-			return err
-		}
-	}
-	return nil
+// req describes a request for change n of this transaction.
+func (x *txn) req(kind reqKind, n int, op segment.Op, rel *segment.Relation) request {
+	return request{kind: kind, txn: x.g.current(), change: n, op: op, rel: rel}
 }
 
 func (x *txn) apply(n int, c *segment.Change) error {
@@ -241,20 +184,22 @@ func (x *txn) row(n int, c *segment.Change) error {
 	if err != nil {
 		return err
 	}
-	t := x.t
-	key, err := ri.stmtKey(t.keyBuf, c, x.check)
+	t, g := x.t, x.g
+	key, err := ri.stmtKey(t.keyBuf, c)
 	if err != nil {
 		return changeErr(n, c.Op, c.Rel, err)
 	}
 	t.keyBuf = key
-	p := x.pipe()
+	p := g.pipe()
 	st := ri.stmts[string(key)]
 	if st == nil {
 		t.stmtSeq++
-		st = ri.buildStmt("rxv_"+strconv.FormatUint(t.stmtSeq, 10), c, x.check)
+		st = ri.buildStmt("rxv_"+strconv.FormatUint(t.stmtSeq, 10), c)
 		ri.stmts[string(key)] = st
 		p.SendPrepare(st.name, st.sql, st.oids)
-		x.push(request{kind: reqPrepare, change: n, op: c.Op, rel: c.Rel, st: st})
+		r := x.req(reqPrepare, n, c.Op, c.Rel)
+		r.st = st
+		g.push(r)
 	}
 	t.vals, t.formats = st.bind(c, t.vals, t.formats)
 	if st.sd != nil {
@@ -262,19 +207,22 @@ func (x *txn) row(n int, c *segment.Change) error {
 	} else {
 		p.SendQueryPrepared(st.name, t.vals, t.formats, nil)
 	}
-	x.push(request{kind: reqRow, change: n, op: c.Op, rel: c.Rel, st: st})
+	r := x.req(reqRow, n, c.Op, c.Rel)
+	r.st = st
+	g.push(r)
+	g.rels[ri] = struct{}{}
 	x.dbWork = true
 	for _, v := range t.vals {
-		x.queued += len(v) + 4
+		g.queued += len(v) + 4
 	}
-	if x.queued >= drainBytes || len(x.pending) >= drainRequests {
-		return x.drain()
+	if g.queued >= drainBytes || len(g.pending) >= drainRequests {
+		return g.drain()
 	}
-	if !x.check && x.unflushed >= flushEvery {
+	if g.unflushed >= flushEvery {
 		if err := p.Flush(); err != nil {
-			return x.connErr(err)
+			return g.connErr(err)
 		}
-		x.unflushed = 0
+		g.unflushed = 0
 	}
 	return nil
 }
@@ -286,6 +234,7 @@ func (x *txn) truncate(n int, c *segment.Change) error {
 		if err != nil {
 			return err
 		}
+		x.g.rels[ri] = struct{}{}
 		if ri.kind == 'p' {
 			names = append(names, ri.ident) // ONLY is refused for partitioned tables
 		} else {
@@ -299,8 +248,8 @@ func (x *txn) truncate(n int, c *segment.Change) error {
 	if c.TruncateFlags&segment.TruncateCascade != 0 {
 		sql += " CASCADE"
 	}
-	x.pipe().SendQueryParams(sql, nil, nil, nil, nil)
-	x.push(request{kind: reqControl, change: n, op: c.Op, rel: c.Truncated[0]})
+	x.g.pipe().SendQueryParams(sql, nil, nil, nil, nil)
+	x.g.push(x.req(reqControl, n, c.Op, c.Truncated[0]))
 	x.dbWork = true
 	return nil
 }
@@ -311,41 +260,71 @@ func (x *txn) truncate(n int, c *segment.Change) error {
 // schema name is a special case. It leaves the pipeline (the statement may
 // hold several commands, which only the simple query protocol takes) and
 // makes every relation be looked up again.
+//
+// When the statement is its transaction's first change, a savepoint is
+// taken before it, so that if PostgreSQL refuses it in a transaction block
+// it can be undone and run on its own (see ddlAlone). After an ALTER TYPE
+// (see commitsAfter) the group commits at the end of the transaction.
 func (x *txn) ddl(n int, c *segment.Change) error {
+	g := x.g
 	first := !x.dbWork
-	p := x.pipe()
+	p := g.pipe()
 	x.dbWork = true
+	g.ddl++
+	if first {
+		p.SendQueryParams("SAVEPOINT "+ddlSavepoint, nil, nil, nil, nil)
+		g.push(x.req(reqControl, n, c.Op, nil))
+	}
 	if c.Schema != "" {
 		p.SendQueryParams("SELECT pg_catalog.set_config('search_path', $1, true)",
 			[][]byte{[]byte(c.Schema)}, []uint32{oidText}, nil, nil)
-		x.push(request{kind: reqControl, change: n, op: c.Op})
-		x.resetPath = true
+		g.push(x.req(reqControl, n, c.Op, nil))
+		g.resetPath = true
 	}
-	if err := x.sync(); err != nil {
+	if err := g.sync(); err != nil {
 		return err
 	}
 	x.t.rels.gen++
-	_, err := x.t.conn.PgConn().Exec(x.ctx, c.SQL).ReadAll()
+	results, err := x.t.conn.PgConn().Exec(x.ctx, c.SQL).ReadAll()
 	if err == nil {
+		for _, r := range results {
+			if commitsAfter[r.CommandTag.String()] {
+				g.commitAfter = true
+			}
+		}
+		g.release = first
 		return nil
 	}
 	if pe := pgErrorOf(err); pe != nil && pe.Code == "25001" && first {
 		return x.ddlAlone(n, c)
 	}
-	return x.resultErr(request{kind: reqControl, change: n, op: c.Op}, err)
+	return g.resultErr(x.req(reqControl, n, c.Op, nil), err)
 }
+
+// commitsAfter lists the command tags after which the group commits at
+// the end of the transaction: ALTER TYPE … ADD VALUE adds an enum value
+// that PostgreSQL refuses to use until the transaction that added it
+// commits, and DO or CALL may have run it.
+var commitsAfter = map[string]bool{"ALTER TYPE": true, "DO": true, "CALL": true}
 
 // ddlAlone runs a DDL statement that PostgreSQL refuses inside a
 // transaction block (SQLSTATE 25001: CREATE INDEX CONCURRENTLY, …) on its
-// own, as the source did. It is only done when the statement is the
-// transaction's first change, so nothing is lost by rolling back; changes
-// after it, if any, run in a new transaction.
+// own, as the source did. It is only done when the statement is its
+// transaction's first change: the statement's savepoint is rolled back,
+// the group so far commits, the statement runs, and the transaction's
+// changes after it, if any, run in a new group that ends with them.
 func (x *txn) ddlAlone(n int, c *segment.Change) error {
-	pc := x.t.conn.PgConn()
-	if _, err := pc.Exec(x.ctx, "ROLLBACK").ReadAll(); err != nil {
-		return x.resultErr(request{kind: reqControl, change: n, op: c.Op}, err)
+	g, t := x.g, x.t
+	pc := t.conn.PgConn()
+	fail := func(err error) error { return g.resultErr(x.req(reqControl, n, c.Op, nil), err) }
+	if _, err := pc.Exec(x.ctx, "ROLLBACK TO SAVEPOINT "+ddlSavepoint).ReadAll(); err != nil {
+		return fail(err)
 	}
-	x.began, x.dbWork, x.resetPath = false, false, false
+	g.resetPath = false // the savepoint's rollback undid the SET LOCAL
+	if err := t.commit(x.ctx, false); err != nil {
+		return err
+	}
+	g.commitAfter = true
 	setPath := func(path string) error {
 		_, err := pc.ExecParams(x.ctx, "SELECT pg_catalog.set_config('search_path', $1, false)",
 			[][]byte{[]byte(path)}, []uint32{oidText}, nil, nil).Close()
@@ -353,18 +332,19 @@ func (x *txn) ddlAlone(n int, c *segment.Change) error {
 	}
 	if c.Schema != "" {
 		if err := setPath(c.Schema); err != nil {
-			return x.resultErr(request{kind: reqControl, change: n, op: c.Op}, err)
+			return fail(err)
 		}
 	}
 	_, err := pc.Exec(x.ctx, c.SQL).ReadAll()
 	if c.Schema != "" {
-		if perr := setPath(x.t.searchPath); perr != nil && err == nil {
+		if perr := setPath(t.searchPath); perr != nil && err == nil {
 			err = perr
 		}
 	}
 	if err != nil {
-		return x.resultErr(request{kind: reqControl, change: n, op: c.Op}, err)
+		return fail(err)
 	}
+	x.dbWork = false
 	return nil
 }
 
@@ -386,12 +366,13 @@ func (x *txn) message(n int, c *segment.Change) error {
 }
 
 // relation resolves rel against the target, looking it up (inside the
-// transaction, so that it sees the transaction's own DDL) when it is new
-// or a DDL statement ran since it was last looked up.
+// transaction, so that it sees the group's own DDL) when it is new or a
+// DDL statement ran since it was last looked up.
 func (x *txn) relation(n int, op segment.Op, rel *segment.Relation) (*relInfo, error) {
 	if rel == nil {
 		return nil, changeErr(n, op, rel, errors.New("no relation"))
 	}
+	g := x.g
 	rc := &x.t.rels
 	ri := rc.byPtr[rel]
 	if ri == nil {
@@ -403,13 +384,13 @@ func (x *txn) relation(n int, op segment.Op, rel *segment.Relation) (*relInfo, e
 	if ri != nil && ri.gen == rc.gen {
 		return ri, nil
 	}
-	p := x.pipe()
+	p := g.pipe()
 	p.SendQueryParams(lookupSQL, [][]byte{[]byte(rel.Schema), []byte(rel.Table)}, []uint32{oidText, oidText}, nil, nil)
-	x.push(request{kind: reqLookup, change: n, op: op, rel: rel})
-	if err := x.drain(); err != nil {
+	g.push(x.req(reqLookup, n, op, rel))
+	if err := g.drain(); err != nil {
 		return nil, err
 	}
-	fresh, err := newRelInfo(rel, x.looked, rc.gen)
+	fresh, err := newRelInfo(rel, g.looked, rc.gen)
 	if err != nil {
 		return nil, changeErr(n, op, rel, fmt.Errorf("%w: the target has diverged from the source", err))
 	}

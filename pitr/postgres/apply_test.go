@@ -92,20 +92,28 @@ func randomText(t *testing.T, n int) string {
 // identities, DDL runs in place (ADD COLUMN, CREATE TABLE in another
 // schema, several statements), triggers and foreign-key actions do not
 // fire, partitions, inheritance and odd identifiers work. It runs the
-// steps as small transactions (checked statements, one round trip) and
-// all as one large transaction (plain statements, tags read before
-// COMMIT, relations looked up amid pending statements).
+// steps as small transactions each committed on its own (a group bound of
+// one transaction), as small transactions in one commit group (DDL, with
+// rows that depend on it, amid the group), and all as one large
+// transaction (results read amid pending statements, relations looked up
+// amid them).
 func TestApplyMatchesSQL(t *testing.T) {
-	t.Run("small transactions", func(t *testing.T) { testApplyMatchesSQL(t, false) })
-	t.Run("one large transaction", func(t *testing.T) { testApplyMatchesSQL(t, true) })
+	t.Run("each transaction committed", func(t *testing.T) { testApplyMatchesSQL(t, false, 1) })
+	t.Run("small transactions in one group", func(t *testing.T) { testApplyMatchesSQL(t, false, 0) })
+	t.Run("one large transaction", func(t *testing.T) { testApplyMatchesSQL(t, true, 0) })
 }
 
-func testApplyMatchesSQL(t *testing.T, merge bool) {
+// testApplyMatchesSQL runs the steps, merged into one transaction or not,
+// with groups of at most groupTxns transactions (0: the default).
+func testApplyMatchesSQL(t *testing.T, merge bool, groupTxns int) {
 	_, refDSN, targetDSN := newServer(t)
 	ref, tconn := connect(t, refDSN), connect(t, targetDSN)
 	run(t, ref, applySchema)
 	run(t, tconn, applySchema)
 	tg := openTarget(t, targetDSN)
+	if groupTxns > 0 {
+		tg.limits.txns = groupTxns
+	}
 	ctx := context.Background()
 
 	every := &segment.Relation{Schema: "public", Table: "everything", Columns: []segment.Column{
@@ -250,6 +258,15 @@ func testApplyMatchesSQL(t *testing.T, merge bool) {
 			t.Fatalf("step %d: %v", i, err)
 		}
 	}
+	st := tg.Stats()
+	wantCommitted := int64(0)
+	if groupTxns == 1 {
+		wantCommitted = int64(len(steps))
+	}
+	if got := st.CommittedTransactions; got != wantCommitted {
+		t.Errorf("before the group commits: Stats().CommittedTransactions = %d, want %d", got, wantCommitted)
+	}
+	commitGroup(t, tg)
 	compareTables(t, ref, tconn)
 	if got, want := sequenceState(t, tconn, "ident_id_seq"), sequenceState(t, ref, "ident_id_seq"); got != want {
 		t.Errorf("ident_id_seq after TRUNCATE RESTART IDENTITY: got %s, want %s", got, want)
@@ -268,22 +285,31 @@ func testApplyMatchesSQL(t *testing.T, merge bool) {
 	if got, want := index, 2; got != want {
 		t.Errorf("indexes on app.newt: got %d, want %d (the DDL change's second statement must run)", got, want)
 	}
-	st := tg.Stats()
-	if got, want := st.Transactions, int64(len(steps)); got != want {
-		t.Errorf("Stats().Transactions = %d, want %d", got, want)
-	}
+	st = tg.Stats()
 	var nchanges int64
 	for _, s := range steps {
 		nchanges += int64(len(s.changes))
 	}
-	if got, want := st.Changes, nchanges; got != want {
-		t.Errorf("Stats().Changes = %d, want %d", got, want)
+	for _, c := range []struct {
+		name      string
+		got, want int64
+	}{
+		{"Transactions", st.Transactions, int64(len(steps))},
+		{"Changes", st.Changes, nchanges},
+		{"CommittedTransactions", st.CommittedTransactions, int64(len(steps))},
+		{"CommittedChanges", st.CommittedChanges, nchanges},
+	} {
+		if c.got != c.want {
+			t.Errorf("Stats().%s = %d, want %d", c.name, c.got, c.want)
+		}
 	}
 }
 
 // TestApplyAllOrNothing: a transaction whose third change fails leaves
-// none of its changes, the error names the change and table but quotes no
-// value, and the target goes on applying.
+// none of its changes, the error names the transaction, the change and
+// table but quotes no value, and, since the transaction was alone in its
+// commit group (the group before it committed), the target goes on
+// applying.
 func TestApplyAllOrNothing(t *testing.T) {
 	_, _, dsn := newServer(t)
 	conn := connect(t, dsn)
@@ -325,6 +351,7 @@ func TestApplyAllOrNothing(t *testing.T) {
 	for _, size := range []string{"small", "large"} {
 		for _, c := range cases {
 			t.Run(size+"/"+c.name, func(t *testing.T) {
+				commitGroup(t, tg)
 				before := count()
 				var changes []segment.Change
 				if size == "large" {
@@ -336,15 +363,14 @@ func TestApplyAllOrNothing(t *testing.T) {
 					insert(rel, tv("2"), tv(secret), tv("2")),
 					update(rel, tv("1"), tv(secret), tv("1")),
 					c.third)
-				err := apply(ctx, tg, changes...)
+				err := applyCommit(ctx, tg, changes...)
 				if err == nil {
-					t.Fatal("Apply succeeded, want an error")
+					t.Fatal("Apply and commit succeeded, want an error")
 				}
 				msg := err.Error()
-				want := c.message
+				want := append([]string{"apply transaction " + lastTxnID() + " "}, c.message...)
 				if size == "large" {
-					want = append([]string{}, want...)
-					want[0] = strings.Replace(want[0], "change 3 ", "change 5003 ", 1)
+					want[1] = strings.Replace(want[1], "change 3 ", "change 5003 ", 1)
 				}
 				for _, w := range want {
 					if !strings.Contains(msg, w) {
@@ -364,6 +390,9 @@ func TestApplyAllOrNothing(t *testing.T) {
 				if got, want := v, "one"; got != want {
 					t.Errorf("row 1 after the failed transaction: v = %q, want %q", got, want)
 				}
+				if strings.Contains(msg, "rolled back to the last group commit") {
+					t.Errorf("error %q says other transactions were rolled back; the failed one was alone in its group", msg)
+				}
 				// The target is still usable.
 				mustApply(t, tg, update(rel, tv("1"), tv("one"), tv("1")))
 			})
@@ -374,7 +403,8 @@ func TestApplyAllOrNothing(t *testing.T) {
 	// key): the update must fail rather than change both.
 	nokey := &segment.Relation{Schema: "public", Table: "nokey", Columns: []segment.Column{col("k", oidInt4, true), col("v", 25, false)}}
 	mustApply(t, tg, insert(nokey, tv("1"), tv("a")), insert(nokey, tv("1"), tv("b")))
-	err := apply(ctx, tg, update(nokey, tv("1"), tv("c")))
+	commitGroup(t, tg)
+	err := applyCommit(ctx, tg, update(nokey, tv("1"), tv("c")))
 	if err == nil || !strings.Contains(err.Error(), "2 rows matched") {
 		t.Errorf("update matching two rows: got %v, want an error saying 2 rows matched", err)
 	}
@@ -382,7 +412,7 @@ func TestApplyAllOrNothing(t *testing.T) {
 	for range 10 {
 		many = append(many, insert(rel, tv("3"), tv("x"), tv("3")), deleteOld(rel, segment.OldKey, tv("3"), null, null))
 	}
-	err = apply(ctx, tg, append(many, update(nokey, tv("1"), tv("c")))...)
+	err = applyCommit(ctx, tg, append(many, update(nokey, tv("1"), tv("c")))...)
 	if err == nil || !strings.Contains(err.Error(), "change 21 (update public.nokey): 2 rows matched") {
 		t.Errorf("large transaction updating two rows: got %v, want an error saying 2 rows matched", err)
 	}
@@ -431,7 +461,8 @@ func (e errFake) Error() string { return string(e) }
 // TestApplyBinaryAndConcurrentDDL: Binary values go to the server in its
 // binary format (and find rows by full value too); a DDL statement that
 // PostgreSQL refuses inside a transaction block runs on its own when it
-// is its transaction's first change, and fails elsewhere.
+// is its transaction's first change (the group before it commits), and
+// fails elsewhere.
 func TestApplyBinaryAndConcurrentDDL(t *testing.T) {
 	_, _, dsn := newServer(t)
 	conn := connect(t, dsn)
@@ -445,6 +476,7 @@ func TestApplyBinaryAndConcurrentDDL(t *testing.T) {
 	row7 := []segment.Value{tv("7"), tv("-0"), tv("")}
 	mustApply(t, tg, insert(rel, row42...), insert(rel, row7...), insert(rel, row42...))
 	mustApply(t, tg, deleteOld(rel, segment.OldFull, row42...))
+	commitGroup(t, tg)
 	var got string
 	if err := conn.QueryRow(ctx, "SELECT string_agg(b::text, ' ' ORDER BY b::text) FROM b").Scan(&got); err != nil {
 		t.Fatal(err)
@@ -458,7 +490,7 @@ func TestApplyBinaryAndConcurrentDDL(t *testing.T) {
 	if err := conn.QueryRow(ctx, "SELECT indisvalid FROM pg_index WHERE indexrelid = 'b_n'::regclass").Scan(&valid); err != nil || !valid {
 		t.Errorf("index b_n after CREATE INDEX CONCURRENTLY: valid %t, %v", valid, err)
 	}
-	err := apply(ctx, tg, insert(rel, row7...), ddl("public", "CREATE INDEX CONCURRENTLY b_t ON b (t)"))
+	err := applyCommit(ctx, tg, insert(rel, row7...), ddl("public", "CREATE INDEX CONCURRENTLY b_t ON b (t)"))
 	if err == nil || !strings.Contains(err.Error(), "25001") {
 		t.Errorf("CREATE INDEX CONCURRENTLY after a row change: got %v, want SQLSTATE 25001", err)
 	}

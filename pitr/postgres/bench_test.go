@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/rxvault/rxvault/segment"
 )
@@ -85,7 +88,8 @@ func benchWorkload(n, size int) []benchTxn {
 	return out
 }
 
-// applyWorkload applies w through tg.
+// applyWorkload applies w through tg, then finishes the restore (which
+// commits the last group, synchronously).
 func applyWorkload(b *testing.B, tg *Target, w []benchTxn) {
 	ctx := context.Background()
 	for i, txn := range w {
@@ -93,6 +97,35 @@ func applyWorkload(b *testing.B, tg *Target, w []benchTxn) {
 		if err := tg.Apply(ctx, info, txnOf(txn.changes...)); err != nil {
 			b.Fatalf("Apply: %v", err)
 		}
+	}
+	if err := tg.Finish(ctx); err != nil {
+		b.Fatalf("Finish: %v", err)
+	}
+}
+
+// benchTarget creates the benchmark's schema in dsn and opens it as a
+// target (closed by closeTarget, so that loops do not pile up
+// connections).
+func benchTarget(b *testing.B, dsn string) *Target {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.PgConn().Exec(ctx, benchSchema).ReadAll(); err != nil {
+		b.Fatal(err)
+	}
+	tg, err := Open(ctx, Config{DSN: dsn, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return tg
+}
+
+func closeTarget(b *testing.B, tg *Target) {
+	if err := tg.Close(context.Background()); err != nil {
+		b.Fatal(err)
 	}
 }
 
@@ -140,14 +173,15 @@ func BenchmarkApplyVsPsql(b *testing.B) {
 				b.StopTimer()
 				adsn := pg.CreateDatabase(b, fmt.Sprintf("apply_%d_%d", size, i))
 				pdsn := pg.CreateDatabase(b, fmt.Sprintf("psql_%d_%d", size, i))
-				run(b, connect(b, adsn), benchSchema)
-				run(b, connect(b, pdsn), benchSchema)
-				tg := openTarget(b, adsn)
+				tg := benchTarget(b, adsn)
+				pconn := connect(b, pdsn)
+				run(b, pconn, benchSchema)
 				b.StartTimer()
 				start := time.Now()
 				applyWorkload(b, tg, w)
 				at := time.Since(start)
 				b.StopTimer()
+				closeTarget(b, tg)
 
 				cmd := exec.Command(psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", file, "-d", pdsn)
 				cmd.Env = append(os.Environ(), "PGOPTIONS=-c synchronous_commit=off")
@@ -156,7 +190,10 @@ func BenchmarkApplyVsPsql(b *testing.B) {
 					b.Fatalf("psql: %v: %s", err, out)
 				}
 				pt := time.Since(start)
-				compareTables(b, connect(b, pdsn), connect(b, adsn))
+				aconn := connect(b, adsn)
+				compareTables(b, pconn, aconn)
+				pconn.Close(context.Background())
+				aconn.Close(context.Background())
 				applyTime += at
 				psqlTime += pt
 				ratios = append(ratios, pt.Seconds()/at.Seconds())

@@ -125,7 +125,7 @@ SELECT kind, count(*) OVER (PARTITION BY kind), name
 // The error is one line naming the target (without password), up to three
 // names of each kind found, and the fix.
 func (t *Target) CheckEmpty(ctx context.Context) error {
-	if err := t.usable(); err != nil {
+	if err := t.usableBeforeApply("CheckEmpty"); err != nil {
 		return err
 	}
 	rows, err := t.conn.Query(ctx, userObjectsSQL)

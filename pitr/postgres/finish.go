@@ -97,15 +97,23 @@ SELECT c.oid, pg_catalog.format('%I.%I', n.nspname, c.relname),
 //     (dropped, with the trigger, by a replayed DROP FUNCTION … CASCADE)
 //     is skipped with a warning.
 //
+// Before that, Finish commits the open commit group, synchronously. If
+// that fails (a change of the group's transactions fails: their results
+// are read only now), the error names the transaction and change as
+// Apply's would, the group is rolled back and the target is unusable.
+//
 // Durability: replay commits with synchronous_commit=off, so the last
-// transactions may not be on disk yet. Finish commits with
-// synchronous_commit=on; PostgreSQL flushes WAL in order, so once that
-// commit returns, every transaction applied before it (and the base
-// backup, restored the same way) is durable. When Finish returns nil the
-// restore is complete.
+// groups may not be on disk yet. The last group and Finish's own
+// transaction commit with synchronous_commit=on; PostgreSQL flushes WAL in
+// order, so once such a commit returns, every transaction applied before
+// it (and the base backup, restored the same way) is durable. When Finish
+// returns nil the restore is complete.
 func (t *Target) Finish(ctx context.Context) error {
 	if err := t.usable(); err != nil {
 		return err
+	}
+	if err := t.commit(ctx, true); err != nil {
+		return fmt.Errorf("restore target %s: finish: %w", t.name, t.fail(err))
 	}
 	if err := t.finish(ctx); err != nil {
 		t.connLost(err)

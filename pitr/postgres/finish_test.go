@@ -60,8 +60,10 @@ CREATE SEQUENCE text_owned OWNED BY not_int.code;
 			"public.down": {"last_value": "-3", "is_called": true},
 			"public.gone_seq": {"last_value": "1", "is_called": true}}`),
 	)...)
-	// A transaction that fails: its sequence values must not count.
-	err := apply(ctx, tg,
+	// A transaction that fails, alone in its group: its sequence values
+	// must not count.
+	commitGroup(t, tg)
+	err := applyCommit(ctx, tg,
 		message("rxvault.sequences", `{"public.plain": {"last_value": "999", "is_called": true}}`),
 		update(rel("orders"), tv("12345")))
 	if err == nil {

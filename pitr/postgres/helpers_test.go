@@ -180,6 +180,36 @@ func mustApply(t testing.TB, tg *Target, changes ...segment.Change) {
 	}
 }
 
+// commitGroup commits the open commit group, so that other connections
+// see what it did (and take locks it held).
+func commitGroup(t testing.TB, tg *Target) {
+	t.Helper()
+	if err := commitErr(tg); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// commitErr commits the open commit group and returns the error Apply
+// would have, had the group committed at its end.
+func commitErr(tg *Target) error {
+	if err := tg.commit(context.Background(), false); err != nil {
+		return tg.failed(err)
+	}
+	return nil
+}
+
+// applyCommit applies changes as one transaction and commits the group:
+// errors of the transaction's statements surface by then.
+func applyCommit(ctx context.Context, tg *Target, changes ...segment.Change) error {
+	if err := apply(ctx, tg, changes...); err != nil {
+		return err
+	}
+	return commitErr(tg)
+}
+
+// lastTxnID is the ID apply gave the last transaction.
+func lastTxnID() string { return fmt.Sprint(1000 + txnCounter) }
+
 // Value and change builders.
 
 func tv(s string) segment.Value { return segment.TextValue(s) }

@@ -1,11 +1,9 @@
 package postgres
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strconv"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -14,77 +12,70 @@ import (
 
 // drain asks the server for the results of every request sent and reads
 // them.
-func (x *txn) drain() error {
-	if len(x.pending) == 0 {
+func (g *group) drain() error {
+	if len(g.pending) == 0 {
 		return nil
 	}
-	x.p.SendFlushRequest()
-	if err := x.p.Flush(); err != nil {
-		return x.connErr(err)
+	g.p.SendFlushRequest()
+	if err := g.p.Flush(); err != nil {
+		return g.connErr(err)
 	}
-	x.unflushed = 0
-	return x.readPending()
+	g.unflushed = 0
+	return g.readPending()
 }
 
-// sync ends the pipeline with a Sync, which commits an implicit
-// transaction (an explicit one stays open), and reads every result.
-func (x *txn) sync() error {
-	if x.p == nil {
+// sync ends the pipeline with a Sync (the transaction stays open) and
+// reads every result.
+func (g *group) sync() error {
+	if g.p == nil {
 		return nil
 	}
-	if err := x.p.Sync(); err != nil {
-		return x.connErr(err)
+	if err := g.p.Sync(); err != nil {
+		return g.connErr(err)
 	}
-	err := x.readPending()
-	if err == nil {
-		var res any
-		res, err = x.p.GetResults()
-		if err != nil {
-			// An error at the Sync itself: the implicit commit failed.
-			err = x.resultErr(request{kind: reqCommit}, err)
-		} else if _, ok := res.(*pgconn.PipelineSync); !ok {
-			err = x.connErr(fmt.Errorf("pipeline: got %T, want the end of the pipeline", res))
-		}
-	}
-	if err != nil {
-		if x.implicit && !x.serverFailed {
-			// The Sync went out and the server reported nothing wrong:
-			// it may have committed what the client now rejects.
-			x.t.unknownOutcome(err)
-		}
+	if err := g.readPending(); err != nil {
 		return err
 	}
-	p := x.p
-	x.p = nil
+	res, err := g.p.GetResults()
+	if err != nil {
+		return g.resultErr(request{kind: reqControl, txn: -1}, err)
+	}
+	if _, ok := res.(*pgconn.PipelineSync); !ok {
+		return g.connErr(fmt.Errorf("pipeline: got %T, want the end of the pipeline", res))
+	}
+	p := g.p
+	g.p = nil
+	g.unflushed = 0
 	if err := p.Close(); err != nil {
-		return x.connErr(err)
+		return g.connErr(err)
 	}
 	return nil
 }
 
 // readPending reads and checks the result of every pending request.
-func (x *txn) readPending() error {
-	for i, req := range x.pending {
-		res, err := x.p.GetResults()
+func (g *group) readPending() error {
+	for i, req := range g.pending {
+		res, err := g.p.GetResults()
 		if err == nil && res == nil {
 			err = errors.New("pipeline: a result is missing")
 		}
 		if err == nil {
-			err = x.checkResult(req, res)
+			err = g.checkResult(req, res)
 		}
 		if err != nil {
-			x.pending = x.pending[:copy(x.pending, x.pending[i+1:])]
-			return x.resultErr(req, err)
+			g.pending = g.pending[:copy(g.pending, g.pending[i+1:])]
+			return g.resultErr(req, err)
 		}
 	}
-	x.pending = x.pending[:0]
-	x.queued = 0
+	g.pending = g.pending[:0]
+	g.queued = 0
 	return nil
 }
 
 // checkResult checks one request's result.
-func (x *txn) checkResult(req request, res any) error {
-	if req.kind == reqPrepare {
+func (g *group) checkResult(req request, res any) error {
+	switch req.kind {
+	case reqPrepare:
 		sd, ok := res.(*pgconn.StatementDescription)
 		if !ok {
 			return fmt.Errorf("pipeline: got %T for a prepare", res)
@@ -92,8 +83,7 @@ func (x *txn) checkResult(req request, res any) error {
 		sd.Name, sd.SQL = req.st.name, req.st.sql
 		req.st.sd = sd
 		return nil
-	}
-	if req.kind == reqDeallocate {
+	case reqDeallocate:
 		if _, ok := res.(*pgconn.CloseComplete); !ok {
 			return fmt.Errorf("pipeline: got %T for a deallocate", res)
 		}
@@ -105,16 +95,6 @@ func (x *txn) checkResult(req request, res any) error {
 	}
 	switch req.kind {
 	case reqRow:
-		if req.st.checked {
-			got := rr.NextRow() && len(rr.Values()) == 1 && string(rr.Values()[0]) == "1"
-			if _, err := rr.Close(); err != nil {
-				return err
-			}
-			if !got {
-				return errors.New("the statement did not confirm it changed exactly one row")
-			}
-			return nil
-		}
 		tag, err := rr.Close()
 		if err != nil {
 			return err
@@ -123,14 +103,14 @@ func (x *txn) checkResult(req request, res any) error {
 			return rowCountError(strconv.FormatInt(n, 10))
 		}
 	case reqLookup:
-		x.looked = x.looked[:0]
+		g.looked = g.looked[:0]
 		for rr.NextRow() {
 			vals := rr.Values()
 			row := make([]string, len(vals))
 			for i, v := range vals {
 				row[i] = string(v)
 			}
-			x.looked = append(x.looked, row)
+			g.looked = append(g.looked, row)
 		}
 		if _, err := rr.Close(); err != nil {
 			return err
@@ -151,102 +131,35 @@ func (x *txn) checkResult(req request, res any) error {
 	return nil
 }
 
-func (x *txn) commit() error {
-	if !x.began {
-		return nil // nothing was sent: messages only
-	}
-	if x.implicit {
-		return x.sync()
-	}
-	x.resetPath = false // SET LOCAL ends with the transaction
-	if !x.check {
-		// Unchecked statements: read their tags before committing.
-		if err := x.drain(); err != nil {
-			return err
-		}
-	}
-	x.pipe().SendQueryPrepared(stmtCommit, nil, nil, nil)
-	x.push(request{kind: reqCommit})
-	return x.sync()
-}
-
-// abort ends the pipeline and rolls the transaction back. Statements
-// prepared so far are forgotten (and deallocated by the next transaction),
-// since the failed transaction may have left some unprepared or its DDL
-// undone.
-func (x *txn) abort() {
-	t := x.t
-	if x.p != nil {
-		if x.implicit {
-			// The Sync below would commit the implicit transaction:
-			// make it fail first. (After a Sync already sent this
-			// starts a new, empty, implicit transaction: harmless.)
-			x.p.SendQueryParams(abandonSQL, nil, nil, nil, nil)
-		}
-		x.p.SendPipelineSync()
-		_ = x.p.Flush()
-		_ = x.p.Close()
-		x.p = nil
-	}
-	x.pending = x.pending[:0]
-	for _, ri := range t.rels.byKey {
-		for _, st := range ri.stmts {
-			t.garbage = append(t.garbage, st.name)
-		}
-	}
-	t.rels = newRelCache()
-	pc := t.conn.PgConn()
-	if pc.IsClosed() {
-		t.connLost(errors.New("connection lost during a transaction; its outcome is unknown"))
-		return
-	}
-	if !x.began || x.implicit {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(x.ctx), 30*time.Second)
-	defer cancel()
-	if _, err := pc.Exec(ctx, "ROLLBACK").ReadAll(); err != nil {
-		t.broken = fmt.Errorf("rollback after a failed transaction: %w", err)
-	}
-}
-
-// abandonSQL fails, so that the Sync after it rolls back the implicit
-// transaction it is part of.
-const abandonSQL = "SELECT 'rxvault: transaction abandoned'::int"
-
 // connErr is an error of the connection rather than of a statement.
-func (x *txn) connErr(err error) error {
-	x.t.connLost(err)
+func (g *group) connErr(err error) error {
+	g.t.connLost(err)
 	return fmt.Errorf("connection: %w", err)
 }
 
-// resultErr turns a request's failure into an error naming the change.
-// Server messages that may quote row values are left out (see
-// serverError).
-func (x *txn) resultErr(req request, err error) error {
+// resultErr turns a request's failure into an error naming the change,
+// and its transaction (see txnError). Server messages that may quote row
+// values are left out (see serverError). A COMMIT whose result never
+// came leaves the group's outcome unknown.
+func (g *group) resultErr(req request, err error) error {
 	pe := pgErrorOf(err)
-	if pe != nil {
-		x.serverFailed = true
-	}
 	if pe == nil {
-		if x.t.conn.PgConn().IsClosed() || x.ctx.Err() != nil {
-			return x.connErr(err)
+		if req.kind == reqCommit {
+			g.t.unknownOutcome(err)
+		}
+		if g.t.conn.PgConn().IsClosed() || (g.ctx != nil && g.ctx.Err() != nil) {
+			return g.connErr(err)
 		}
 		if req.change == 0 {
-			return err
+			return &txnError{txn: req.txn, err: err}
 		}
-		return changeErr(req.change, req.op, req.rel, err)
+		return &txnError{txn: req.txn, err: changeErr(req.change, req.op, req.rel, err)}
 	}
-	var what error
-	if n, ok := rowsChanged(pe); ok {
-		what = rowCountError(n)
-	} else {
-		what = newServerError(pe)
-	}
+	what := newServerError(pe)
 	if req.change == 0 {
-		return fmt.Errorf("%s: %w", controlName(req), what)
+		return &txnError{txn: req.txn, err: fmt.Errorf("%s: %w", controlName(req), what)}
 	}
-	return changeErr(req.change, req.op, req.rel, what)
+	return &txnError{txn: req.txn, err: changeErr(req.change, req.op, req.rel, what)}
 }
 
 // rowCountError says a row statement changed n rows, not one.

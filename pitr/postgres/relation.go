@@ -162,10 +162,9 @@ func (ri *relInfo) sameShape(o *relInfo) bool {
 
 // stmt is a prepared statement for one shape of change to one relation.
 type stmt struct {
-	name    string
-	sql     string
-	checked bool // wrapped by checked; else the command tag is checked
-	oids    []uint32
+	name string
+	sql  string
+	oids []uint32
 	// params says where each parameter's value comes from.
 	params []param
 	// sd is the server's description, once the prepare has been read;
@@ -180,42 +179,11 @@ type param struct {
 	old bool
 }
 
-// rowCheckMarker starts the text that a checked statement casts to
-// integer when it changed other than exactly one row, so that the server
-// raises an error (22P02) and the transaction aborts before its COMMIT,
-// which is in the same pipeline.
-const rowCheckMarker = "rxvault: rows changed: "
-
-// checked wraps a data-modifying statement so that it fails unless it
-// changes exactly one row. The wrapping about doubles the statement's
-// cost on the server, so only small transactions use it (see Apply).
-func checked(dml string) string {
-	return "WITH w AS (" + dml + " RETURNING 1) SELECT CASE count(*) WHEN 1 THEN 1 ELSE ('" +
-		rowCheckMarker + "' || count(*))::int END FROM w"
-}
-
-// rowsChanged extracts the row count from a row-check error.
-func rowsChanged(pe *pgconn.PgError) (string, bool) {
-	if pe.Code != "22P02" {
-		return "", false
-	}
-	_, rest, ok := strings.Cut(pe.Message, rowCheckMarker)
-	if !ok {
-		return "", false
-	}
-	n, _, _ := strings.Cut(rest, `"`)
-	return n, true
-}
-
-// stmtKey describes a change's shape into buf: whether the statement is
-// checked, op, then per column whether the statement writes it, and where
-// it finds the row. Changes with equal keys share a statement.
-func (ri *relInfo) stmtKey(buf []byte, c *segment.Change, check bool) ([]byte, error) {
-	mode := byte('p')
-	if check {
-		mode = 'c'
-	}
-	buf = append(buf[:0], mode, byte(c.Op))
+// stmtKey describes a change's shape into buf: op, then per column
+// whether the statement writes it, and where it finds the row. Changes
+// with equal keys share a statement.
+func (ri *relInfo) stmtKey(buf []byte, c *segment.Change) ([]byte, error) {
+	buf = append(buf[:0], byte(c.Op))
 	switch c.Op {
 	case segment.OpInsert:
 		for i, v := range c.New {
@@ -286,16 +254,10 @@ func (ri *relInfo) whereTuple(c *segment.Change) ([]segment.Value, bool, error) 
 	return tuple, old, nil
 }
 
-// buildStmt makes the statement for change c: checked (see checked) or
-// plain, in which case the caller checks the command tag.
-func (ri *relInfo) buildStmt(name string, c *segment.Change, check bool) *stmt {
-	st := &stmt{name: name, checked: check}
-	wrap := func(dml string) string {
-		if check {
-			return checked(dml)
-		}
-		return dml
-	}
+// buildStmt makes the statement for change c; its command tag says how
+// many rows it changed.
+func (ri *relInfo) buildStmt(name string, c *segment.Change) *stmt {
+	st := &stmt{name: name}
 	add := func(col int, old bool) string {
 		st.params = append(st.params, param{col: col, old: old})
 		st.oids = append(st.oids, ri.cols[col].oid)
@@ -315,10 +277,10 @@ func (ri *relInfo) buildStmt(name string, c *segment.Change, check bool) *stmt {
 			}
 		}
 		if len(cols) == 0 {
-			st.sql = wrap("INSERT INTO " + ri.ident + " DEFAULT VALUES")
+			st.sql = "INSERT INTO " + ri.ident + " DEFAULT VALUES"
 		} else {
-			st.sql = wrap("INSERT INTO " + ri.ident + " (" + strings.Join(cols, ", ") +
-				") OVERRIDING SYSTEM VALUE VALUES (" + strings.Join(vals, ", ") + ")")
+			st.sql = "INSERT INTO " + ri.ident + " (" + strings.Join(cols, ", ") +
+				") OVERRIDING SYSTEM VALUE VALUES (" + strings.Join(vals, ", ") + ")"
 		}
 	case segment.OpUpdate:
 		var sets []string
@@ -336,9 +298,9 @@ func (ri *relInfo) buildStmt(name string, c *segment.Change, check bool) *stmt {
 				}
 			}
 		}
-		st.sql = wrap("UPDATE " + only + ri.ident + " SET " + strings.Join(sets, ", ") + " WHERE " + ri.where(c, add))
+		st.sql = "UPDATE " + only + ri.ident + " SET " + strings.Join(sets, ", ") + " WHERE " + ri.where(c, add)
 	case segment.OpDelete:
-		st.sql = wrap("DELETE FROM " + only + ri.ident + " WHERE " + ri.where(c, add))
+		st.sql = "DELETE FROM " + only + ri.ident + " WHERE " + ri.where(c, add)
 	}
 	return st
 }

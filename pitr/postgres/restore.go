@@ -61,7 +61,7 @@ const copyChunk = 256 << 10
 // first error line, but never a server message about COPY data (it can
 // hold row values).
 func (t *Target) RestoreBase(ctx context.Context, dump io.Reader) error {
-	if err := t.usable(); err != nil {
+	if err := t.usableBeforeApply("RestoreBase"); err != nil {
 		return err
 	}
 	start := time.Now()

@@ -224,6 +224,7 @@ func TestRestoreBase(t *testing.T) {
 		ddl(`"$user", public`, ddlSQL),
 		segment.Change{Op: segment.OpUpdate, Rel: patients, New: []segment.Value{tv("1"), tv("patient 1"), tv("penicillin")}},
 	)
+	commitGroup(t, tg) // what follows reads what the group did
 	run(t, src, "SET search_path = public; "+ddlSQL+"; UPDATE patients SET allergy = 'penicillin' WHERE id = 1")
 	if got, msgs := auditRows()-audits, ddlMessages(); got != 0 || msgs != 0 {
 		t.Errorf("replayed DDL fired event triggers: %d new audit rows, %d rxvault.ddl messages; want none", got, msgs)

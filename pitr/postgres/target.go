@@ -41,12 +41,18 @@ type Config struct {
 // Stats counts the work done so far. It is safe to read from any
 // goroutine while a restore runs.
 type Stats struct {
-	// Transactions is the number of source transactions committed on the
-	// target.
+	// Transactions is the number of source transactions applied: those
+	// Apply returned nil for. The ones of the open commit group are not
+	// committed yet, and a later failure rolls them back (see Apply).
 	Transactions int64
 	// Changes is the number of changes (rows, truncates, DDL statements,
 	// messages) in those transactions.
 	Changes int64
+	// CommittedTransactions and CommittedChanges count the transactions
+	// (and their changes) committed on the target: all of the applied
+	// ones once Finish has returned nil.
+	CommittedTransactions int64
+	CommittedChanges      int64
 	// BytesRestored is the number of base-backup bytes fed to pg_restore.
 	BytesRestored int64
 }
@@ -54,6 +60,10 @@ type Stats struct {
 // Target restores a PostgreSQL database. It implements pitr.Target: one
 // goroutine calls CheckEmpty, RestoreBase, Apply for each transaction,
 // Finish and Close, in that order. Stats may be called from any goroutine.
+//
+// Apply commits source transactions in groups (see "Group commit" in the
+// package documentation): they become visible on the target when their
+// group commits, at the latest in Finish.
 type Target struct {
 	conn       *pgx.Conn
 	dsn        string // the caller's DSN, for pg_restore; never logged
@@ -66,11 +76,14 @@ type Target struct {
 	stmtSeq uint64   // names prepared statements rxv_<n>
 	garbage []string // prepared statements to deallocate
 
+	// g is the open commit group, if any (g.open).
+	g      group
+	limits limits
+
 	// Buffers reused from change to change.
-	keyBuf     []byte
-	vals       [][]byte
-	formats    []int16
-	pendingBuf []request
+	keyBuf  []byte
+	vals    [][]byte
+	formats []int16
 
 	// seqs holds the latest captured value of each sequence, by the
 	// "schema.name" key of the rxvault.sequences message.
@@ -85,7 +98,8 @@ type Target struct {
 	broken   error
 	finished bool
 
-	txns, changes, bytes atomic.Int64
+	txns, changes, bytes            atomic.Int64
+	committedTxns, committedChanges atomic.Int64
 }
 
 var _ pitr.Target = (*Target)(nil)
@@ -150,6 +164,7 @@ func Open(ctx context.Context, cfg Config) (*Target, error) {
 		log:       log,
 		rels:      newRelCache(),
 		seqs:      map[string]seqValue{},
+		limits:    defaultLimits,
 	}
 	if err := t.setupSession(ctx); err != nil {
 		conn.Close(ctx)
@@ -189,18 +204,24 @@ const (
 // Stats returns the work done so far.
 func (t *Target) Stats() Stats {
 	return Stats{
-		Transactions:  t.txns.Load(),
-		Changes:       t.changes.Load(),
-		BytesRestored: t.bytes.Load(),
+		Transactions:          t.txns.Load(),
+		Changes:               t.changes.Load(),
+		CommittedTransactions: t.committedTxns.Load(),
+		CommittedChanges:      t.committedChanges.Load(),
+		BytesRestored:         t.bytes.Load(),
 	}
 }
 
 // Close closes the connection. A restore is complete only once Finish has
-// returned nil; Close without Finish leaves sequences and event triggers
-// as they were after the last transaction applied.
+// returned nil; Close without Finish rolls back the open commit group (the
+// transactions applied since the last group commit) and leaves sequences
+// and event triggers as they were after the last group committed.
 func (t *Target) Close(ctx context.Context) error {
 	if t.conn == nil {
 		return nil
+	}
+	if t.g.open {
+		t.g.abort()
 	}
 	err := t.conn.Close(ctx)
 	t.conn = nil
@@ -219,6 +240,18 @@ func (t *Target) usable() error {
 		return fmt.Errorf("restore target %s: unusable after an earlier failure (restore again into a new empty database): %w", t.name, t.broken)
 	case t.finished:
 		return fmt.Errorf("restore target %s: already finished", t.name)
+	}
+	return nil
+}
+
+// usableBeforeApply is usable for the calls that come before Apply (they
+// use the connection, which an open commit group holds).
+func (t *Target) usableBeforeApply(call string) error {
+	if err := t.usable(); err != nil {
+		return err
+	}
+	if t.g.open {
+		return fmt.Errorf("restore target %s: %s called after Apply", t.name, call)
 	}
 	return nil
 }
