@@ -206,3 +206,38 @@ func BenchmarkApplyVsPsql(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkApplyGroupBound measures replay at several commit-group
+// bounds, from one commit per source transaction up: transactions t and
+// changes 10·t per group, each iteration running every bound in turn on a
+// fresh database (rotating the order), and reports each bound's median
+// rate. It is how the default bounds were chosen.
+func BenchmarkApplyGroupBound(b *testing.B) {
+	pg := newServerOnly(b)
+	bounds := []int{1, 10, 100, 1000, 10000}
+	for _, size := range []int{1, 10, 100} {
+		b.Run(fmt.Sprintf("txn=%d", size), func(b *testing.B) {
+			const changes = 6000
+			w := benchWorkload(changes/size, size)
+			rates := make([][]float64, len(bounds))
+			for i := 0; b.Loop(); i++ {
+				for k := range bounds {
+					j := (i + k) % len(bounds)
+					b.StopTimer()
+					dsn := pg.CreateDatabase(b, fmt.Sprintf("group_%d_%d_%d", size, bounds[j], i))
+					tg := benchTarget(b, dsn)
+					tg.limits.txns, tg.limits.changes = bounds[j], 10*bounds[j]
+					b.StartTimer()
+					start := time.Now()
+					applyWorkload(b, tg, w)
+					rates[j] = append(rates[j], changes/time.Since(start).Seconds())
+					closeTarget(b, tg)
+				}
+			}
+			for j, r := range rates {
+				slices.Sort(r)
+				b.ReportMetric(r[len(r)/2], fmt.Sprintf("changes/s_group=%d", bounds[j]))
+			}
+		})
+	}
+}
