@@ -31,8 +31,8 @@ import (
 // about 15 minutes on a 2-core machine.
 const (
 	benchScale         = "10"  // pgbench -i -s
-	benchCaptureRounds = 5     // interleaved capture rounds
-	benchBacklogTxns   = 12000 // pgbench -M prepared -t per client (4 clients) per capture round
+	benchCaptureRounds = 4     // interleaved capture rounds
+	benchBacklogTxns   = 30000 // pgbench -M prepared -t per client (4 clients) per capture round
 	benchRPOLoad       = 60    // seconds of pgbench -c 4 for the RPO
 	benchTPSRun        = 20    // seconds per TPS run
 	benchPoll          = 50 * time.Millisecond

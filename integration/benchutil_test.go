@@ -391,10 +391,14 @@ func (p *storePoller) results() (map[string]time.Time, time.Duration, error) {
 	return p.seen, p.maxScan, p.err
 }
 
-// median returns the median of xs (the upper one of an even count).
+// median returns the median of xs (the mean of the middle two of an even
+// count).
 func median(xs []float64) float64 {
 	s := slices.Clone(xs)
 	slices.Sort(s)
+	if n := len(s); n%2 == 0 {
+		return (s[n/2-1] + s[n/2]) / 2
+	}
 	return s[len(s)/2]
 }
 
