@@ -71,7 +71,7 @@ func (r *Restorer) Restore(ctx context.Context, plan *Plan, target Target) (Resu
 		return res, fmt.Errorf("%w (the target holds a partial restore: drop it before trying again)", err)
 	}
 	if err := target.Finish(ctx); err != nil {
-		return res, fmt.Errorf("finish restore: %w", err)
+		return res, fmt.Errorf("finish restore: %w (the target holds a partial restore: drop it before trying again)", err)
 	}
 	return res, nil
 }
@@ -294,7 +294,7 @@ func (r *Restorer) replaySegment(ctx context.Context, s archive.Segment, plan *P
 		}
 		txn := *info
 		if err := target.Apply(ctx, &txn, changes); err != nil {
-			return false, fmt.Errorf("segment %d: %w", s.Info.Seq, err) // the target names the transaction
+			return false, err // the target names the failed transaction
 		}
 		res.Txns++
 		res.Changes += n
