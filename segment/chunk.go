@@ -78,7 +78,14 @@ type sealer struct {
 	index  uint64
 }
 
+// noCompression, as a sealer's level, seals chunks without compressing
+// them (spill files: the CPU matters more than their size).
+const noCompression zstd.EncoderLevel = 0
+
 func newSealer(out io.Writer, c *chunkCrypto, chunkSize uint32, level zstd.EncoderLevel) (*sealer, error) {
+	if level == noCompression {
+		return &sealer{out: out, crypto: c, buf: make([]byte, 0, chunkSize)}, nil
+	}
 	zenc, err := zstd.NewWriter(nil,
 		zstd.WithEncoderLevel(level),
 		zstd.WithEncoderConcurrency(1),
@@ -128,12 +135,18 @@ func (s *sealer) finish() (uint64, error) {
 	if err := s.seal(true); err != nil {
 		return 0, err
 	}
-	s.zenc.Close()
+	if s.zenc != nil {
+		s.zenc.Close()
+	}
 	return s.index, nil
 }
 
 func (s *sealer) seal(last bool) error {
-	s.comp = s.zenc.EncodeAll(s.buf, s.comp[:0])
+	if s.zenc != nil {
+		s.comp = s.zenc.EncodeAll(s.buf, s.comp[:0])
+	} else {
+		s.comp = append(s.comp[:0], s.buf...)
+	}
 	nonce, aad := s.crypto.params(s.index, last)
 	tag := byte(tagChunk)
 	if last {
@@ -154,6 +167,7 @@ func (s *sealer) seal(last bool) error {
 type opener struct {
 	crypto    *chunkCrypto
 	chunkSize int
+	raw       bool // chunks are not compressed
 	*decodeScratch
 }
 
@@ -198,13 +212,17 @@ func (o *opener) decrypt(i uint64, last bool, sealed, dst []byte) ([]byte, error
 	return comp, nil
 }
 
-// decompress decodes chunk i's compressed bytes and checks its size. The
+// decompress decodes chunk i's compressed bytes (or, for an opener of
+// uncompressed chunks, takes them as they are) and checks its size. The
 // result is valid until the next call.
 func (o *opener) decompress(i uint64, last bool, comp []byte) ([]byte, error) {
-	var err error
-	o.plain, err = o.zdec.DecodeAll(comp, o.plain[:0])
-	if err != nil {
-		return nil, fmt.Errorf("%w: chunk %d: decompress: %w", ErrCorrupt, i, err)
+	if o.raw {
+		o.plain = append(o.plain[:0], comp...)
+	} else {
+		var err error
+		if o.plain, err = o.zdec.DecodeAll(comp, o.plain[:0]); err != nil {
+			return nil, fmt.Errorf("%w: chunk %d: decompress: %w", ErrCorrupt, i, err)
+		}
 	}
 	if len(o.plain) > o.chunkSize || (!last && len(o.plain) != o.chunkSize) {
 		return nil, fmt.Errorf("%w: chunk %d holds %d bytes, chunk size is %d", ErrCorrupt, i, len(o.plain), o.chunkSize)

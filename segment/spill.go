@@ -45,16 +45,20 @@ type Spill struct {
 	hhash [32]byte
 	size  int64 // payload bytes written
 
-	inTxn   bool
-	info    TxnInfo
-	changes uint64
-	tally   Tally
-	err     error
-	done    bool
+	compress bool
+	inTxn    bool
+	info     TxnInfo
+	changes  uint64
+	tally    Tally
+	err      error
+	done     bool
 }
 
-// NewSpill creates an empty spill file in dir.
-func NewSpill(dir string) (*Spill, error) {
+// NewSpill creates an empty spill file in dir. With compress, chunks are
+// compressed (zstd, fastest): for spills that may grow large, such as a
+// transaction streamed before its commit. Without, they are only sealed,
+// which costs less CPU.
+func NewSpill(dir string, compress bool) (*Spill, error) {
 	f, err := os.CreateTemp(dir, "spill-*.rxspill")
 	if err != nil {
 		return nil, fmt.Errorf("spill: %w", err)
@@ -80,7 +84,12 @@ func NewSpill(dir string) (*Spill, error) {
 		f.Close()
 		return nil, err
 	}
-	s.seal, err = newSealer(s.bw, cc, spillChunkSize, zstd.SpeedFastest)
+	level := noCompression
+	if compress {
+		level = zstd.SpeedFastest
+	}
+	s.compress = compress
+	s.seal, err = newSealer(s.bw, cc, spillChunkSize, level)
 	if err != nil {
 		f.Close()
 		return nil, err
@@ -196,6 +205,7 @@ func (s *Spill) Reader() (*SpillReader, error) {
 	if err != nil {
 		return nil, err
 	}
+	op.raw = !s.compress
 	sr := &SpillReader{br: bufio.NewReaderSize(s.f, 256<<10), op: op}
 	sr.r = &Reader{op: op, rels: make(map[uint64]*Relation), nextChunk: sr.nextChunk}
 	return sr, nil

@@ -12,8 +12,14 @@ import (
 )
 
 func TestSpillRoundTrip(t *testing.T) {
+	for _, compress := range []bool{false, true} {
+		t.Run(map[bool]string{false: "sealed", true: "compressed"}[compress], func(t *testing.T) { spillRoundTrip(t, compress) })
+	}
+}
+
+func spillRoundTrip(t *testing.T, compress bool) {
 	dir := t.TempDir()
-	s, err := segment.NewSpill(dir)
+	s, err := segment.NewSpill(dir, compress)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +129,7 @@ func cloneChange(c *segment.Change) segment.Change {
 }
 
 func TestSpillEmpty(t *testing.T) {
-	s, err := segment.NewSpill(t.TempDir())
+	s, err := segment.NewSpill(t.TempDir(), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +149,7 @@ func TestSpillConstantMemory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("writes 128 MiB")
 	}
-	s, err := segment.NewSpill(t.TempDir())
+	s, err := segment.NewSpill(t.TempDir(), true)
 	if err != nil {
 		t.Fatal(err)
 	}

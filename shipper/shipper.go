@@ -143,7 +143,7 @@ func New(cfg Config, tip Tip) (*Shipper, error) {
 		s.pending = append(s.pending, f)
 		s.tip = Tip{Chain: tip.Chain, Seq: f.hdr.Seq, Digest: f.sum.Digest, EndPos: f.hdr.EndPos}
 	}
-	if s.open, err = segment.NewSpill(cfg.SpoolDir); err != nil {
+	if s.open, err = segment.NewSpill(cfg.SpoolDir, false); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -196,7 +196,7 @@ func (s *Shipper) rotateLocked() error {
 	if s.open.Tally().Txns == 0 {
 		return nil
 	}
-	next, err := segment.NewSpill(s.cfg.SpoolDir)
+	next, err := segment.NewSpill(s.cfg.SpoolDir, false)
 	if err != nil {
 		return err
 	}

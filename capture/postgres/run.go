@@ -344,9 +344,12 @@ func (s *stream) keepalive(ctx context.Context, ka pglogrepl.PrimaryKeepaliveMes
 	if idle && ka.ServerWALEnd > s.received {
 		s.received = ka.ServerWALEnd
 	}
-	if ka.ReplyRequested || s.received > s.sentWrite {
-		// Replying promptly also stops the server's pings, which repeat
-		// while it believes we are behind.
+	if ka.ReplyRequested {
+		// Otherwise status goes out on the status interval and after an
+		// acknowledgement, as pg_recvlogical does: answering every
+		// keepalive (the server sends one after nearly every transaction
+		// while our write position trails) cost a write and a wake-up of
+		// the server's walsender per transaction.
 		if err := s.sendStatus(); err != nil {
 			return err
 		}

@@ -107,7 +107,7 @@ func (b *txnBuf) addBefore(tag, relid uint32, c segment.Change) error {
 // memory all have tag 0 (only streamed transactions have others, and they
 // spill from the start).
 func (b *txnBuf) startSpill() error {
-	s, err := segment.NewSpill(b.dir)
+	s, err := segment.NewSpill(b.dir, true)
 	if err != nil {
 		return err
 	}
