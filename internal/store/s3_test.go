@@ -184,7 +184,8 @@ func TestS3InsecureOnlyOnLoopback(t *testing.T) {
 
 // TestS3ServerEnforcesLock checks with a raw client that objects written by
 // the store carry Object Lock retention, and that MinIO itself refuses to
-// delete their version: the guarantee does not rest on our own checks.
+// delete their version or shorten their COMPLIANCE retention: the guarantee
+// does not rest on our own checks.
 func TestS3ServerEnforcesLock(t *testing.T) {
 	m := testenv.StartMinIO(t, testenv.MinIOOptions{})
 	bucket := newBucket(t, m, true)
@@ -216,6 +217,27 @@ func TestS3ServerEnforcesLock(t *testing.T) {
 	}
 	if _, err := s.Stat(ctx, "obj"); err != nil {
 		t.Errorf("object gone after refused delete: %v", err)
+	}
+	// COMPLIANCE retention cannot be shortened, by anyone.
+	shorter := time.Now().Add(time.Minute).Truncate(time.Second)
+	compliance := minio.Compliance
+	err = c.PutObjectRetention(ctx, bucket, "p/obj", minio.PutObjectRetentionOptions{
+		Mode:            &compliance,
+		RetainUntilDate: &shorter,
+		VersionID:       info.VersionID,
+	})
+	if err == nil {
+		t.Errorf("server shortened a COMPLIANCE retention to %v", shorter)
+	}
+	mode2, until2, err := c.GetObjectRetention(ctx, bucket, "p/obj", info.VersionID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mode2 == nil || *mode2 != minio.Compliance {
+		t.Errorf("mode after refused shortening = %v, want COMPLIANCE", mode2)
+	}
+	if until == nil || until2 == nil || !until2.Equal(*until) {
+		t.Errorf("retain-until after refused shortening = %v, want %v", until2, until)
 	}
 }
 

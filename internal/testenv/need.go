@@ -63,17 +63,31 @@ func lookup(what string) (string, error) {
 		}
 		return pgBinDir, nil
 	case ServerMariaDB:
-		for _, b := range []string{"mariadb-install-db", "mariadbd"} {
-			if _, err := exec.LookPath(b); err != nil {
-				return "", fmt.Errorf("MariaDB not found (%s missing): apt-get install mariadb-server, or run make deps", b)
-			}
+		if _, err := exec.LookPath("mariadb-install-db"); err != nil {
+			return "", fmt.Errorf("MariaDB not found (mariadb-install-db missing): apt-get install mariadb-server, or run make deps")
 		}
-		return exec.LookPath("mariadbd")
+		return mariadbdBinary()
 	case ServerMinIO:
 		return minioBinary()
 	default:
 		return "", fmt.Errorf("unknown server %q", what)
 	}
+}
+
+// mariadbSbin is where Debian's mariadb-server package puts mariadbd. It is
+// often not in a non-root user's PATH.
+const mariadbSbin = "/usr/sbin/mariadbd"
+
+// mariadbdBinary looks for the MariaDB server in PATH, then at mariadbSbin,
+// as the Makefile's deps target does.
+func mariadbdBinary() (string, error) {
+	if p, err := exec.LookPath("mariadbd"); err == nil {
+		return p, nil
+	}
+	if _, err := os.Stat(mariadbSbin); err == nil {
+		return mariadbSbin, nil
+	}
+	return "", fmt.Errorf("MariaDB not found (mariadbd missing from PATH and %s): apt-get install mariadb-server, or run make deps", mariadbSbin)
 }
 
 // minioBinary looks for the MinIO server in $RXVAULT_MINIO_BIN, then in

@@ -22,8 +22,10 @@ func TestHelperOrphan(t *testing.T) {
 		t.Skip("helper process for TestKilledTestBinaryTakesServersDown")
 	}
 	pg := testenv.StartPostgres(t)
+	my := testenv.StartMariaDB(t)
 	m := testenv.StartMinIO(t, testenv.MinIOOptions{})
 	fmt.Printf("server %d %s\n", pg.PID(), pg.Dir())
+	fmt.Printf("server %d %s\n", my.PID(), my.Dir())
 	fmt.Printf("server %d %s\n", m.PID(), m.Dir())
 	fmt.Println("ready")
 	select {} // killed by the parent
@@ -31,6 +33,7 @@ func TestHelperOrphan(t *testing.T) {
 
 func TestKilledTestBinaryTakesServersDown(t *testing.T) {
 	testenv.Need(t, testenv.ServerPostgres)
+	testenv.Need(t, testenv.ServerMariaDB)
 	testenv.Need(t, testenv.ServerMinIO)
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperOrphan$", "-test.v")
 	cmd.Env = append(os.Environ(), "RXVAULT_TESTENV_ORPHAN=1")
@@ -62,7 +65,7 @@ func TestKilledTestBinaryTakesServersDown(t *testing.T) {
 			}
 		}
 	}
-	if got, want := len(pids), 2; got != want {
+	if got, want := len(pids), 3; got != want {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 		t.Fatalf("helper reported %d servers, want %d", got, want)

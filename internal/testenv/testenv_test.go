@@ -3,6 +3,8 @@ package testenv_test
 import (
 	"context"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"testing"
 
@@ -265,25 +267,52 @@ func TestMinIOTLSRejectsUnknownCA(t *testing.T) {
 
 func TestNeedUnknownServerSkipsOrFails(t *testing.T) {
 	// Need's policy is exercised through a fake testing.TB.
-	for _, required := range []bool{false, true} {
-		if required {
-			t.Setenv("RXVAULT_REQUIRE_SERVERS", "1")
-		} else {
-			t.Setenv("RXVAULT_REQUIRE_SERVERS", "")
-			t.Setenv("CI", "")
-		}
-		rec := &recorder{}
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			testenv.Need(rec, "no-such-server")
-		}()
-		<-done
-		if got, want := rec.failed, required; got != want {
-			t.Errorf("required=%v: failed = %v, want %v", required, got, want)
-		}
-		if got, want := rec.skipped, !required; got != want {
-			t.Errorf("required=%v: skipped = %v, want %v", required, got, want)
-		}
+	for _, tc := range []struct {
+		name, ci, require string
+		required          bool
+	}{
+		{name: "unset", required: false},
+		{name: "RXVAULT_REQUIRE_SERVERS=1", require: "1", required: true},
+		{name: "CI=true", ci: "true", required: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("CI", tc.ci)
+			t.Setenv("RXVAULT_REQUIRE_SERVERS", tc.require)
+			rec := &recorder{}
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				testenv.Need(rec, "no-such-server")
+			}()
+			<-done
+			if got, want := rec.failed, tc.required; got != want {
+				t.Errorf("failed = %v, want %v", got, want)
+			}
+			if got, want := rec.skipped, !tc.required; got != want {
+				t.Errorf("skipped = %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+// TestNeedMariaDBOutsidePath checks that mariadbd is found in /usr/sbin
+// when /usr/sbin is not in PATH, as for many non-root users.
+func TestNeedMariaDBOutsidePath(t *testing.T) {
+	testenv.Need(t, testenv.ServerMariaDB) // skips or fails with what to install
+	const sbin = "/usr/sbin/mariadbd"
+	if _, err := os.Stat(sbin); err != nil {
+		t.Skipf("MariaDB installed elsewhere than %s", sbin)
+	}
+	// PATH without /usr/sbin, keeping mariadb-install-db's directory.
+	install, err := exec.LookPath("mariadb-install-db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", filepath.Dir(install))
+	if _, err := exec.LookPath("mariadbd"); err == nil {
+		t.Skipf("mariadbd also in %s", filepath.Dir(install))
+	}
+	if got, want := testenv.Need(t, testenv.ServerMariaDB), sbin; got != want {
+		t.Errorf("Need(mariadb) = %q, want %q", got, want)
 	}
 }
