@@ -74,8 +74,9 @@ func New(cfg Config) *Monitor {
 // Registry returns the monitor's Prometheus registry.
 func (m *Monitor) Registry() *prometheus.Registry { return m.reg }
 
-// Update replaces the state.
+// Update replaces the state, masking passwords its error text may quote.
 func (m *Monitor) Update(s State) {
+	s = s.redacted()
 	m.mu.Lock()
 	m.state = s
 	m.mu.Unlock()

@@ -173,6 +173,7 @@ func TestToken(t *testing.T) {
 type hook struct {
 	mu     sync.Mutex
 	alerts []monitor.Alert
+	bodies []string // raw request bodies, as received
 	secret []string
 	fail   int // answer 500 to this many requests first
 }
@@ -192,6 +193,7 @@ func (k *hook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	k.alerts = append(k.alerts, a)
+	k.bodies = append(k.bodies, string(b))
 	k.secret = append(k.secret, r.Header.Get("X-Rxvault-Secret"))
 }
 

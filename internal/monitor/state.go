@@ -5,10 +5,13 @@
 //
 // The agent reports a State every second or so (Update); everything the
 // endpoint serves is computed from the latest State and the clock. No row
-// data and no secret ever enters a State.
+// data and no secret ever enters a State; as error text from drivers may
+// still quote a DSN, Update masks URL passwords and password= settings in
+// the text fields before anything is served or alerted.
 package monitor
 
 import (
+	"regexp"
 	"time"
 )
 
@@ -81,4 +84,34 @@ func (s *State) Lag(now, started time.Time) time.Duration {
 		return now.Sub(started)
 	}
 	return now.Sub(s.RecoveryPoint)
+}
+
+var (
+	// urlPassword matches the user:password@ of a URL. The password runs to
+	// the last @ before a space or quote, so a password with unescaped
+	// characters is masked whole.
+	urlPassword = regexp.MustCompile("([A-Za-z][A-Za-z0-9+.-]*://[^\\s/?#@:\"'`]*):[^\\s\"'`]*@")
+	// kwPassword matches password=... in a keyword DSN (libpq, ODBC).
+	kwPassword = regexp.MustCompile(`(?i)\b(password|pwd)(\s*=\s*)('[^']*'|[^\s;'"]*)`)
+)
+
+// redact masks passwords that text may quote.
+func redact(text string) string {
+	text = urlPassword.ReplaceAllString(text, "${1}:xxxxx@")
+	return kwPassword.ReplaceAllString(text, "${1}${2}xxxxx")
+}
+
+// redacted returns s with passwords masked in its free-text fields. It
+// does not modify the caller's Stores.
+func (s State) redacted() State {
+	s.Source.Error = redact(s.Source.Error)
+	s.LastGap = redact(s.LastGap)
+	s.LastVerifyProblem = redact(s.LastVerifyProblem)
+	stores := make([]StoreState, len(s.Stores))
+	for i, st := range s.Stores {
+		st.Name, st.LastError = redact(st.Name), redact(st.LastError)
+		stores[i] = st
+	}
+	s.Stores = stores
+	return s
 }
