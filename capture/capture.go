@@ -26,6 +26,10 @@ const (
 	// PrefixHeartbeat marks a heartbeat transaction: it changes nothing but
 	// gives the archive a recent commit time while the database is idle.
 	PrefixHeartbeat = "rxvault.heartbeat"
+	// PrefixAutoIncrement carries the next AUTO_INCREMENT value of every
+	// table of a captured MySQL or MariaDB database, as JSON
+	// {"table": "42", ...}.
+	PrefixAutoIncrement = "rxvault.auto_increment"
 )
 
 // Txn is one committed transaction as a reader delivers it.

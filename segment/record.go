@@ -129,6 +129,19 @@ type Change struct {
 	Transactional bool
 }
 
+// MemSize estimates the memory c and its values hold, for spill
+// thresholds.
+func (c *Change) MemSize() int64 {
+	n := int64(128 + len(c.SQL) + len(c.Schema) + len(c.Prefix) + len(c.Content) + 8*len(c.Truncated))
+	for _, v := range c.Old {
+		n += int64(32 + len(v.Data))
+	}
+	for _, v := range c.New {
+		n += int64(32 + len(v.Data))
+	}
+	return n
+}
+
 // ValueKind says how a Value is represented.
 type ValueKind uint8
 

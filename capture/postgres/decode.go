@@ -122,15 +122,3 @@ func oldKind(t uint8) (segment.OldKind, error) {
 	}
 	return 0, fmt.Errorf("unknown old tuple type %q", t)
 }
-
-// changeSize estimates the memory a change holds, for the spill threshold.
-func changeSize(c *segment.Change) int64 {
-	n := int64(128 + len(c.SQL) + len(c.Schema) + len(c.Prefix) + len(c.Content) + 8*len(c.Truncated))
-	for _, v := range c.Old {
-		n += int64(32 + len(v.Data))
-	}
-	for _, v := range c.New {
-		n += int64(32 + len(v.Data))
-	}
-	return n
-}

@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -21,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/rxvault/rxvault/capture"
+	"github.com/rxvault/rxvault/internal/tail"
 	"github.com/rxvault/rxvault/segment"
 )
 
@@ -34,7 +34,7 @@ type DumpStream struct {
 	at   time.Time
 	out  io.ReadCloser
 	cmd  *exec.Cmd
-	errb *tailBuffer
+	errb *tail.Buffer
 	repl *pgconn.PgConn
 
 	mu     sync.Mutex
@@ -138,7 +138,7 @@ func dump(ctx context.Context, cfg Config) (_ *DumpStream, err error) {
 		pos:  segment.Position{Lo: uint64(lsn)},
 		at:   at.UTC(),
 		cmd:  cmd,
-		errb: &tailBuffer{max: 4096},
+		errb: &tail.Buffer{Max: 4096},
 		repl: repl,
 	}
 	cmd.Stderr = d.errb
@@ -257,29 +257,6 @@ func pgDumpConn(dsn string) ([]string, []string, error) {
 	q.Set("application_name", "rxvault_dump")
 	u.RawQuery = q.Encode()
 	return []string{"--dbname=" + u.String()}, env, nil
-}
-
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	b   []byte
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.b = append(t.b, p...)
-	if len(t.b) > t.max {
-		t.b = t.b[len(t.b)-t.max:]
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return strings.Join(strings.Fields(string(bytes.ToValidUTF8(t.b, nil))), " ")
 }
 
 func randomHex(n int) string {

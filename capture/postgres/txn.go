@@ -63,7 +63,7 @@ func (b *txnBuf) add(tag, relid uint32, c segment.Change) error {
 		}
 	}
 	if b.spill == nil {
-		size := changeSize(&c)
+		size := c.MemSize()
 		if b.threshold > 0 && b.memBytes+size <= b.threshold {
 			b.mem = append(b.mem, c)
 			b.memBytes += size
