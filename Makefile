@@ -53,7 +53,7 @@ bench: deps
 	   echo "Written by \`make bench\` on $$(date -u +%Y-%m-%dT%H:%M:%SZ)."; echo; \
 	   echo "Machine: $$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $$(nproc) cores, $$(awk '/MemTotal/ {printf "%.0f GiB", $$2/1048576}' /proc/meminfo) RAM, $$(uname -sr), $$($(GO) version | cut -d' ' -f3)."; echo; \
 	 } > BENCHMARKS.md
-	RXVAULT_BENCH_OUT=$(CURDIR)/BENCHMARKS.md $(GO) test -count=1 -timeout 60m -run '^TestBenchReport' ./...
+	RXVAULT_REQUIRE_SERVERS=1 RXVAULT_BENCH_OUT=$(CURDIR)/BENCHMARKS.md $(GO) test -p 1 -count=1 -timeout 60m -run '^TestBenchReport' ./...
 	@cat BENCHMARKS.md
 
 ## fuzz: run each fuzz target for FUZZTIME (default 1m)
