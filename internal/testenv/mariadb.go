@@ -21,7 +21,8 @@ import (
 )
 
 // MariaDB is a private MariaDB 10.11 server with a ROW binlog (full row
-// images) and GTID strict mode, server_id 1, listening on 127.0.0.1:Port
+// images and full row metadata: column names in every table map) and GTID
+// strict mode, server_id 1, listening on 127.0.0.1:Port
 // and on the unix socket Socket. root has no password over the socket;
 // User/Password is a TCP account (from 127.0.0.1) with REPLICATION SLAVE,
 // REPLICATION CLIENT and ALL PRIVILEGES on *.*.
@@ -214,6 +215,7 @@ func (m *MariaDB) start() error {
 		"--log-bin="+filepath.Join(m.dataDir, "mysql-bin"),
 		"--binlog-format=ROW",
 		"--binlog-row-image=FULL",
+		"--binlog-row-metadata=FULL",
 		"--gtid-strict-mode=ON",
 	)
 	cmd := exec.Command(m.bin, args...)

@@ -1,0 +1,211 @@
+package mysql
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rxvault/rxvault/capture"
+	"github.com/rxvault/rxvault/internal/tail"
+	"github.com/rxvault/rxvault/segment"
+)
+
+// DumpFormat names the dump's format in base-backup manifests: SQL text
+// as mariadb-dump (or mysqldump) writes it, for the mariadb (or mysql)
+// client to load.
+const DumpFormat = "mysqldump-sql"
+
+// DumpStream is a running mariadb-dump of the database, joined exactly to
+// the binlog: it holds every transaction committed before Pos and none at
+// or after it. Read it to the end, then Close.
+type DumpStream struct {
+	id   capture.Identity
+	tool string
+	pos  segment.Position
+	at   time.Time
+	r    io.Reader // the head already read, then the rest
+	out  io.ReadCloser
+	cmd  *exec.Cmd
+	errb *tail.Buffer
+
+	mu     sync.Mutex
+	closed bool
+	eof    bool
+}
+
+var _ capture.Dump = (*DumpStream)(nil)
+
+// changeMasterRE matches the position line --master-data=2 writes.
+var changeMasterRE = regexp.MustCompile(`^-- CHANGE MASTER TO MASTER_LOG_FILE='([^']+)', MASTER_LOG_POS=(\d+);`)
+
+// Dump starts a consistent dump of cfg's database: mariadb-dump
+// --single-transaction --master-data=2, with routines, events and
+// triggers, BLOBs in hex, TIMESTAMPs in UTC. Its snapshot is a
+// consistent-snapshot transaction whose binlog position the dump records
+// (MariaDB reads it from binlog_snapshot_file and binlog_snapshot_position
+// with no global lock; MySQL's mysqldump takes FLUSH TABLES WITH READ LOCK
+// for a moment to read it). Dump reads the dump's head up to that
+// position before it returns; Time is the server's clock read after it,
+// so everything in the dump committed at or before Time.
+//
+// The password reaches mariadb-dump through MYSQL_PWD in its environment,
+// never its command line. ctx bounds the whole dump.
+func Dump(ctx context.Context, cfg Config) (*DumpStream, error) {
+	cfg, d, err := cfg.withDefaults()
+	if err != nil {
+		return nil, capture.Permanent(err)
+	}
+	c, err := connect(ctx, d, "")
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	srv, err := inspect(c, &cfg, d.db)
+	if err != nil {
+		return nil, err
+	}
+	bin, err := dumpPath(cfg.DumpBin)
+	if err != nil {
+		return nil, capture.Permanent(err)
+	}
+	ver, err := exec.CommandContext(ctx, bin, "--version").Output()
+	if err != nil {
+		return nil, fmt.Errorf("mysql dump: %s --version: %w", bin, err)
+	}
+	args := []string{"--no-defaults", "--host=" + d.host, "--port=" + strconv.Itoa(int(d.port)), "--user=" + d.user, "--protocol=TCP",
+		"--single-transaction", "--master-data=2", "--routines", "--events", "--triggers", "--hex-blob", "--tz-utc",
+		"--default-character-set=utf8mb4", "--skip-dump-date", "--no-tablespaces"}
+	if d.tls != nil {
+		args = append(args, "--ssl", "--ssl-verify-server-cert")
+		if d.tlsCA != "" {
+			args = append(args, "--ssl-ca="+d.tlsCA)
+		}
+	}
+	args = append(args, "--", d.db)
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "MYSQL_PWD=" + d.password, "TZ=UTC"}
+	errb := &tail.Buffer{Max: 4096}
+	cmd.Stderr = errb
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, fmt.Errorf("mysql dump: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("mysql dump: start %s: %w", bin, err)
+	}
+	ds := &DumpStream{id: srv.identity(d.db), tool: strings.TrimSpace(string(ver)), out: out, cmd: cmd, errb: errb}
+	head, pos, err := readHead(out)
+	if err != nil {
+		_ = ds.Close()
+		return nil, fmt.Errorf("mysql dump: %w: %s", err, errb.String())
+	}
+	ds.pos = pos
+	now, err := queryRow(c, "SELECT DATE_FORMAT(UTC_TIMESTAMP(6), '%Y-%m-%d %H:%i:%s.%f')")
+	if err == nil {
+		ds.at, err = time.Parse("2006-01-02 15:04:05.999999", now[0])
+	}
+	if err != nil {
+		_ = ds.Close()
+		return nil, fmt.Errorf("mysql dump: read the server clock: %w", err)
+	}
+	ds.r = io.MultiReader(bytes.NewReader(head), out)
+	return ds, nil
+}
+
+// readHead reads the dump up to and including the position line and
+// returns what it read and the position.
+func readHead(out io.Reader) ([]byte, segment.Position, error) {
+	br := bufio.NewReaderSize(out, 64<<10)
+	var head []byte
+	for len(head) < 1<<20 {
+		line, err := br.ReadBytes('\n')
+		head = append(head, line...)
+		if m := changeMasterRE.FindSubmatch(line); m != nil {
+			_, n, perr := parseBinlogName(string(m[1]))
+			off, oerr := strconv.ParseUint(string(m[2]), 10, 64)
+			if perr != nil || oerr != nil {
+				return nil, segment.Position{}, fmt.Errorf("bad position line %q", bytes.TrimSpace(line))
+			}
+			// What bufio read ahead belongs to the stream too.
+			rest, _ := br.Peek(br.Buffered())
+			head = append(head, rest...)
+			_, _ = br.Discard(len(rest))
+			return head, segment.Position{Hi: n, Lo: off}, nil
+		}
+		if err != nil {
+			return nil, segment.Position{}, fmt.Errorf("the dump ended before its binlog position line (%w)", err)
+		}
+	}
+	return nil, segment.Position{}, errors.New("no binlog position in the dump's first MiB")
+}
+
+// Identity names the source dumped.
+func (d *DumpStream) Identity() capture.Identity { return d.id }
+
+// Tool names the dump program and its version.
+func (d *DumpStream) Tool() string { return d.tool }
+
+// Format is DumpFormat.
+func (d *DumpStream) Format() string { return DumpFormat }
+
+// Pos is the binlog position of the snapshot.
+func (d *DumpStream) Pos() segment.Position { return d.pos }
+
+// Time is the server's clock read just after the snapshot.
+func (d *DumpStream) Time() time.Time { return d.at }
+
+// Read reads the dump.
+func (d *DumpStream) Read(p []byte) (int, error) {
+	n, err := d.r.Read(p)
+	if errors.Is(err, io.EOF) {
+		d.mu.Lock()
+		d.eof = true
+		d.mu.Unlock()
+	}
+	return n, err
+}
+
+// Close waits for the dump program and reports its failure (with the end
+// of its error output), or that the dump was closed before its end.
+func (d *DumpStream) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return nil
+	}
+	d.closed = true
+	early := !d.eof
+	_ = d.out.Close()
+	werr := d.cmd.Wait()
+	switch {
+	case werr != nil && !early:
+		return fmt.Errorf("mysql dump: %w: %s", werr, d.errb.String())
+	case early:
+		return errors.New("mysql dump: closed before the end of the dump")
+	}
+	return nil
+}
+
+// dumpPath finds the dump program: bin if set, else mariadb-dump, else
+// mysqldump from PATH.
+func dumpPath(bin string) (string, error) {
+	if bin != "" {
+		return exec.LookPath(bin)
+	}
+	for _, name := range []string{"mariadb-dump", "mysqldump"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("mysql dump: neither mariadb-dump nor mysqldump is in PATH; fix: install the client (apt-get install mariadb-client)")
+}

@@ -1,0 +1,360 @@
+package mysql
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/replication"
+
+	"github.com/rxvault/rxvault/capture"
+	"github.com/rxvault/rxvault/segment"
+)
+
+// assembler turns binlog events into whole transactions.
+//
+// A transaction runs from its GTID event (or BEGIN) to its XID event or
+// COMMIT query. A DDL statement is a transaction of its own: MariaDB
+// flags it standalone in its GTID event, and it commits at once; MySQL
+// does not, so a DDL transaction commits when the next event shows that
+// no rows follow (CREATE TABLE ... SELECT continues with rows and an XID).
+//
+// Positions: Hi is the binlog file's number, Lo an offset in it. A
+// transaction's Pos is the start of its commit event (XID, COMMIT, or the
+// DDL query itself), its End the end of that event: the next
+// transaction's first event. Both select it exactly in --lsn targets.
+type assembler struct {
+	r    *Reader
+	sink capture.Sink
+	cur  uint64 // current binlog file number
+
+	rels map[uint64]*segment.Relation // table id → relation, for this database and the heartbeat table
+
+	open      bool
+	begun     bool // BEGIN seen
+	id        string
+	commitTS  time.Time // MySQL's immediate commit timestamp, if any
+	buf       *txnBuf
+	ddlCommit *commitPoint // MySQL: a DDL query that commits unless rows follow
+}
+
+// commitPoint is where a transaction commits.
+type commitPoint struct {
+	start, end uint64
+	ts         time.Time
+}
+
+func (a *assembler) event(ctx context.Context, ev *replication.BinlogEvent) error {
+	h := ev.Header
+	here := commitPoint{end: uint64(h.LogPos), ts: time.Unix(int64(h.Timestamp), 0).UTC()}
+	if uint64(h.LogPos) >= uint64(h.EventSize) {
+		here.start = uint64(h.LogPos) - uint64(h.EventSize)
+	}
+	if a.ddlCommit != nil {
+		switch ev.Event.(type) {
+		case *replication.TableMapEvent, *replication.RowsEvent, *replication.XIDEvent, *replication.MariadbAnnotateRowsEvent:
+			a.ddlCommit = nil // rows follow: the transaction goes on
+		default:
+			p := *a.ddlCommit
+			if err := a.commit(ctx, p); err != nil {
+				return err
+			}
+		}
+	}
+	switch e := ev.Event.(type) {
+	case *replication.RotateEvent:
+		_, n, err := parseBinlogName(string(e.NextLogName))
+		if err != nil {
+			return err
+		}
+		if a.open {
+			return fmt.Errorf("binlog rotates to %s inside a transaction", e.NextLogName)
+		}
+		a.cur = n
+	case *replication.GTIDEvent:
+		set, err := e.GTIDNext()
+		if err != nil {
+			return fmt.Errorf("GTID event: %w", err)
+		}
+		a.begin(set.String())
+		if e.ImmediateCommitTimestamp != 0 {
+			a.commitTS = e.ImmediateCommitTime().UTC()
+		}
+	case *replication.MariadbGTIDEvent:
+		a.begin(e.GTID.String())
+		a.begun = !e.IsStandalone()
+	case *replication.QueryEvent:
+		return a.query(ctx, e, here)
+	case *replication.TableMapEvent:
+		return a.tableMap(e)
+	case *replication.RowsEvent:
+		return a.rows(e, h.EventType)
+	case *replication.XIDEvent:
+		return a.commit(ctx, here)
+	case *replication.HeartbeatEvent:
+		if !a.open && h.LogPos > 0 {
+			return a.sink.Progress(ctx, segment.Position{Hi: a.cur, Lo: uint64(h.LogPos)}, time.Time{})
+		}
+	case *replication.GenericEvent:
+		if h.EventType == replication.INCIDENT_EVENT {
+			return fmt.Errorf("%w: the server logged an incident at %s: changes may be missing from the binlog", capture.ErrStreamLost,
+				segment.Position{Hi: a.cur, Lo: here.start}.Format(a.r.srv.engine()))
+		}
+	case *replication.TransactionPayloadEvent:
+		return capture.Permanent(fmt.Errorf("mysql capture: the binlog holds compressed transactions; fix: SET GLOBAL binlog_transaction_compression = OFF"))
+	}
+	return nil
+}
+
+func (a *assembler) begin(id string) {
+	a.reset()
+	a.open, a.id = true, id
+	a.buf = newTxnBuf(a.r.cfg.SpillDir, a.r.cfg.SpillThreshold)
+}
+
+// reset drops the open transaction, if any.
+func (a *assembler) reset() {
+	if a.buf != nil {
+		a.buf.close()
+	}
+	a.open, a.begun, a.id, a.commitTS, a.buf, a.ddlCommit = false, false, "", time.Time{}, nil, nil
+}
+
+func (a *assembler) query(ctx context.Context, e *replication.QueryEvent, here commitPoint) error {
+	q := strings.TrimSpace(string(e.Query))
+	verb := strings.ToUpper(firstWord(q))
+	switch {
+	case strings.EqualFold(q, "BEGIN"):
+		if !a.open {
+			a.begin("")
+		}
+		a.begun = true
+		return nil
+	case strings.EqualFold(q, "COMMIT"):
+		return a.commit(ctx, here)
+	case strings.EqualFold(q, "ROLLBACK"):
+		// Only changes to non-transactional tables are logged before a
+		// ROLLBACK; they stay, so the transaction commits as logged.
+		a.r.log.Warn("binlog transaction ends with ROLLBACK: its non-transactional changes are kept", "gtid", a.id)
+		return a.commit(ctx, here)
+	case verb == "SAVEPOINT" || verb == "RELEASE" || (verb == "ROLLBACK" && a.open):
+		return nil
+	case verb == "XA":
+		return capture.Permanent(fmt.Errorf("mysql capture: XA transactions are not supported; fix: avoid XA on the captured server"))
+	}
+	if !a.open {
+		a.begin("")
+	}
+	if isDDL(q) && a.concerns(string(e.Schema), q) {
+		if err := a.buf.add(segment.Change{Op: segment.OpDDL, Schema: string(e.Schema), SQL: q}); err != nil {
+			return err
+		}
+		// Tables may change: forget cached relations.
+		clear(a.rels)
+	}
+	if a.begun {
+		return nil // inside BEGIN ... COMMIT (MariaDB CREATE TABLE ... SELECT)
+	}
+	if a.r.srv.mariadb {
+		return a.commit(ctx, here)
+	}
+	a.ddlCommit = &here
+	return nil
+}
+
+// concerns reports whether a statement run with default database schema
+// concerns the captured database. A statement that names both it and
+// another database (RENAME TABLE pharmacy.t TO other.t) is captured and
+// logged: replay runs it only where that is safe (see pitr/mysql).
+func (a *assembler) concerns(schema, q string) bool {
+	sc := scopeOf(q, schema, a.r.d.db)
+	if sc.ours && sc.others {
+		a.r.log.Warn("DDL names the captured database and another one; replay may refuse it", "schema", schema)
+	}
+	return sc.ours
+}
+
+// ddlVerbs are the statements replay runs; other statements in the binlog
+// (GRANT, FLUSH, ANALYZE, ...) concern accounts or maintenance, not data.
+var ddlVerbs = map[string]bool{"CREATE": true, "ALTER": true, "DROP": true, "RENAME": true, "TRUNCATE": true}
+
+func isDDL(q string) bool { return ddlVerbs[strings.ToUpper(firstWord(q))] && !isAccountDDL(q) }
+
+// isAccountDDL reports CREATE/ALTER/DROP/RENAME USER or ROLE and the like.
+func isAccountDDL(q string) bool {
+	f := strings.Fields(strings.ToUpper(stripComments(q)))
+	for _, w := range f[1:min(len(f), 4)] {
+		switch w {
+		case "USER", "ROLE", "SERVER", "TABLESPACE", "LOGFILE", "RESOURCE":
+			return true
+		}
+	}
+	return false
+}
+
+// firstWord returns the first word of a statement, past leading comments.
+func firstWord(q string) string {
+	f := strings.Fields(stripComments(q))
+	if len(f) == 0 {
+		return ""
+	}
+	w := f[0]
+	if i := strings.IndexAny(w, "(;`"); i > 0 {
+		w = w[:i]
+	}
+	return w
+}
+
+// stripComments drops leading /* */ and -- comments.
+func stripComments(q string) string {
+	for {
+		q = strings.TrimSpace(q)
+		switch {
+		case strings.HasPrefix(q, "/*") && !strings.HasPrefix(q, "/*!"):
+			i := strings.Index(q, "*/")
+			if i < 0 {
+				return ""
+			}
+			q = q[i+2:]
+		case strings.HasPrefix(q, "--") || strings.HasPrefix(q, "#"):
+			i := strings.IndexByte(q, '\n')
+			if i < 0 {
+				return ""
+			}
+			q = q[i+1:]
+		default:
+			return q
+		}
+	}
+}
+
+func (a *assembler) tableMap(e *replication.TableMapEvent) error {
+	schema, table := string(e.Schema), string(e.Table)
+	if schema != a.r.d.db && (schema != HeartbeatSchema || table != "heartbeat") {
+		return nil
+	}
+	rel, err := relation(e)
+	if err != nil {
+		return capture.Permanent(fmt.Errorf("mysql capture: %w", err))
+	}
+	a.rels[e.TableID] = rel
+	return nil
+}
+
+func (a *assembler) rows(e *replication.RowsEvent, t replication.EventType) error {
+	rel := a.rels[e.TableID]
+	if rel == nil {
+		return nil // another database's table
+	}
+	if !a.open {
+		a.begin("")
+	}
+	if rel.Schema == HeartbeatSchema {
+		return a.heartbeatRows(e, t)
+	}
+	var op segment.Op
+	switch t {
+	case replication.WRITE_ROWS_EVENTv0, replication.WRITE_ROWS_EVENTv1, replication.WRITE_ROWS_EVENTv2, replication.MARIADB_WRITE_ROWS_COMPRESSED_EVENT_V1:
+		op = segment.OpInsert
+	case replication.UPDATE_ROWS_EVENTv0, replication.UPDATE_ROWS_EVENTv1, replication.UPDATE_ROWS_EVENTv2, replication.MARIADB_UPDATE_ROWS_COMPRESSED_EVENT_V1:
+		op = segment.OpUpdate
+	case replication.DELETE_ROWS_EVENTv0, replication.DELETE_ROWS_EVENTv1, replication.DELETE_ROWS_EVENTv2, replication.MARIADB_DELETE_ROWS_COMPRESSED_EVENT_V1:
+		op = segment.OpDelete
+	default:
+		return capture.Permanent(fmt.Errorf("mysql capture: unsupported rows event %s on %s.%s", t, quoteIdent(rel.Schema), quoteIdent(rel.Table)))
+	}
+	step := 1
+	if op == segment.OpUpdate {
+		step = 2
+	}
+	for i := 0; i+step <= len(e.Rows); i += step {
+		c := segment.Change{Op: op, Rel: rel}
+		first, err := a.tuple(rel, e.Rows[i])
+		if err != nil {
+			return err
+		}
+		switch op {
+		case segment.OpInsert:
+			c.New = first
+		case segment.OpDelete:
+			c.OldKind, c.Old = segment.OldFull, first
+		case segment.OpUpdate:
+			c.OldKind, c.Old = segment.OldFull, first
+			if c.New, err = a.tuple(rel, e.Rows[i+1]); err != nil {
+				return err
+			}
+		}
+		if err := a.buf.add(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (a *assembler) tuple(rel *segment.Relation, row []any) ([]segment.Value, error) {
+	if len(row) != len(rel.Columns) {
+		return nil, fmt.Errorf("mysql capture: %s.%s: a row of %d values for %d columns (binlog_row_image must be FULL)",
+			quoteIdent(rel.Schema), quoteIdent(rel.Table), len(row), len(rel.Columns))
+	}
+	out := make([]segment.Value, len(row))
+	for i, v := range row {
+		val, err := value(v, &rel.Columns[i])
+		if err != nil {
+			return nil, fmt.Errorf("mysql capture: %s.%s: %w", quoteIdent(rel.Schema), quoteIdent(rel.Table), err)
+		}
+		out[i] = val
+	}
+	return out, nil
+}
+
+// heartbeatRows turns this database's heartbeat row into messages: the
+// heartbeat and the AUTO_INCREMENT values it carries.
+func (a *assembler) heartbeatRows(e *replication.RowsEvent, t replication.EventType) error {
+	if t == replication.DELETE_ROWS_EVENTv1 || t == replication.DELETE_ROWS_EVENTv2 {
+		return nil
+	}
+	step := 1
+	if t == replication.UPDATE_ROWS_EVENTv1 || t == replication.UPDATE_ROWS_EVENTv2 {
+		step = 2
+	}
+	for i := step - 1; i < len(e.Rows); i += step {
+		row := e.Rows[i]
+		if len(row) < 3 || fmt.Sprint(row[0]) != a.r.d.db {
+			continue
+		}
+		at, _ := row[1].(string)
+		ai := fmt.Sprint(row[2])
+		if b, ok := row[2].([]byte); ok {
+			ai = string(b)
+		}
+		for _, m := range []segment.Change{
+			{Op: segment.OpMessage, Prefix: capture.PrefixHeartbeat, Content: []byte(at), Transactional: true},
+			{Op: segment.OpMessage, Prefix: capture.PrefixAutoIncrement, Content: []byte(ai), Transactional: true},
+		} {
+			if err := a.buf.add(m); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// commit delivers the open transaction, committed at p: to the sink if it
+// holds changes, else as progress.
+func (a *assembler) commit(ctx context.Context, p commitPoint) error {
+	if !a.open {
+		return nil
+	}
+	defer a.reset()
+	ts := p.ts
+	if !a.commitTS.IsZero() {
+		ts = a.commitTS
+	}
+	end := segment.Position{Hi: a.cur, Lo: p.end}
+	if a.buf.n == 0 {
+		return a.sink.Progress(ctx, end, ts)
+	}
+	info := segment.TxnInfo{ID: a.id, Pos: segment.Position{Hi: a.cur, Lo: p.start}, Commit: ts}
+	return a.sink.Txn(ctx, a.buf.txn(info, end))
+}

@@ -1,0 +1,199 @@
+package mysql
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/client"
+	gomysql "github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/go-mysql-org/go-mysql/replication"
+
+	"github.com/rxvault/rxvault/capture"
+	"github.com/rxvault/rxvault/segment"
+)
+
+// Reader is an open binlog stream of one database. Create with Open;
+// Run delivers its transactions; Close releases it.
+type Reader struct {
+	cfg     Config
+	d       *dsn
+	srv     *server
+	id      capture.Identity
+	base    binlogFile
+	state   *stateFile
+	start   segment.Position
+	created bool
+	log     *slog.Logger
+
+	ackErrOnce sync.Once
+}
+
+var _ capture.Reader = (*Reader)(nil)
+
+// Open checks the server (see inspect), creates the heartbeat table if
+// missing, and finds where the stream resumes: the saved position of the
+// last acknowledged transaction, or, when there is none, the end of the
+// server's binlog (SlotCreated then reports true, and that position is
+// saved at once). A saved position whose binlog file the server no
+// longer has fails with capture.ErrStreamLost, after forgetting it, so
+// the next Open starts a new chain.
+func Open(ctx context.Context, cfg Config) (*Reader, error) {
+	cfg, d, err := cfg.withDefaults()
+	if err != nil {
+		return nil, capture.Permanent(err)
+	}
+	if d.db == HeartbeatSchema {
+		return nil, capture.Permanent(fmt.Errorf("mysql capture: database %q is rxvault's own; fix: capture another database", d.db))
+	}
+	c, err := connect(ctx, d, "")
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	srv, err := inspect(c, &cfg, d.db)
+	if err != nil {
+		return nil, err
+	}
+	if err := setupHeartbeat(c); err != nil {
+		return nil, err
+	}
+	base, end, err := masterStatus(c)
+	if err != nil {
+		return nil, err
+	}
+	r := &Reader{cfg: cfg, d: d, srv: srv, id: srv.identity(d.db), base: base, log: cfg.Logger.With("component", "capture")}
+	r.state = newStateFile(cfg.StateDir, r.id, base)
+	pos, ok, err := r.state.load()
+	if err != nil {
+		return nil, capture.Permanent(err)
+	}
+	if !ok {
+		if err := r.state.save(end); err != nil {
+			return nil, err
+		}
+		r.start, r.created = end, true
+		return r, nil
+	}
+	logs, err := binaryLogs(c)
+	if err != nil {
+		return nil, err
+	}
+	if _, has := logs[pos.Hi]; !has || pos.Compare(end) > 0 {
+		if err := r.state.remove(); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: the saved position %s (binlog %s) is no longer on the server (purged, or the binlog was reset)",
+			capture.ErrStreamLost, pos.Format(srv.engine()), base.name(pos.Hi))
+	}
+	r.start = pos
+	return r, nil
+}
+
+// Identity names the source.
+func (r *Reader) Identity() capture.Identity { return r.id }
+
+// SlotCreated reports that no saved position existed: the stream starts
+// at the end of the binlog and nothing older can be read.
+func (r *Reader) SlotCreated() bool { return r.created }
+
+// StartPos is where the stream resumes.
+func (r *Reader) StartPos() segment.Position { return r.start }
+
+// Acknowledge saves pos as the resume point: everything before it is
+// durably archived. A failed save is logged; the older saved position
+// only makes the source re-send what is already archived.
+func (r *Reader) Acknowledge(pos segment.Position) {
+	if err := r.state.save(pos); err != nil {
+		r.ackErrOnce.Do(func() {
+			r.log.Error("saving the acknowledged binlog position failed; a restart re-reads from the older one", "err", err)
+		})
+	}
+}
+
+// Close releases the reader; Run's connections close when Run returns.
+func (r *Reader) Close() error { return nil }
+
+// Run streams the binlog from StartPos and delivers every transaction that
+// changed the captured database (and the heartbeat transactions) to sink,
+// in commit order, until ctx ends or the stream fails. It also writes the
+// heartbeat row every Config.Heartbeat.
+func (r *Reader) Run(ctx context.Context, sink capture.Sink) error {
+	syncer := replication.NewBinlogSyncer(replication.BinlogSyncerConfig{
+		ServerID:                r.cfg.ServerID,
+		Flavor:                  r.srv.flavor(),
+		Host:                    r.d.host,
+		Port:                    r.d.port,
+		User:                    r.d.user,
+		Password:                r.d.password,
+		Charset:                 "utf8mb4",
+		TLSConfig:               r.d.tls,
+		TimestampStringLocation: time.UTC,
+		RenderJSONAsMySQLText:   true,
+		HeartbeatPeriod:         r.cfg.Heartbeat,
+		ReadTimeout:             r.cfg.Heartbeat*10 + 20*time.Second,
+		DisableRetrySync:        true,
+		EventCacheCount:         64,
+		Logger:                  slog.New(slog.DiscardHandler),
+	})
+	defer syncer.Close()
+	streamer, err := syncer.StartSync(gomysql.Position{Name: r.base.name(r.start.Hi), Pos: uint32(r.start.Lo)})
+	if err != nil {
+		return r.streamErr(err)
+	}
+	hctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { r.heartbeats(hctx) })
+	defer wg.Wait()
+	defer stop()
+
+	a := &assembler{r: r, sink: sink, cur: r.start.Hi, rels: make(map[uint64]*segment.Relation)}
+	defer a.reset()
+	for {
+		ev, err := streamer.GetEvent(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return r.streamErr(err)
+		}
+		if err := a.event(ctx, ev); err != nil {
+			return err
+		}
+	}
+}
+
+// streamErr turns a binlog stream error into the reader's: a binlog the
+// server no longer has is a lost stream (the saved position is forgotten).
+func (r *Reader) streamErr(err error) error {
+	var me *gomysql.MyError
+	if errors.As(err, &me) && me.Code == gomysql.ER_MASTER_FATAL_ERROR_READING_BINLOG {
+		if rerr := r.state.remove(); rerr != nil {
+			return rerr
+		}
+		return fmt.Errorf("%w: the server cannot send the binlog from the saved position: %s", capture.ErrStreamLost, me.Message)
+	}
+	if errors.Is(err, io.EOF) {
+		return fmt.Errorf("binlog stream: connection closed by the server")
+	}
+	return classify(fmt.Errorf("binlog stream: %w", err))
+}
+
+// setupHeartbeat creates rxvault's heartbeat table if it is missing. It
+// runs without a default database, so the statements are not taken for
+// DDL of the captured database.
+func setupHeartbeat(c *client.Conn) error {
+	for _, q := range []string{
+		"CREATE DATABASE IF NOT EXISTS " + HeartbeatSchema,
+		"CREATE TABLE IF NOT EXISTS " + HeartbeatSchema + ".heartbeat (db VARCHAR(64) NOT NULL PRIMARY KEY, at DATETIME(6) NOT NULL, auto_increment LONGTEXT NOT NULL) ENGINE=InnoDB",
+	} {
+		if _, err := c.Execute(q); err != nil {
+			return classify(fmt.Errorf("mysql capture: create the heartbeat table: %w; fix: GRANT CREATE, INSERT, UPDATE ON %s.* TO the rxvault user", err, HeartbeatSchema))
+		}
+	}
+	return nil
+}

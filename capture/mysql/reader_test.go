@@ -1,0 +1,398 @@
+package mysql_test
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rxvault/rxvault/capture"
+	"github.com/rxvault/rxvault/capture/mysql"
+	"github.com/rxvault/rxvault/internal/testenv"
+	"github.com/rxvault/rxvault/segment"
+)
+
+// sink collects what a reader delivers.
+type sink struct {
+	mu   sync.Mutex
+	txns []segment.Txn
+	ends []segment.Position
+	prog []segment.Position
+}
+
+func (s *sink) Txn(_ context.Context, t *capture.Txn) error {
+	st := segment.Txn{TxnInfo: t.Info}
+	for c, err := range t.Changes {
+		if err != nil {
+			return err
+		}
+		cc := *c
+		cc.Old = cloneVals(c.Old)
+		cc.New = cloneVals(c.New)
+		st.Changes = append(st.Changes, cc)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.txns = append(s.txns, st)
+	s.ends = append(s.ends, t.End)
+	return nil
+}
+
+func cloneVals(v []segment.Value) []segment.Value {
+	out := make([]segment.Value, len(v))
+	for i := range v {
+		out[i] = segment.Value{Kind: v[i].Kind, Data: append([]byte(nil), v[i].Data...)}
+	}
+	return out
+}
+
+func (s *sink) Progress(_ context.Context, pos segment.Position, _ time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.prog = append(s.prog, pos)
+	return nil
+}
+
+// data returns the delivered transactions that are not heartbeats.
+func (s *sink) data() []segment.Txn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []segment.Txn
+	for _, t := range s.txns {
+		if len(t.Changes) > 0 && t.Changes[0].Op == segment.OpMessage {
+			continue
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+func (s *sink) heartbeats() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, t := range s.txns {
+		if len(t.Changes) > 0 && t.Changes[0].Prefix == capture.PrefixHeartbeat {
+			n++
+		}
+	}
+	return n
+}
+
+// running is a reader running in the background.
+type running struct {
+	r    *mysql.Reader
+	sink *sink
+	stop func() error
+}
+
+func start(t *testing.T, cfg mysql.Config) *running {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	r, err := mysql.Open(ctx, cfg)
+	if err != nil {
+		cancel()
+		t.Fatalf("open: %v", err)
+	}
+	s := &sink{}
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx, s) }()
+	var once sync.Once
+	var runErr error
+	stop := func() error {
+		once.Do(func() {
+			cancel()
+			runErr = <-done
+			r.Close()
+		})
+		return runErr
+	}
+	t.Cleanup(func() { _ = stop() })
+	return &running{r: r, sink: s, stop: stop}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func newServer(t *testing.T) (*testenv.MariaDB, mysql.Config) {
+	m := testenv.StartMariaDB(t)
+	dsn := m.CreateDatabase(t, "pharmacy") + "?tls=false"
+	return m, mysql.Config{DSN: dsn, StateDir: t.TempDir(), SpillDir: t.TempDir(), Heartbeat: 200 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+}
+
+const typesTable = `CREATE TABLE pharmacy.types (
+	id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+	dec65 DECIMAL(65,30), dt DATETIME(6), ts TIMESTAMP(6) NULL, b BIT(12), e ENUM('a','b','c'), s SET('x','y','z'),
+	j JSON, bl BLOB, lb LONGBLOB, txt VARCHAR(100) CHARACTER SET utf8mb4, big BIGINT UNSIGNED, f FLOAT, d DOUBLE,
+	n INT, tm TIME(3), dd DATE, y YEAR,
+	gen INT AS (n * 2) VIRTUAL)`
+
+// TestCaptureTypes inserts, updates and deletes rows of every type and
+// checks each captured value against the server's own rendering of it.
+func TestCaptureTypes(t *testing.T) {
+	m, cfg := newServer(t)
+	m.Exec(t, typesTable)
+	run := start(t, cfg)
+	if !run.r.SlotCreated() {
+		t.Fatal("first open: SlotCreated false")
+	}
+	m.Exec(t, `INSERT INTO pharmacy.types (dec65, dt, ts, b, e, s, j, bl, lb, txt, big, f, d, n, tm, dd, y) VALUES
+		('-12345678901234567890123456789012345.123456789012345678901234567890', '2026-12-02 10:02:17.123456', '2026-12-02 10:02:17.654321',
+		 b'101010101010', 'b', 'x,z', '{"k": [1, 2.5, "v"], "n": null}', X'00FF10', REPEAT(X'AB', 70000), 'café 💊', 18446744073709551615,
+		 0.1, 2.718281828459045, -7, '-838:59:58.125', '2026-02-28', 2026)`)
+	m.Exec(t, `INSERT INTO pharmacy.types (n) VALUES (NULL)`)
+	m.Exec(t, `UPDATE pharmacy.types SET n = 5, txt = 'x' WHERE id = 2`)
+	m.Exec(t, `DELETE FROM pharmacy.types WHERE id = 2`)
+	waitFor(t, "4 transactions", func() bool { return len(run.sink.data()) >= 4 })
+	txns := run.sink.data()
+
+	rel := txns[0].Changes[0].Rel
+	cols := make([]string, len(rel.Columns))
+	for i, c := range rel.Columns {
+		cols[i] = c.Name
+	}
+	if got := strings.Join(cols, ","); got != "id,dec65,dt,ts,b,e,s,j,bl,lb,txt,big,f,d,n,tm,dd,y,gen" {
+		t.Fatalf("columns %s", got)
+	}
+	if !rel.Columns[0].Key || rel.Columns[1].Key {
+		t.Errorf("key flags: id %v, dec65 %v", rel.Columns[0].Key, rel.Columns[1].Key)
+	}
+	if rel.Columns[0].Type != "bigint unsigned" || rel.Columns[1].Type != "decimal(65,30)" || rel.Columns[2].Type != "datetime(6)" {
+		t.Errorf("types %q %q %q", rel.Columns[0].Type, rel.Columns[1].Type, rel.Columns[2].Type)
+	}
+	// The server's own text of each value, with binary ones in hex.
+	want := m.Exec(t, `SELECT id, CAST(dec65 AS CHAR), CAST(dt AS CHAR), CAST(ts AS CHAR), CAST(b + 0 AS CHAR), CAST(e + 0 AS CHAR), CAST(s + 0 AS CHAR),
+		HEX(j), HEX(bl), HEX(lb), HEX(txt), CAST(big AS CHAR), n, CAST(tm AS CHAR), CAST(dd AS CHAR), CAST(y AS CHAR), gen
+		FROM pharmacy.types WHERE id = 1`)
+	ins := txns[0].Changes[0]
+	if ins.Op != segment.OpInsert {
+		t.Fatalf("first change %s", ins.Op)
+	}
+	check := func(col int, wantCol int, binary bool) {
+		t.Helper()
+		w, _ := want.GetString(0, wantCol)
+		v := ins.New[col]
+		got := string(v.Data)
+		if binary {
+			if v.Kind != segment.Binary {
+				t.Errorf("%s: kind %d, want binary", rel.Columns[col].Name, v.Kind)
+			}
+			got = strings.ToUpper(hex.EncodeToString(v.Data))
+		}
+		if got != w {
+			if len(got) > 80 {
+				got, w = got[:80]+"…", w[:min(80, len(w))]+"…"
+			}
+			t.Errorf("%s: captured %q, server says %q", rel.Columns[col].Name, got, w)
+		}
+	}
+	for col, wc := range map[int]int{0: 0, 1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 6: 6, 11: 11, 14: 12, 15: 13, 16: 14, 17: 15, 18: 16} {
+		check(col, wc, false)
+	}
+	for col, wc := range map[int]int{7: 7, 8: 8, 9: 9, 10: 10} {
+		check(col, wc, true)
+	}
+	if f, d := string(ins.New[12].Data), string(ins.New[13].Data); f != "0.1" || d != "2.718281828459045" {
+		t.Errorf("float %q double %q", f, d)
+	}
+
+	upd := txns[2].Changes[0]
+	if upd.Op != segment.OpUpdate || upd.OldKind != segment.OldFull || upd.Old[14].Kind != segment.Null || string(upd.New[14].Data) != "5" {
+		t.Errorf("update: %s old kind %d old n %v new n %q", upd.Op, upd.OldKind, upd.Old[14], upd.New[14].Data)
+	}
+	del := txns[3].Changes[0]
+	if del.Op != segment.OpDelete || del.OldKind != segment.OldFull || string(del.Old[0].Data) != "2" {
+		t.Errorf("delete: %s %d %q", del.Op, del.OldKind, del.Old[0].Data)
+	}
+	// GTIDs, increasing positions, ends past positions.
+	for i, tx := range txns {
+		if !strings.HasPrefix(tx.ID, "0-1-") {
+			t.Errorf("txn %d: id %q, want a MariaDB GTID", i, tx.ID)
+		}
+		if i > 0 && tx.Pos.Compare(txns[i-1].Pos) <= 0 {
+			t.Errorf("txn %d: position %v not after %v", i, tx.Pos, txns[i-1].Pos)
+		}
+		if tx.Commit.IsZero() || time.Since(tx.Commit) > time.Minute {
+			t.Errorf("txn %d: commit time %v", i, tx.Commit)
+		}
+	}
+	if err := run.stop(); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+}
+
+// TestCaptureDDLAndHeartbeat checks DDL in commit order between row
+// changes, other databases ignored, and heartbeats carrying counters.
+func TestCaptureDDLAndHeartbeat(t *testing.T) {
+	m, cfg := newServer(t)
+	m.Exec(t, "CREATE DATABASE other")
+	run := start(t, cfg)
+	c, err := m.RootConn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, q := range []string{
+		"USE pharmacy",
+		"CREATE TABLE fills (id INT AUTO_INCREMENT PRIMARY KEY, qty INT)",
+		"INSERT INTO fills (qty) VALUES (1), (2)",
+		"ALTER TABLE fills ADD COLUMN note VARCHAR(20) DEFAULT 'n'",
+		"INSERT INTO fills (qty, note) VALUES (3, 'x')",
+		"CREATE TABLE other.t (a INT PRIMARY KEY)",
+		"INSERT INTO other.t VALUES (1)",
+		"USE other",
+		"ALTER TABLE pharmacy.fills ADD COLUMN extra INT",
+		"GRANT SELECT ON pharmacy.* TO 'rxvault'@'127.0.0.1'",
+		"TRUNCATE TABLE pharmacy.fills",
+	} {
+		if _, err := c.Execute(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	waitFor(t, "the truncate", func() bool {
+		d := run.sink.data()
+		return len(d) > 0 && strings.HasPrefix(d[len(d)-1].Changes[0].SQL, "TRUNCATE")
+	})
+	var got []string
+	for _, tx := range run.sink.data() {
+		for _, ch := range tx.Changes {
+			switch ch.Op {
+			case segment.OpDDL:
+				got = append(got, "ddl:"+strings.Fields(ch.SQL)[0]+" "+strings.Fields(ch.SQL)[1])
+			default:
+				got = append(got, fmt.Sprintf("%s:%s:%d", ch.Op, ch.Rel.Table, len(ch.Rel.Columns)))
+			}
+		}
+	}
+	want := "ddl:CREATE TABLE,insert:fills:2,insert:fills:2,ddl:ALTER TABLE,insert:fills:3,ddl:ALTER TABLE,ddl:TRUNCATE TABLE"
+	if strings.Join(got, ",") != want {
+		t.Errorf("captured\n %s\nwant\n %s", strings.Join(got, ","), want)
+	}
+	waitFor(t, "heartbeats", func() bool { return run.sink.heartbeats() >= 3 })
+	run.sink.mu.Lock()
+	var ai string
+	for _, tx := range run.sink.txns {
+		for _, ch := range tx.Changes {
+			if ch.Prefix == capture.PrefixAutoIncrement {
+				ai = string(ch.Content)
+			}
+		}
+	}
+	run.sink.mu.Unlock()
+	if !strings.Contains(ai, `"fills":"`) {
+		t.Errorf("auto_increment message %q lacks fills", ai)
+	}
+	if err := run.stop(); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+}
+
+// TestResumeAndPurge acknowledges, restarts from the saved position with
+// nothing lost or doubled, then purges the binlog under a stopped reader:
+// the next open reports the stream lost and the one after starts anew.
+func TestResumeAndPurge(t *testing.T) {
+	m, cfg := newServer(t)
+	m.Exec(t, "CREATE TABLE pharmacy.l (id INT PRIMARY KEY)")
+	run := start(t, cfg)
+	for i := 1; i <= 5; i++ {
+		m.Exec(t, fmt.Sprintf("INSERT INTO pharmacy.l VALUES (%d)", i))
+	}
+	waitFor(t, "5 inserts", func() bool { return len(run.sink.data()) >= 5 })
+	// Acknowledge through the third insert only.
+	run.sink.mu.Lock()
+	var third segment.Position
+	n := 0
+	for i, tx := range run.sink.txns {
+		if tx.Changes[0].Op == segment.OpInsert {
+			n++
+			if n == 3 {
+				third = run.sink.ends[i]
+			}
+		}
+	}
+	run.sink.mu.Unlock()
+	run.r.Acknowledge(third)
+	if err := run.stop(); err != nil {
+		t.Fatal(err)
+	}
+	m.Exec(t, "INSERT INTO pharmacy.l VALUES (6)")
+
+	run2 := start(t, cfg)
+	if run2.r.SlotCreated() || run2.r.StartPos() != third {
+		t.Fatalf("reopen: created %v start %v, want %v", run2.r.SlotCreated(), run2.r.StartPos(), third)
+	}
+	waitFor(t, "inserts 4..6", func() bool { return len(run2.sink.data()) >= 3 })
+	time.Sleep(500 * time.Millisecond)
+	var ids []string
+	for _, tx := range run2.sink.data() {
+		ids = append(ids, string(tx.Changes[0].New[0].Data))
+	}
+	if strings.Join(ids, ",") != "4,5,6" {
+		t.Errorf("after resume: %v, want 4,5,6", ids)
+	}
+	if err := run2.stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	m.Exec(t, "FLUSH BINARY LOGS")
+	m.Exec(t, "FLUSH BINARY LOGS")
+	rows := m.Exec(t, "SHOW MASTER STATUS")
+	last, _ := rows.GetString(0, 0)
+	waitFor(t, "the purge", func() bool {
+		m.Exec(t, "PURGE BINARY LOGS TO '"+last+"'")
+		first, _ := m.Exec(t, "SHOW BINARY LOGS").GetString(0, 0)
+		return first == last
+	})
+	_, err := mysql.Open(context.Background(), cfg)
+	if !errors.Is(err, capture.ErrStreamLost) {
+		t.Fatalf("open after purge: %v, want ErrStreamLost", err)
+	}
+	run3 := start(t, cfg)
+	if !run3.r.SlotCreated() {
+		t.Fatal("open after the loss: SlotCreated false")
+	}
+}
+
+// TestRefusals checks the start checks name the fix.
+func TestRefusals(t *testing.T) {
+	m, cfg := newServer(t)
+	for _, tc := range []struct{ set, reset, want string }{
+		{"SET GLOBAL binlog_row_metadata = 'MINIMAL'", "SET GLOBAL binlog_row_metadata = 'FULL'", "SET GLOBAL binlog_row_metadata = 'FULL'"},
+		{"SET GLOBAL binlog_format = 'MIXED'", "SET GLOBAL binlog_format = 'ROW'", "SET GLOBAL binlog_format = 'ROW'"},
+		{"SET GLOBAL binlog_row_image = 'MINIMAL'", "SET GLOBAL binlog_row_image = 'FULL'", "SET GLOBAL binlog_row_image = 'FULL'"},
+	} {
+		m.Exec(t, tc.set)
+		_, err := mysql.Open(context.Background(), cfg)
+		m.Exec(t, tc.reset)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !capture.IsPermanent(err) {
+			t.Errorf("%s: open error %v, want a permanent error naming %q", tc.set, err, tc.want)
+		}
+	}
+	bad := cfg
+	bad.ServerID = 1
+	if _, err := mysql.Open(context.Background(), bad); err == nil || !strings.Contains(err.Error(), "server_id") {
+		t.Errorf("same server id: %v", err)
+	}
+	m.Exec(t, "CREATE USER 'weak'@'127.0.0.1' IDENTIFIED BY 'pw'")
+	m.Exec(t, "GRANT SELECT ON pharmacy.* TO 'weak'@'127.0.0.1'")
+	weak := cfg
+	weak.DSN = fmt.Sprintf("mysql://weak:pw@%s/pharmacy?tls=false", m.Addr())
+	if _, err := mysql.Open(context.Background(), weak); err == nil || !strings.Contains(err.Error(), "GRANT REPLICATION SLAVE, REPLICATION CLIENT") || strings.Contains(err.Error(), "pw@") {
+		t.Errorf("weak user: %v", err)
+	}
+}

@@ -1,0 +1,102 @@
+package mysql
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/rxvault/rxvault/capture"
+	"github.com/rxvault/rxvault/internal/fsutil"
+	"github.com/rxvault/rxvault/segment"
+)
+
+// savedPos is the acknowledged end of the archive on disk: what a
+// PostgreSQL replication slot's confirmed flush LSN is for the other
+// engine. MySQL keeps no state for a replica, so rxvault keeps it.
+type savedPos struct {
+	Source string `json:"source"` // engine and source id, to refuse another server's file
+	File   string `json:"file"`   // binlog file name
+	Pos    uint64 `json:"pos"`    // offset in it: a transaction boundary
+}
+
+// stateFile is the saved position of one source.
+type stateFile struct {
+	path   string
+	source string
+	base   binlogFile
+
+	mu   sync.Mutex
+	last segment.Position
+}
+
+func newStateFile(dir string, id capture.Identity, base binlogFile) *stateFile {
+	key := id.Engine.String() + " " + id.SourceID
+	sum := sha256.Sum256([]byte(key))
+	return &stateFile{
+		path:   filepath.Join(dir, "binlog-position-"+hex.EncodeToString(sum[:6])+".json"),
+		source: key,
+		base:   base,
+	}
+}
+
+// load returns the saved position, or ok false when there is none.
+func (s *stateFile) load() (pos segment.Position, ok bool, err error) {
+	data, err := os.ReadFile(s.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return pos, false, nil
+	}
+	if err != nil {
+		return pos, false, fmt.Errorf("saved binlog position: %w", err)
+	}
+	var sp savedPos
+	if err := json.Unmarshal(data, &sp); err != nil {
+		return pos, false, fmt.Errorf("saved binlog position %s is damaged (%v); fix: remove it to start a new chain with a new base backup", s.path, err)
+	}
+	if sp.Source != s.source {
+		return pos, false, fmt.Errorf("saved binlog position %s belongs to %q, not %q; fix: give each source its own spool.dir", s.path, sp.Source, s.source)
+	}
+	_, n, err := parseBinlogName(sp.File)
+	if err != nil {
+		return pos, false, fmt.Errorf("saved binlog position %s: %w", s.path, err)
+	}
+	pos = segment.Position{Hi: n, Lo: sp.Pos}
+	s.mu.Lock()
+	s.last = pos
+	s.mu.Unlock()
+	return pos, true, nil
+}
+
+// save records pos durably if it is past the last saved position.
+func (s *stateFile) save(pos segment.Position) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if pos.Compare(s.last) <= 0 {
+		return nil
+	}
+	data, err := json.Marshal(savedPos{Source: s.source, File: s.base.name(pos.Hi), Pos: pos.Lo})
+	if err != nil {
+		return err
+	}
+	if err := fsutil.WriteFileAtomic(s.path, data, 0o600); err != nil {
+		return fmt.Errorf("save binlog position: %w", err)
+	}
+	s.last = pos
+	return nil
+}
+
+// remove forgets the saved position: the stream from it is lost.
+func (s *stateFile) remove() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.last = segment.Position{}
+	if err := os.Remove(s.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove saved binlog position: %w", err)
+	}
+	return fsutil.SyncDir(filepath.Dir(s.path))
+}

@@ -1,0 +1,164 @@
+package mysql
+
+import (
+	"fmt"
+	"strconv"
+
+	gomysql "github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/go-mysql-org/go-mysql/replication"
+
+	"github.com/rxvault/rxvault/segment"
+)
+
+// relation builds the segment.Relation of a table map event: column names
+// (binlog_row_metadata=FULL), the real type of each column and the
+// primary key.
+func relation(tm *replication.TableMapEvent) (*segment.Relation, error) {
+	names := tm.ColumnNameString()
+	if uint64(len(names)) != tm.ColumnCount {
+		return nil, fmt.Errorf("table %s.%s: the row event carries no column names: binlog_row_metadata was not FULL when it was written; fix: SET GLOBAL binlog_row_metadata = 'FULL'",
+			quoteIdent(string(tm.Schema)), quoteIdent(string(tm.Table)))
+	}
+	unsigned := tm.UnsignedMap()
+	rel := &segment.Relation{Schema: string(tm.Schema), Table: string(tm.Table), Columns: make([]segment.Column, tm.ColumnCount)}
+	for i := range rel.Columns {
+		tp, meta := realType(tm.ColumnType[i], tm.ColumnMeta[i])
+		rel.Columns[i] = segment.Column{Name: names[i], Type: typeName(tp, meta, unsigned[i]), TypeID: uint32(tp)}
+	}
+	for _, k := range tm.PrimaryKey {
+		if k < uint64(len(rel.Columns)) {
+			rel.Columns[k].Key = true
+		}
+	}
+	return rel, nil
+}
+
+// realType unpacks the real type of a MYSQL_TYPE_STRING column (ENUM and
+// SET travel as STRING with the real type in the metadata's high byte).
+func realType(tp byte, meta uint16) (byte, uint16) {
+	if tp == gomysql.MYSQL_TYPE_STRING && meta >= 256 {
+		b0 := byte(meta >> 8)
+		if b0&0x30 != 0x30 {
+			return b0 | 0x30, meta
+		}
+		return b0, meta
+	}
+	return tp, meta
+}
+
+// typeName is the column's type as DDL would name it, as far as the
+// binlog tells (lengths of strings are not in it).
+func typeName(tp byte, meta uint16, unsigned bool) string {
+	u := ""
+	if unsigned {
+		u = " unsigned"
+	}
+	switch tp {
+	case gomysql.MYSQL_TYPE_TINY:
+		return "tinyint" + u
+	case gomysql.MYSQL_TYPE_SHORT:
+		return "smallint" + u
+	case gomysql.MYSQL_TYPE_INT24:
+		return "mediumint" + u
+	case gomysql.MYSQL_TYPE_LONG:
+		return "int" + u
+	case gomysql.MYSQL_TYPE_LONGLONG:
+		return "bigint" + u
+	case gomysql.MYSQL_TYPE_NEWDECIMAL:
+		return fmt.Sprintf("decimal(%d,%d)%s", meta>>8, meta&0xff, u)
+	case gomysql.MYSQL_TYPE_FLOAT:
+		return "float" + u
+	case gomysql.MYSQL_TYPE_DOUBLE:
+		return "double" + u
+	case gomysql.MYSQL_TYPE_BIT:
+		return fmt.Sprintf("bit(%d)", (meta>>8)*8+meta&0xff)
+	case gomysql.MYSQL_TYPE_TIMESTAMP, gomysql.MYSQL_TYPE_TIMESTAMP2:
+		return withFsp("timestamp", tp == gomysql.MYSQL_TYPE_TIMESTAMP2, meta)
+	case gomysql.MYSQL_TYPE_DATETIME, gomysql.MYSQL_TYPE_DATETIME2:
+		return withFsp("datetime", tp == gomysql.MYSQL_TYPE_DATETIME2, meta)
+	case gomysql.MYSQL_TYPE_TIME, gomysql.MYSQL_TYPE_TIME2:
+		return withFsp("time", tp == gomysql.MYSQL_TYPE_TIME2, meta)
+	case gomysql.MYSQL_TYPE_DATE, gomysql.MYSQL_TYPE_NEWDATE:
+		return "date"
+	case gomysql.MYSQL_TYPE_YEAR:
+		return "year"
+	case gomysql.MYSQL_TYPE_ENUM:
+		return "enum"
+	case gomysql.MYSQL_TYPE_SET:
+		return "set"
+	case gomysql.MYSQL_TYPE_VARCHAR, gomysql.MYSQL_TYPE_VAR_STRING:
+		return "varchar"
+	case gomysql.MYSQL_TYPE_STRING:
+		return "char"
+	case gomysql.MYSQL_TYPE_BLOB:
+		return "blob"
+	case gomysql.MYSQL_TYPE_JSON:
+		return "json"
+	case gomysql.MYSQL_TYPE_GEOMETRY:
+		return "geometry"
+	}
+	return fmt.Sprintf("type(%d)", tp)
+}
+
+func withFsp(name string, v2 bool, meta uint16) string {
+	if v2 && meta > 0 {
+		return fmt.Sprintf("%s(%d)", name, meta)
+	}
+	return name
+}
+
+// value converts one decoded binlog value of column col to its segment
+// form. The forms are the contract with replay (pitr/mysql):
+//
+//   - integers, YEAR: decimal text (unsigned columns as unsigned);
+//   - DECIMAL: its exact decimal text;
+//   - FLOAT, DOUBLE: the shortest text that parses back to the same
+//     float32 or float64;
+//   - DATE, TIME, DATETIME, TIMESTAMP: MySQL's text form, TIMESTAMP in UTC;
+//   - ENUM: the member's index, SET: the bitmask, BIT: the bits as an
+//     unsigned integer, all as decimal text;
+//   - CHAR, VARCHAR, TEXT, BLOB, JSON, GEOMETRY: Binary, the stored bytes
+//     (in the column's character set; JSON as MySQL's text form).
+func value(v any, col *segment.Column) (segment.Value, error) {
+	if v == nil {
+		return segment.Value{Kind: segment.Null}, nil
+	}
+	text := func(s string) segment.Value { return segment.Value{Kind: segment.Text, Data: []byte(s)} }
+	switch x := v.(type) {
+	case int8:
+		return text(strconv.FormatInt(int64(x), 10)), nil
+	case int16:
+		return text(strconv.FormatInt(int64(x), 10)), nil
+	case int32:
+		return text(strconv.FormatInt(int64(x), 10)), nil
+	case int:
+		return text(strconv.FormatInt(int64(x), 10)), nil
+	case int64:
+		switch byte(col.TypeID) {
+		case gomysql.MYSQL_TYPE_BIT, gomysql.MYSQL_TYPE_SET:
+			return text(strconv.FormatUint(uint64(x), 10)), nil
+		}
+		return text(strconv.FormatInt(x, 10)), nil
+	case uint8:
+		return text(strconv.FormatUint(uint64(x), 10)), nil
+	case uint16:
+		return text(strconv.FormatUint(uint64(x), 10)), nil
+	case uint32:
+		return text(strconv.FormatUint(uint64(x), 10)), nil
+	case uint64:
+		return text(strconv.FormatUint(x, 10)), nil
+	case float32:
+		return text(strconv.FormatFloat(float64(x), 'g', -1, 32)), nil
+	case float64:
+		return text(strconv.FormatFloat(x, 'g', -1, 64)), nil
+	case string:
+		switch byte(col.TypeID) {
+		case gomysql.MYSQL_TYPE_VARCHAR, gomysql.MYSQL_TYPE_VAR_STRING, gomysql.MYSQL_TYPE_STRING, gomysql.MYSQL_TYPE_JSON:
+			return segment.Value{Kind: segment.Binary, Data: []byte(x)}, nil
+		}
+		return text(x), nil
+	case []byte:
+		return segment.Value{Kind: segment.Binary, Data: append([]byte(nil), x...)}, nil
+	}
+	return segment.Value{}, fmt.Errorf("column %s (%s): unexpected value type %T", col.Name, col.Type, v)
+}
