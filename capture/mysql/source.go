@@ -110,4 +110,3 @@ func binlogLag(acked, end segment.Position, files map[uint64]int64) capture.Lag 
 	}
 	return lag
 }
-
