@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/rxvault/rxvault/capture"
+	"github.com/rxvault/rxvault/internal/mysqlconn"
 	"github.com/rxvault/rxvault/internal/tail"
 	"github.com/rxvault/rxvault/segment"
 )
@@ -70,7 +71,7 @@ func Dump(ctx context.Context, cfg Config) (*DumpStream, error) {
 		return nil, err
 	}
 	defer c.Close()
-	srv, err := inspect(c, &cfg, d.db)
+	srv, err := inspect(c, &cfg, d.DB)
 	if err != nil {
 		return nil, err
 	}
@@ -82,18 +83,18 @@ func Dump(ctx context.Context, cfg Config) (*DumpStream, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mysql dump: %s --version: %w", bin, err)
 	}
-	args := []string{"--no-defaults", "--host=" + d.host, "--port=" + strconv.Itoa(int(d.port)), "--user=" + d.user, "--protocol=TCP",
+	args := []string{"--no-defaults", "--host=" + d.Host, "--port=" + strconv.Itoa(int(d.Port)), "--user=" + d.User, "--protocol=TCP",
 		"--single-transaction", "--master-data=2", "--routines", "--events", "--triggers", "--hex-blob", "--tz-utc",
 		"--default-character-set=utf8mb4", "--skip-dump-date", "--no-tablespaces"}
-	if d.tls != nil {
+	if d.TLS != nil {
 		args = append(args, "--ssl", "--ssl-verify-server-cert")
-		if d.tlsCA != "" {
-			args = append(args, "--ssl-ca="+d.tlsCA)
+		if d.TLSCA != "" {
+			args = append(args, "--ssl-ca="+d.TLSCA)
 		}
 	}
-	args = append(args, "--", d.db)
+	args = append(args, "--", d.DB)
 	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "MYSQL_PWD=" + d.password, "TZ=UTC"}
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "MYSQL_PWD=" + d.Password, "TZ=UTC"}
 	errb := &tail.Buffer{Max: 4096}
 	cmd.Stderr = errb
 	out, err := cmd.StdoutPipe()
@@ -103,14 +104,14 @@ func Dump(ctx context.Context, cfg Config) (*DumpStream, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("mysql dump: start %s: %w", bin, err)
 	}
-	ds := &DumpStream{id: srv.identity(d.db), tool: strings.TrimSpace(string(ver)), out: out, cmd: cmd, errb: errb}
+	ds := &DumpStream{id: srv.identity(d.DB), tool: strings.TrimSpace(string(ver)), out: out, cmd: cmd, errb: errb}
 	head, pos, err := readHead(out)
 	if err != nil {
 		_ = ds.Close()
 		return nil, fmt.Errorf("mysql dump: %w: %s", err, errb.String())
 	}
 	ds.pos = pos
-	now, err := queryRow(c, "SELECT DATE_FORMAT(UTC_TIMESTAMP(6), '%Y-%m-%d %H:%i:%s.%f')")
+	now, err := mysqlconn.QueryRow(c, "SELECT DATE_FORMAT(UTC_TIMESTAMP(6), '%Y-%m-%d %H:%i:%s.%f')")
 	if err == nil {
 		ds.at, err = time.Parse("2006-01-02 15:04:05.999999", now[0])
 	}

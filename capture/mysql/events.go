@@ -9,6 +9,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/replication"
 
 	"github.com/rxvault/rxvault/capture"
+	"github.com/rxvault/rxvault/internal/mysqlconn"
 	"github.com/rxvault/rxvault/segment"
 )
 
@@ -168,7 +169,7 @@ func (a *assembler) query(ctx context.Context, e *replication.QueryEvent, here c
 // another database (RENAME TABLE pharmacy.t TO other.t) is captured and
 // logged: replay runs it only where that is safe (see pitr/mysql).
 func (a *assembler) concerns(schema, q string) bool {
-	sc := scopeOf(q, schema, a.r.d.db)
+	sc := scopeOf(q, schema, a.r.d.DB)
 	if sc.ours && sc.others {
 		a.r.log.Warn("DDL names the captured database and another one; replay may refuse it", "schema", schema)
 	}
@@ -231,7 +232,7 @@ func stripComments(q string) string {
 
 func (a *assembler) tableMap(e *replication.TableMapEvent) error {
 	schema, table := string(e.Schema), string(e.Table)
-	if schema != a.r.d.db && (schema != HeartbeatSchema || table != "heartbeat") {
+	if schema != a.r.d.DB && (schema != HeartbeatSchema || table != "heartbeat") {
 		return nil
 	}
 	rel, err := relation(e)
@@ -262,7 +263,7 @@ func (a *assembler) rows(e *replication.RowsEvent, t replication.EventType) erro
 	case replication.DELETE_ROWS_EVENTv0, replication.DELETE_ROWS_EVENTv1, replication.DELETE_ROWS_EVENTv2, replication.MARIADB_DELETE_ROWS_COMPRESSED_EVENT_V1:
 		op = segment.OpDelete
 	default:
-		return capture.Permanent(fmt.Errorf("mysql capture: unsupported rows event %s on %s.%s", t, quoteIdent(rel.Schema), quoteIdent(rel.Table)))
+		return capture.Permanent(fmt.Errorf("mysql capture: unsupported rows event %s on %s.%s", t, mysqlconn.QuoteIdent(rel.Schema), mysqlconn.QuoteIdent(rel.Table)))
 	}
 	step := 1
 	if op == segment.OpUpdate {
@@ -295,13 +296,13 @@ func (a *assembler) rows(e *replication.RowsEvent, t replication.EventType) erro
 func (a *assembler) tuple(rel *segment.Relation, row []any) ([]segment.Value, error) {
 	if len(row) != len(rel.Columns) {
 		return nil, fmt.Errorf("mysql capture: %s.%s: a row of %d values for %d columns (binlog_row_image must be FULL)",
-			quoteIdent(rel.Schema), quoteIdent(rel.Table), len(row), len(rel.Columns))
+			mysqlconn.QuoteIdent(rel.Schema), mysqlconn.QuoteIdent(rel.Table), len(row), len(rel.Columns))
 	}
 	out := make([]segment.Value, len(row))
 	for i, v := range row {
 		val, err := value(v, &rel.Columns[i])
 		if err != nil {
-			return nil, fmt.Errorf("mysql capture: %s.%s: %w", quoteIdent(rel.Schema), quoteIdent(rel.Table), err)
+			return nil, fmt.Errorf("mysql capture: %s.%s: %w", mysqlconn.QuoteIdent(rel.Schema), mysqlconn.QuoteIdent(rel.Table), err)
 		}
 		out[i] = val
 	}
@@ -320,7 +321,7 @@ func (a *assembler) heartbeatRows(e *replication.RowsEvent, t replication.EventT
 	}
 	for i := step - 1; i < len(e.Rows); i += step {
 		row := e.Rows[i]
-		if len(row) < 3 || fmt.Sprint(row[0]) != a.r.d.db {
+		if len(row) < 3 || fmt.Sprint(row[0]) != a.r.d.DB {
 			continue
 		}
 		at, _ := row[1].(string)

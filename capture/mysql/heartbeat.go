@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/client"
+
+	"github.com/rxvault/rxvault/internal/mysqlconn"
 )
 
 // heartbeats writes this database's heartbeat row every Config.Heartbeat
@@ -64,7 +66,7 @@ func (r *Reader) heartbeats(ctx context.Context) {
 
 // heartbeat writes one heartbeat row.
 func (r *Reader) heartbeat(c *client.Conn) error {
-	rows, err := queryRows(c, "SELECT TABLE_NAME, AUTO_INCREMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND AUTO_INCREMENT IS NOT NULL", r.d.db)
+	rows, err := mysqlconn.QueryRows(c, "SELECT TABLE_NAME, AUTO_INCREMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND AUTO_INCREMENT IS NOT NULL", r.d.DB)
 	if err != nil {
 		return err
 	}
@@ -77,6 +79,6 @@ func (r *Reader) heartbeat(c *client.Conn) error {
 		return err
 	}
 	_, err = c.Execute("INSERT INTO "+HeartbeatSchema+".heartbeat (db, at, auto_increment) VALUES (?, NOW(6), ?) ON DUPLICATE KEY UPDATE at = VALUES(at), auto_increment = VALUES(auto_increment)",
-		r.d.db, string(data))
+		r.d.DB, string(data))
 	return err
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/replication"
 
 	"github.com/rxvault/rxvault/capture"
+	"github.com/rxvault/rxvault/internal/mysqlconn"
 	"github.com/rxvault/rxvault/segment"
 )
 
@@ -21,7 +22,7 @@ import (
 // Run delivers its transactions; Close releases it.
 type Reader struct {
 	cfg     Config
-	d       *dsn
+	d       *mysqlconn.DSN
 	srv     *server
 	id      capture.Identity
 	base    binlogFile
@@ -47,15 +48,15 @@ func Open(ctx context.Context, cfg Config) (*Reader, error) {
 	if err != nil {
 		return nil, capture.Permanent(err)
 	}
-	if d.db == HeartbeatSchema {
-		return nil, capture.Permanent(fmt.Errorf("mysql capture: database %q is rxvault's own; fix: capture another database", d.db))
+	if d.DB == HeartbeatSchema {
+		return nil, capture.Permanent(fmt.Errorf("mysql capture: database %q is rxvault's own; fix: capture another database", d.DB))
 	}
 	c, err := connect(ctx, d, "")
 	if err != nil {
 		return nil, err
 	}
 	defer c.Close()
-	srv, err := inspect(c, &cfg, d.db)
+	srv, err := inspect(c, &cfg, d.DB)
 	if err != nil {
 		return nil, err
 	}
@@ -66,7 +67,7 @@ func Open(ctx context.Context, cfg Config) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Reader{cfg: cfg, d: d, srv: srv, id: srv.identity(d.db), base: base, log: cfg.Logger.With("component", "capture")}
+	r := &Reader{cfg: cfg, d: d, srv: srv, id: srv.identity(d.DB), base: base, log: cfg.Logger.With("component", "capture")}
 	r.state = newStateFile(cfg.StateDir, r.id, base)
 	pos, ok, err := r.state.load()
 	if err != nil {
@@ -126,12 +127,12 @@ func (r *Reader) Run(ctx context.Context, sink capture.Sink) error {
 	syncer := replication.NewBinlogSyncer(replication.BinlogSyncerConfig{
 		ServerID:                r.cfg.ServerID,
 		Flavor:                  r.srv.flavor(),
-		Host:                    r.d.host,
-		Port:                    r.d.port,
-		User:                    r.d.user,
-		Password:                r.d.password,
+		Host:                    r.d.Host,
+		Port:                    r.d.Port,
+		User:                    r.d.User,
+		Password:                r.d.Password,
 		Charset:                 "utf8mb4",
-		TLSConfig:               r.d.tls,
+		TLSConfig:               r.d.TLS,
 		TimestampStringLocation: time.UTC,
 		RenderJSONAsMySQLText:   true,
 		HeartbeatPeriod:         r.cfg.Heartbeat,

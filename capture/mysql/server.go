@@ -8,6 +8,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/client"
 
 	"github.com/rxvault/rxvault/capture"
+	"github.com/rxvault/rxvault/internal/mysqlconn"
 	"github.com/rxvault/rxvault/segment"
 )
 
@@ -44,7 +45,7 @@ func (s *server) identity(db string) capture.Identity {
 // inspect reads the server's settings and refuses any that would make
 // capture inexact, naming the statement or option that fixes it.
 func inspect(c *client.Conn, cfg *Config, db string) (*server, error) {
-	row, err := queryRow(c, "SELECT @@version, @@server_id, @@hostname, @@port, @@log_bin, @@binlog_format, @@binlog_row_image")
+	row, err := mysqlconn.QueryRow(c, "SELECT @@version, @@server_id, @@hostname, @@port, @@log_bin, @@binlog_format, @@binlog_row_image")
 	if err != nil {
 		return nil, err
 	}
@@ -64,7 +65,7 @@ func inspect(c *client.Conn, cfg *Config, db string) (*server, error) {
 	case s.serverID == cfg.ServerID:
 		return nil, refuse("the source's server_id is %d, the same as rxvault's; fix: set source.server_id to a number no server or replica uses", s.serverID)
 	}
-	meta, err := queryRow(c, "SELECT @@binlog_row_metadata")
+	meta, err := mysqlconn.QueryRow(c, "SELECT @@binlog_row_metadata")
 	if err != nil {
 		return nil, refuse("this server has no binlog_row_metadata (MySQL 8.0.1+ and MariaDB 10.5+ have it): rows would arrive without column names; fix: upgrade the server")
 	}
@@ -75,7 +76,7 @@ func inspect(c *client.Conn, cfg *Config, db string) (*server, error) {
 		s.gtid = true
 		s.id = fmt.Sprintf("%d@%s:%s", s.serverID, row[2], row[3])
 	} else {
-		r, err := queryRow(c, "SELECT @@server_uuid, @@gtid_mode, @@binlog_row_value_options, @@binlog_transaction_compression")
+		r, err := mysqlconn.QueryRow(c, "SELECT @@server_uuid, @@gtid_mode, @@binlog_row_value_options, @@binlog_transaction_compression")
 		if err != nil {
 			return nil, err
 		}
@@ -87,8 +88,8 @@ func inspect(c *client.Conn, cfg *Config, db string) (*server, error) {
 	if err := checkGrants(c); err != nil {
 		return nil, err
 	}
-	if _, err := queryRow(c, "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", db); err != nil {
-		return nil, refuse("database %s does not exist or is not visible to this user; fix: correct the DSN's database or GRANT SELECT ON %s.* to the user", db, quoteIdent(db))
+	if _, err := mysqlconn.QueryRow(c, "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", db); err != nil {
+		return nil, refuse("database %s does not exist or is not visible to this user; fix: correct the DSN's database or GRANT SELECT ON %s.* to the user", db, mysqlconn.QuoteIdent(db))
 	}
 	return s, nil
 }
@@ -96,7 +97,7 @@ func inspect(c *client.Conn, cfg *Config, db string) (*server, error) {
 // checkGrants refuses a user that lacks REPLICATION SLAVE or REPLICATION
 // CLIENT (BINLOG MONITOR on MariaDB), naming the GRANT to run.
 func checkGrants(c *client.Conn) error {
-	rows, err := queryRows(c, "SHOW GRANTS")
+	rows, err := mysqlconn.QueryRows(c, "SHOW GRANTS")
 	if err != nil {
 		return err
 	}
@@ -144,7 +145,7 @@ func (b binlogFile) name(n uint64) string {
 
 // masterStatus returns the end of the server's binlog.
 func masterStatus(c *client.Conn) (binlogFile, segment.Position, error) {
-	rows, err := queryRows(c, "SHOW MASTER STATUS")
+	rows, err := mysqlconn.QueryRows(c, "SHOW MASTER STATUS")
 	if err != nil {
 		return binlogFile{}, segment.Position{}, err
 	}
@@ -164,7 +165,7 @@ func masterStatus(c *client.Conn) (binlogFile, segment.Position, error) {
 
 // binaryLogs returns the server's binlog files: number → size.
 func binaryLogs(c *client.Conn) (map[uint64]int64, error) {
-	rows, err := queryRows(c, "SHOW BINARY LOGS")
+	rows, err := mysqlconn.QueryRows(c, "SHOW BINARY LOGS")
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/replication"
 
+	"github.com/rxvault/rxvault/internal/mysqlconn"
 	"github.com/rxvault/rxvault/segment"
 )
 
@@ -17,7 +18,7 @@ func relation(tm *replication.TableMapEvent) (*segment.Relation, error) {
 	names := tm.ColumnNameString()
 	if uint64(len(names)) != tm.ColumnCount {
 		return nil, fmt.Errorf("table %s.%s: the row event carries no column names: binlog_row_metadata was not FULL when it was written; fix: SET GLOBAL binlog_row_metadata = 'FULL'",
-			quoteIdent(string(tm.Schema)), quoteIdent(string(tm.Table)))
+			mysqlconn.QuoteIdent(string(tm.Schema)), mysqlconn.QuoteIdent(string(tm.Table)))
 	}
 	unsigned := tm.UnsignedMap()
 	rel := &segment.Relation{Schema: string(tm.Schema), Table: string(tm.Table), Columns: make([]segment.Column, tm.ColumnCount)}
