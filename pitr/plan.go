@@ -25,6 +25,9 @@ type Point struct {
 	Time   time.Time
 	Pos    segment.Position
 	Latest bool
+	// Engine, if set, is the source's engine: String writes Pos in its
+	// native notation.
+	Engine segment.Engine
 }
 
 // String describes the point for messages.
@@ -35,7 +38,7 @@ func (p Point) String() string {
 	case !p.Time.IsZero():
 		return p.Time.UTC().Format(time.RFC3339Nano)
 	}
-	return "position " + p.Pos.String()
+	return "position " + p.Pos.Format(p.Engine)
 }
 
 func (p Point) check() error {
@@ -231,7 +234,7 @@ func outside(windows []Window, p Point) error {
 			fmtTime(p.Time), strings.Join(ws, ", "))
 	}
 	return fmt.Errorf("position %s is outside the restorable windows: the earliest base backup is at %s, the archive ends at %s",
-		p.Pos.String(), first.StartPos.String(), last.EndPos.String())
+		p.Pos.Format(p.Engine), first.StartPos.Format(p.Engine), last.EndPos.Format(p.Engine))
 }
 
 func brokenNote(w Window) string {

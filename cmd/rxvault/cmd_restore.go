@@ -38,7 +38,10 @@ func newRestoreCommand(g *globals) *cobra.Command {
 
   --time T    an RFC 3339 time (2026-11-24T10:02:17.5Z): every transaction up to the
               first one committed after T, the rule PostgreSQL's own recovery uses
-  --lsn POS   every transaction committed at or before this position (PostgreSQL: 16/B374D848)
+  --lsn POS   every transaction committed at or before this position (PostgreSQL:
+              16/B374D848; MySQL and MariaDB: binlog file number and offset,
+              000042:1234, the end_log_pos of a transaction's Xid or COMMIT in
+              mariadb-binlog's output; --position is the same flag)
   --latest    everything archived
 
 The plan is the newest base backup before the point plus the chain of segments
@@ -58,6 +61,7 @@ window, a non-empty target or a wrong identity.`,
 	f := cmd.Flags()
 	f.StringVar(&opts.time, "time", "", "restore as of this RFC 3339 time")
 	f.StringVar(&opts.lsn, "lsn", "", "restore up to and including this commit position")
+	f.StringVar(&opts.lsn, "position", "", "the same as --lsn (MySQL and MariaDB: binlog file number and offset, 000042:1234)")
 	f.BoolVar(&opts.latest, "latest", false, "restore everything archived")
 	f.StringVar(&opts.target, "target", "", "DSN of the empty database to restore into")
 	f.StringArrayVar(&opts.identities, "identity", nil, "identity file (repeatable, e.g. across a key rotation)")
@@ -145,7 +149,7 @@ func runRestore(ctx context.Context, g *globals, cmd *cobra.Command, opts restor
 
 // parsePoint reads the one restore point the flags give.
 func parsePoint(opts restoreOptions, e segment.Engine) (pitr.Point, error) {
-	var p pitr.Point
+	p := pitr.Point{Engine: e}
 	n := 0
 	if opts.time != "" {
 		n++

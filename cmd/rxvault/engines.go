@@ -7,9 +7,11 @@ import (
 	"os"
 
 	"github.com/rxvault/rxvault/capture"
+	mycapture "github.com/rxvault/rxvault/capture/mysql"
 	pgcapture "github.com/rxvault/rxvault/capture/postgres"
 	"github.com/rxvault/rxvault/internal/config"
 	"github.com/rxvault/rxvault/pitr"
+	mytarget "github.com/rxvault/rxvault/pitr/mysql"
 	pgtarget "github.com/rxvault/rxvault/pitr/postgres"
 )
 
@@ -29,8 +31,17 @@ func sourceFor(cfg *config.Config, spill string, log *slog.Logger) (capture.Sour
 			SpillDir:    spill,
 			Logger:      log,
 		}), nil
+	case "mysql":
+		return mycapture.NewSource(mycapture.Config{
+			DSN:       cfg.Source.DSN,
+			ServerID:  cfg.Source.ServerID,
+			Heartbeat: cfg.Source.Heartbeat,
+			StateDir:  cfg.Spool.Dir,
+			SpillDir:  spill,
+			Logger:    log,
+		}), nil
 	}
-	return nil, usage(fmt.Errorf("source.dsn: %s sources are not supported yet (PostgreSQL is); see the README's known limits", dsnScheme(cfg.Source.DSN)))
+	return nil, usage(fmt.Errorf("source.dsn: %s sources are not supported yet (PostgreSQL, MySQL and MariaDB are); see the README's known limits", dsnScheme(cfg.Source.DSN)))
 }
 
 // targetFor opens the restore target a DSN names.
@@ -38,8 +49,10 @@ func targetFor(ctx context.Context, dsn string, log *slog.Logger) (pitr.Target, 
 	switch dsnScheme(dsn) {
 	case "postgres", "postgresql":
 		return pgtarget.Open(ctx, pgtarget.Config{DSN: dsn, Logger: log})
+	case "mysql":
+		return mytarget.Open(ctx, mytarget.Config{DSN: dsn, Logger: log})
 	}
-	return nil, usage(fmt.Errorf("--target %s: restoring into %s is not supported yet (PostgreSQL is)", config.RedactURL(dsn), dsnScheme(dsn)))
+	return nil, usage(fmt.Errorf("--target %s: restoring into %s is not supported yet (PostgreSQL, MySQL and MariaDB are)", config.RedactURL(dsn), dsnScheme(dsn)))
 }
 
 // spillDir is where large transactions spill: inside the spool, so it is on

@@ -39,6 +39,9 @@ type Source struct {
 	// the sequences) into the change stream, so an idle database still
 	// shows progress and sequences restore to their values.
 	Heartbeat time.Duration `mapstructure:"heartbeat"`
+	// ServerID is the replica server id rxvault registers with a MySQL or
+	// MariaDB source; no server or other replica may use it.
+	ServerID uint32 `mapstructure:"server_id"`
 }
 
 // Archive is where segments and base backups are stored.
@@ -119,7 +122,7 @@ type ByteSize int64
 // Default returns the configuration used for every key not set otherwise.
 func Default() Config {
 	return Config{
-		Source: Source{Slot: "rxvault", Publication: "rxvault", Tables: []string{}, Heartbeat: time.Second},
+		Source: Source{Slot: "rxvault", Publication: "rxvault", Tables: []string{}, Heartbeat: time.Second, ServerID: 42170001},
 		Archive: Archive{
 			Stores:    []string{"file:///var/lib/rxvault/archive"},
 			LockMode:  "compliance",

@@ -25,8 +25,10 @@ source:
   # The database to protect. The scheme picks the engine: postgres://,
   # mysql:// (MySQL and MariaDB) or sqlserver://. Keep the password out of
   # this file: use PGPASSWORD / MYSQL_PWD or a secret manager via the
-  # environment (RXVAULT_SOURCE_DSN). Use TLS (sslmode=verify-full) for any
-  # host that is not loopback.
+  # environment (RXVAULT_SOURCE_DSN). Use TLS (sslmode=verify-full; for
+  # MySQL, TLS is on except for loopback) for any host that is not loopback.
+  # MySQL and MariaDB: the DSN names the one database to protect,
+  # mysql://rxvault@db.example:3306/pharmacy.
   dsn: ""
   # PostgreSQL: the logical replication slot and publication rxvault creates
   # on first run and reads from then on.
@@ -39,6 +41,9 @@ source:
   # the change stream: the archive then shows progress while the database
   # is idle, and sequences restore to their values.
   heartbeat: 1s
+  # MySQL and MariaDB: the replica server id rxvault registers with to read
+  # the binlog. No server or other replica may use the same id.
+  server_id: 42170001
 
 archive:
   # Where segments and base backups go. Every store receives every object.

@@ -61,6 +61,9 @@ func (c *Config) Validate() error {
 			return bad("source.tables", t, "not schema.table", "list tables as schema.table, e.g. public.prescriptions")
 		}
 	}
+	if c.Source.ServerID == 0 {
+		return bad("source.server_id", "0", "MySQL and MariaDB reserve server id 0", "set source.server_id to a number no server or replica uses, e.g. 42170001")
+	}
 	if d := c.Source.Heartbeat; d < 100*time.Millisecond || d > time.Minute {
 		return bad("source.heartbeat", d.String(), "must be between 100ms and 1m", "set source.heartbeat, e.g. 1s")
 	}

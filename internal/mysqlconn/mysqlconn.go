@@ -152,9 +152,11 @@ func QueryRow(c *client.Conn, q string, args ...any) ([]string, error) {
 	}
 	out := make([]string, r.ColumnNumber())
 	for i := range out {
-		if out[i], err = r.GetString(0, i); err != nil {
+		v, err := r.GetString(0, i)
+		if err != nil {
 			return nil, fmt.Errorf("%s: %w", firstWords(q), err)
 		}
+		out[i] = strings.Clone(v) // GetString aliases the pooled result's buffer
 	}
 	return out, nil
 }
@@ -173,9 +175,11 @@ func QueryRows(c *client.Conn, q string, args ...any) ([][]string, error) {
 	for i := range rows {
 		rows[i] = make([]string, r.ColumnNumber())
 		for j := range rows[i] {
-			if rows[i][j], err = r.GetString(i, j); err != nil {
+			v, err := r.GetString(i, j)
+			if err != nil {
 				return nil, fmt.Errorf("%s: %w", firstWords(q), err)
 			}
+			rows[i][j] = strings.Clone(v) // GetString aliases the pooled result's buffer
 		}
 	}
 	return rows, nil

@@ -1,0 +1,134 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/client"
+
+	"github.com/rxvault/rxvault/integration/myworkload"
+	"github.com/rxvault/rxvault/internal/testenv"
+)
+
+// myQuiet is a point where a MariaDB source stood still.
+type myQuiet struct {
+	at    time.Time
+	state myworkload.State
+}
+
+// myConn connects as root to database db over the socket.
+func myConn(t *testing.T, m *testenv.MariaDB, db string) *client.Conn {
+	t.Helper()
+	c, err := client.Connect(m.Socket, "root", "", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// myQuietPoint records a quiet point. MariaDB stamps commits to the whole
+// second, so the point lies in a second of its own: more than a second
+// after the last commit (with heartbeats in between, carrying the
+// AUTO_INCREMENT counters), and more than a second before the next.
+func myQuietPoint(t *testing.T, m *testenv.MariaDB, db string) myQuiet {
+	t.Helper()
+	time.Sleep(1600 * time.Millisecond)
+	at := time.Now().UTC()
+	s, err := myworkload.Snapshot(myConn(t, m, db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1600 * time.Millisecond)
+	return myQuiet{at: at, state: s}
+}
+
+// newMariaDBSource starts a MariaDB with the workload's schema in
+// database pharmacy.
+func newMariaDBSource(t *testing.T) (*testenv.MariaDB, *client.Conn, string) {
+	m := testenv.StartMariaDB(t)
+	m.CreateDatabase(t, "pharmacy")
+	conn := myConn(t, m, "pharmacy")
+	if err := myworkload.Setup(conn); err != nil {
+		t.Fatal(err)
+	}
+	return m, conn, m.DSN("pharmacy") + "?tls=false"
+}
+
+// TestMariaDBExactness runs the workload under the agent with an ALTER
+// TABLE and a CREATE TABLE mid-run, records quiet points, and restores each
+// into a fresh database: every table (definition, rows, AUTO_INCREMENT)
+// and the triggers must equal the source then; a final restore to latest
+// must match the end state and the ledger.
+func TestMariaDBExactness(t *testing.T) {
+	m, conn, dsn := newMariaDBSource(t)
+	w := myworkload.NewRunner(conn, 7)
+	ctx := context.Background()
+	if err := w.RunFor(ctx, time.Second); err != nil { // rows before the first base backup
+		t.Fatal(err)
+	}
+	d := newDeployment(t, dsn, []string{"file://" + t.TempDir()}, nil)
+	d.start()
+	d.waitLog("base backup stored", 60*time.Second)
+
+	var points []myQuiet
+	steps := []func() error{
+		func() error { return w.RunFor(ctx, 2*time.Second) },
+		func() error { points = append(points, myQuietPoint(t, m, "pharmacy")); return nil },
+		w.AddColumn,
+		func() error { return w.RunFor(ctx, 2*time.Second) },
+		func() error { points = append(points, myQuietPoint(t, m, "pharmacy")); return nil },
+		w.CreateTable,
+		func() error { return w.RunFor(ctx, 2*time.Second) },
+		func() error { points = append(points, myQuietPoint(t, m, "pharmacy")); return nil },
+	}
+	for _, step := range steps {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	final, err := myworkload.Snapshot(conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second) // let the last heartbeats reach the store
+	d.stop()
+	t.Logf("workload committed %d transactions", w.Commits)
+
+	for i, p := range points {
+		db := fmt.Sprintf("restored_%d", i)
+		m.CreateDatabase(t, db)
+		code, out, errOut := d.cmd("restore", "--time", p.at.Format(time.RFC3339Nano), "--target", m.DSN(db)+"?tls=false", "--identity", d.identity)
+		if code != 0 {
+			t.Fatalf("restore to point %d (%s): exit %d\n%s%s", i, p.at, code, out, errOut)
+		}
+		t.Logf("point %d: %s", i, strings.TrimSpace(out))
+		got, err := myworkload.Snapshot(myConn(t, m, db))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := p.state.Diff(got); len(diff) > 0 {
+			t.Errorf("restore to point %d (%s) differs from the source:\n  %s", i, p.at, strings.Join(diff, "\n  "))
+		}
+	}
+	m.CreateDatabase(t, "restored_latest")
+	code, out, errOut := d.cmd("restore", "--latest", "--target", m.DSN("restored_latest")+"?tls=false", "--identity", d.identity)
+	if code != 0 {
+		t.Fatalf("restore --latest: exit %d\n%s%s", code, out, errOut)
+	}
+	got, err := myworkload.Snapshot(myConn(t, m, "restored_latest"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := final.Diff(got); len(diff) > 0 {
+		t.Errorf("restore --latest differs from the source's end state:\n  %s", strings.Join(diff, "\n  "))
+	}
+	wantSum, _ := myworkload.LedgerSum(conn)
+	gotSum, _ := myworkload.LedgerSum(myConn(t, m, "restored_latest"))
+	if wantSum != gotSum {
+		t.Errorf("ledger sum: source %s, restored %s", wantSum, gotSum)
+	}
+}

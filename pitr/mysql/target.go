@@ -1,0 +1,242 @@
+// Package mysql is the MySQL and MariaDB restore target: it loads a base
+// backup (a mariadb-dump or mysqldump SQL dump) into an empty database and
+// replays captured transactions into it, in commit order, in one session.
+//
+// # Session
+//
+// Replay pins everything that could change a value or stop a statement:
+// time_zone '+00:00' (TIMESTAMPs were captured in UTC), sql_mode
+// NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION (a captured 0 in an
+// AUTO_INCREMENT column stays 0; nothing is silently truncated, since the
+// values came from columns of the same type), utf8mb4 with every string
+// sent as hex bytes (so no character set conversion happens), and
+// unique_checks on. Foreign-key checks stay on: rows arrive in the order
+// the source applied them, and the source's cascaded changes are not in
+// the binlog (a replica's own foreign keys cascade them), so replay must
+// let them cascade too.
+//
+// # Triggers
+//
+// Row events already hold what the source's triggers did. Replayed
+// statements would fire the target's triggers again, so RestoreBase keeps
+// the dump's triggers aside (SHOW CREATE TRIGGER, then DROP TRIGGER), as
+// does a replayed CREATE TRIGGER; Finish creates them all again, in their
+// order, once replay is over.
+//
+// # Rows
+//
+// Values are those capture/mysql documents (see its value function):
+// numbers as literals, temporal and DECIMAL values as quoted text, strings
+// and binaries as X'…' hex literals (JSON through CONVERT … USING
+// utf8mb4). Generated columns, as the target's catalog knows them at that
+// point of the replay, are never written. Updates and deletes find their
+// row by the primary key, or, for a table without one, by every column
+// that compares exactly (not FLOAT, DOUBLE or JSON), with LIMIT 1; a
+// delete that finds no row is an error (the target diverged).
+//
+// # Databases
+//
+// The target database may be named differently from the source's: rows
+// go to the target's tables, and DDL runs with the target as the default
+// database. A DDL statement that names the source database explicitly is
+// refused unless both are named alike, since it would change the source
+// database on a shared server.
+package mysql
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"github.com/go-mysql-org/go-mysql/client"
+
+	"github.com/rxvault/rxvault/internal/mysqlconn"
+	"github.com/rxvault/rxvault/internal/tail"
+	"github.com/rxvault/rxvault/pitr"
+)
+
+// Config says where to restore.
+type Config struct {
+	// DSN is a mysql:// URL of the target database, which must exist and
+	// be empty (CREATE DATABASE name). The user needs every privilege on
+	// it, and SET USER (or SUPER) to recreate views, routines and
+	// triggers with their definers.
+	DSN string
+	// ClientBin is the mariadb (or mysql) client program that loads the
+	// base backup (default: mariadb from PATH, then mysql).
+	ClientBin string
+	// GroupSize is how many source transactions share one target
+	// transaction (default 500; 1 commits each on its own).
+	GroupSize int
+	// Logger receives progress and warnings; never row data or passwords.
+	Logger *slog.Logger
+}
+
+// Target restores a MySQL or MariaDB database; it implements pitr.Target.
+type Target struct {
+	conn   *client.Conn
+	d      *mysqlconn.DSN
+	name   string // host:port/db, for messages
+	client string
+	log    *slog.Logger
+	group  int
+
+	tables   map[string]*tableInfo // by table name, as of the last DDL
+	triggers []trigger             // kept aside until Finish
+	autoInc  map[string]string     // table → next AUTO_INCREMENT, from the latest heartbeat
+
+	open      bool   // a target transaction is open
+	inGroup   int    // source transactions in it
+	groupFrom string // the first of them, for messages
+	broken    error
+	finished  bool
+
+	txns, changes atomic.Int64
+	sql           strings.Builder
+}
+
+var _ pitr.Target = (*Target)(nil)
+
+// sessionSettings pin how replay parses values and behaves.
+var sessionSettings = []string{
+	"SET NAMES utf8mb4",
+	"SET time_zone = '+00:00'",
+	"SET sql_mode = 'NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'",
+	"SET foreign_key_checks = 1",
+	"SET unique_checks = 1",
+	"SET autocommit = 1",
+}
+
+// Open connects to the target database.
+func Open(ctx context.Context, cfg Config) (*Target, error) {
+	d, err := mysqlconn.Parse(cfg.DSN, os.Getenv("MYSQL_PWD"))
+	if err != nil {
+		return nil, fmt.Errorf("restore target: %w", err)
+	}
+	name := d.Addr() + "/" + d.DB
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	bin, err := clientPath(cfg.ClientBin)
+	if err != nil {
+		return nil, err
+	}
+	c, err := mysqlconn.Connect(ctx, d, d.DB)
+	if err != nil {
+		return nil, fmt.Errorf("restore target %s: %w", name, err)
+	}
+	for _, q := range sessionSettings {
+		if _, err := c.Execute(q); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("restore target %s: %s: %w", name, q, err)
+		}
+	}
+	group := cfg.GroupSize
+	if group <= 0 {
+		group = 500
+	}
+	return &Target{conn: c, d: d, name: name, client: bin, log: log.With("component", "pitr/mysql", "target", name), group: group,
+		tables: map[string]*tableInfo{}, autoInc: map[string]string{}}, nil
+}
+
+// NotEmptyError is CheckEmpty's answer for a database that holds objects.
+// It wraps pitr.ErrTargetNotEmpty.
+type NotEmptyError struct {
+	Target string
+	Found  []string
+}
+
+func (e *NotEmptyError) Error() string {
+	return fmt.Sprintf("restore target %s is not empty: %s: restore into a new empty database (CREATE DATABASE name)", e.Target, strings.Join(e.Found, ", "))
+}
+
+// Unwrap returns pitr.ErrTargetNotEmpty.
+func (e *NotEmptyError) Unwrap() error { return pitr.ErrTargetNotEmpty }
+
+// CheckEmpty fails with a *NotEmptyError if the database holds any table,
+// view, routine, event or trigger.
+func (t *Target) CheckEmpty(ctx context.Context) error {
+	var found []string
+	for _, q := range []struct{ kind, sql string }{
+		{"table", "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() ORDER BY 1"},
+		{"routine", "SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = DATABASE() ORDER BY 1"},
+		{"event", "SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = DATABASE() ORDER BY 1"},
+	} {
+		rows, err := mysqlconn.QueryRows(t.conn, q.sql)
+		if err != nil {
+			return fmt.Errorf("restore target %s: %w", t.name, err)
+		}
+		if len(rows) == 0 {
+			continue
+		}
+		names := make([]string, 0, 3)
+		for _, r := range rows[:min(3, len(rows))] {
+			names = append(names, r[0])
+		}
+		more := ""
+		if len(rows) > 3 {
+			more = ", …"
+		}
+		found = append(found, fmt.Sprintf("%d %s(s) (%s%s)", len(rows), q.kind, strings.Join(names, ", "), more))
+	}
+	if len(found) > 0 {
+		return &NotEmptyError{Target: t.name, Found: found}
+	}
+	return nil
+}
+
+// RestoreBase loads a mariadb-dump SQL dump through the client program
+// (its password through MYSQL_PWD, never the command line), then keeps the
+// triggers aside (see the package documentation). On failure the target
+// holds part of the dump.
+func (t *Target) RestoreBase(ctx context.Context, dump io.Reader) error {
+	args := []string{"--no-defaults", "--host=" + t.d.Host, "--port=" + strconv.Itoa(int(t.d.Port)), "--user=" + t.d.User,
+		"--protocol=TCP", "--default-character-set=utf8mb4", "--binary-mode", "--batch", "--database=" + t.d.DB}
+	if t.d.TLS != nil {
+		args = append(args, "--ssl", "--ssl-verify-server-cert")
+		if t.d.TLSCA != "" {
+			args = append(args, "--ssl-ca="+t.d.TLSCA)
+		}
+	}
+	cmd := exec.CommandContext(ctx, t.client, args...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "MYSQL_PWD=" + t.d.Password, "TZ=UTC"}
+	cmd.Stdin = dump
+	errb := &tail.Buffer{Max: 4096}
+	cmd.Stderr, cmd.Stdout = errb, io.Discard
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("load the dump with %s: %w: %s", t.client, err, errb.String())
+	}
+	return t.setTriggersAside()
+}
+
+// Close releases the connection; an open group is rolled back.
+func (t *Target) Close(ctx context.Context) error {
+	if t.open && t.broken == nil {
+		_, _ = t.conn.Execute("ROLLBACK")
+	}
+	return t.conn.Close()
+}
+
+// Stats returns the transactions and changes applied so far.
+func (t *Target) Stats() (txns, changes int64) { return t.txns.Load(), t.changes.Load() }
+
+// clientPath finds the client program.
+func clientPath(bin string) (string, error) {
+	if bin != "" {
+		return exec.LookPath(bin)
+	}
+	for _, name := range []string{"mariadb", "mysql"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p, nil
+		}
+	}
+	return "", errors.New("restore target: neither the mariadb nor the mysql client is in PATH; fix: install it (apt-get install mariadb-client)")
+}
