@@ -47,15 +47,19 @@ func Resume(ctx context.Context, cfg Config, start StreamStart) (Decision, error
 			latest = c
 		}
 	}
+	anchor := "replication slot"
+	if cfg.Engine == segment.EngineMySQL || cfg.Engine == segment.EngineMariaDB {
+		anchor = "saved binlog position"
+	}
 	reason := ""
 	gap := false
 	switch {
 	case latest == nil && start.Created:
-		reason = "first run: replication slot created"
+		reason = "first run: " + anchor + " created"
 	case latest == nil:
-		reason = "first run on an existing slot"
+		reason = "first run on an existing " + anchor
 	case start.Created:
-		reason, gap = "replication slot created anew: the previous chain cannot be continued", true
+		reason, gap = anchor+" created anew: the previous chain cannot be continued", true
 	}
 	if reason == "" {
 		tip, err := chainTip(ctx, cfg.Stores, src, latest)
@@ -65,8 +69,8 @@ func Resume(ctx context.Context, cfg Config, start StreamStart) (Decision, error
 		if start.Pos.Compare(tip.EndPos) <= 0 {
 			return Decision{Tip: tip}, nil
 		}
-		reason, gap = fmt.Sprintf("the slot resumes at %s, past the archive's end %s: transactions in between were never archived",
-			start.Pos.Format(cfg.Engine), tip.EndPos.Format(cfg.Engine)), true
+		reason, gap = fmt.Sprintf("the %s resumes at %s, past the archive's end %s: transactions in between were never archived",
+			anchor, start.Pos.Format(cfg.Engine), tip.EndPos.Format(cfg.Engine)), true
 	}
 	id, err := archive.NewID(cfg.now())
 	if err != nil {

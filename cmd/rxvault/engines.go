@@ -64,3 +64,13 @@ func spillDir(cfg *config.Config) (string, error) {
 	}
 	return dir, nil
 }
+
+// slotName is what chain markers record as the stream's anchor: the
+// PostgreSQL slot's name; MySQL sources have none (their position is saved
+// in the spool).
+func slotName(cfg *config.Config) string {
+	if dsnScheme(cfg.Source.DSN) == "mysql" {
+		return ""
+	}
+	return cfg.Source.Slot
+}
