@@ -32,6 +32,9 @@ func sourceFor(cfg *config.Config, spill string, log *slog.Logger) (capture.Sour
 			Logger:      log,
 		}), nil
 	case "mysql":
+		if len(cfg.Source.Tables) > 0 {
+			return nil, usage(fmt.Errorf("source.tables: MySQL and MariaDB sources capture the DSN's whole database; fix: remove source.tables, or give each database its own agent"))
+		}
 		return mycapture.NewSource(mycapture.Config{
 			DSN:       cfg.Source.DSN,
 			ServerID:  cfg.Source.ServerID,

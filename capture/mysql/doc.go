@@ -1,0 +1,72 @@
+// Package mysql captures one MySQL or MariaDB database from the server's
+// row-based binary log, through github.com/go-mysql-org/go-mysql, and
+// delivers its transactions in commit order (capture.Reader), and dumps
+// it for base backups (capture.Dump).
+//
+// # Requirements, checked at Open
+//
+// log_bin on, binlog_format=ROW, binlog_row_image=FULL and
+// binlog_row_metadata=FULL (MySQL 8.0.1+, MariaDB 10.5+), a replica
+// server id (Config.ServerID) no server uses, and a user with REPLICATION
+// SLAVE and REPLICATION CLIENT (BINLOG MONITOR) plus SELECT on the
+// database and CREATE, INSERT, UPDATE on the rxvault database (the
+// heartbeat table). MySQL must not use binlog_transaction_compression or
+// partial JSON updates. Each refusal names the statement that fixes it.
+//
+// # Column names and types
+//
+// Row events carry values, not column names. With
+// binlog_row_metadata=FULL every table map event carries the names,
+// signedness, primary key and character sets of the table as it was when
+// the event was written, so a row is always decoded with its own schema,
+// across any ALTER TABLE, without tracking the schema by replaying DDL.
+// An event written without that metadata is refused (a permanent error).
+//
+// # Transactions, DDL and positions
+//
+// A transaction runs from its GTID event (or BEGIN) to its XID or COMMIT;
+// its ID is the GTID (MariaDB domain-server-seq, MySQL uuid:n) when the
+// server has one. DDL is a transaction of its own, kept in its place. A
+// DDL statement is captured when it concerns the database: the SQL parser
+// (github.com/pingcap/tidb/pkg/parser) finds the databases of the tables
+// it names, with the statement's default database for unqualified names;
+// account statements (GRANT, CREATE USER, …) and maintenance (ANALYZE,
+// FLUSH, …) are not captured. Rows of other databases are skipped.
+//
+// Positions are segment.Positions with Hi the binlog file's number and Lo
+// the offset in it. A transaction's Pos is the start of its commit event,
+// End the end of it. Commit times are the commit event's timestamp: whole
+// seconds on MariaDB and on MySQL before 8.0.1; MySQL 8's GTID events carry
+// the commit time to the microsecond, and it is used.
+//
+// # The saved position
+//
+// MySQL keeps no state for a replica, so rxvault keeps it: Acknowledge
+// writes the position (file and offset, always a transaction boundary)
+// atomically and durably to a file in Config.StateDir (the spool), and
+// Open resumes from it. Without the file the stream starts at the end of
+// the binlog and SlotCreated reports true, so the archive starts a new
+// chain with a new base backup. A saved position whose binlog file the
+// server no longer has (purged, or RESET MASTER) is capture.ErrStreamLost:
+// a gap; the file is forgotten and the next Open starts a new chain.
+//
+// # Heartbeats
+//
+// Every Config.Heartbeat the reader writes a row into rxvault.heartbeat
+// (one row per captured database, keyed by its name) holding the server's
+// NOW(6) and the next AUTO_INCREMENT value of every table of the database.
+// That transaction reaches the archive as two messages
+// (capture.PrefixHeartbeat, capture.PrefixAutoIncrement): the archive shows
+// progress on an idle database, and restore sets the counters.
+//
+// # Values
+//
+// See value: every value is kept exactly, as decimal or temporal text or
+// as the stored bytes.
+//
+// # Base backups
+//
+// Dump runs mariadb-dump (or mysqldump) --single-transaction
+// --master-data=2 and reads the snapshot's binlog position from the
+// dump's head; see Dump.
+package mysql
