@@ -74,11 +74,15 @@ func (a *assembler) event(ctx context.Context, ev *replication.BinlogEvent) erro
 		}
 		a.cur = n
 	case *replication.GTIDEvent:
-		set, err := e.GTIDNext()
-		if err != nil {
-			return fmt.Errorf("GTID event: %w", err)
+		id := "" // gtid_mode OFF: anonymous GTID events
+		if a.r.srv.gtid {
+			set, err := e.GTIDNext()
+			if err != nil {
+				return fmt.Errorf("GTID event: %w", err)
+			}
+			id = set.String()
 		}
-		a.begin(set.String())
+		a.begin(id)
 		if e.ImmediateCommitTimestamp != 0 {
 			a.commitTS = e.ImmediateCommitTime().UTC()
 		}
