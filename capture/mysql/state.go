@@ -56,7 +56,7 @@ func (s *stateFile) load() (pos segment.Position, ok bool, err error) {
 	}
 	var sp savedPos
 	if err := json.Unmarshal(data, &sp); err != nil {
-		return pos, false, fmt.Errorf("saved binlog position %s is damaged (%v); fix: remove it to start a new chain with a new base backup", s.path, err)
+		return pos, false, fmt.Errorf("saved binlog position %s is damaged: %w; fix: remove it to start a new chain with a new base backup", s.path, err)
 	}
 	if sp.Source != s.source {
 		return pos, false, fmt.Errorf("saved binlog position %s belongs to %q, not %q; fix: give each source its own spool.dir", s.path, sp.Source, s.source)
