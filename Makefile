@@ -70,10 +70,14 @@ lint: $(TOOLS)/golangci-lint
 $(TOOLS)/golangci-lint:
 	GOBIN=$(TOOLS) $(GO) install $(GOLANGCI_LINT)
 
-## demo: the main job end to end on a private PostgreSQL and a local file store (about a minute)
+## demo: the main job end to end on a private PostgreSQL (ENGINE=mariadb: MariaDB) and a local file store (about a minute)
 demo: build
-	@[ -x $(PG_BIN)/postgres ] || $(MAKE) deps
-	$(GO) run ./integration/demo -rxvault bin/rxvault -out demo-out
+	@case "$(or $(ENGINE),postgres)" in \
+	postgres) [ -x $(PG_BIN)/postgres ] || $(MAKE) deps ;; \
+	mariadb) { command -v mariadb-install-db && { command -v mariadbd || [ -x /usr/sbin/mariadbd ]; }; } >/dev/null || $(MAKE) deps ;; \
+	*) echo "ENGINE=$(ENGINE): want postgres or mariadb"; exit 2 ;; \
+	esac
+	$(GO) run ./integration/demo -engine $(or $(ENGINE),postgres) -rxvault bin/rxvault -out demo-out
 
 clean:
 	rm -rf bin

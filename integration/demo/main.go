@@ -1,9 +1,11 @@
 // Command demo shows rxvault's main job end to end with nothing to set up:
-// it starts a private PostgreSQL, protects a pharmacy database with the
-// rxvault agent shipping to a local file store, runs a dispensing workload
-// for about 30 seconds, restores the database as it was at a moment in the
-// middle of the run into a fresh database, and shows that every table and
-// sequence equals the source at that moment. `make demo` runs it.
+// it starts a private PostgreSQL (or, with -engine mariadb, a private
+// MariaDB), protects a pharmacy database with the rxvault agent shipping to
+// a local file store, runs a dispensing workload for about 30 seconds with
+// an ALTER TABLE and a CREATE TABLE along the way, restores the database as
+// it was at a moment in the middle of the run into a fresh database, and
+// shows that every table equals the source at that moment. `make demo`
+// (or `make demo ENGINE=mariadb`) runs it.
 package main
 
 import (
@@ -22,20 +24,62 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
-	"github.com/rxvault/rxvault/integration/workload"
 	"github.com/rxvault/rxvault/internal/keys"
-	"github.com/rxvault/rxvault/internal/testenv"
 )
+
+// engine is one kind of source database the demo protects: a private
+// server with the pharmacy workload running on it.
+type engine interface {
+	// name is the server's name in messages, such as "PostgreSQL".
+	name() string
+	// server describes the private server started.
+	server() string
+	// launch starts the private server in dir, an empty directory.
+	launch(dir string) error
+	// createSource creates database pharmacy with the workload's schema
+	// and returns the DSN the agent reads.
+	createSource(ctx context.Context) (string, error)
+	// shutdown stops the server; it is safe after a failed launch.
+	shutdown() error
+	runFor(ctx context.Context, d time.Duration) error
+	addColumn(ctx context.Context) error
+	createTable(ctx context.Context) error
+	// committed counts the workload's committed transactions.
+	committed() int
+	// quietPoint waits for the source to stand still and returns a time at
+	// which it did, keeping what the database held then.
+	quietPoint(ctx context.Context) (time.Time, error)
+	// createTarget creates an empty database and returns its DSN for
+	// restore --target.
+	createTarget(ctx context.Context, name string) (string, error)
+	// compare prints the database at target beside the source at the
+	// quiet point, a line per table, and returns the differences.
+	compare(ctx context.Context, target string) ([]string, error)
+	// equalWhat says what compare compared, for the closing message.
+	equalWhat() string
+	// nextSteps returns the engine's lines of "what to try next", given
+	// the output of the restore.
+	nextSteps(out, bin, restored string) string
+}
 
 func main() {
 	bin := flag.String("rxvault", "bin/rxvault", "the rxvault binary")
 	out := flag.String("out", "demo-out", "directory for the demo's config, keys, archive and logs (kept afterwards)")
 	seconds := flag.Int("seconds", 30, "how long the workload runs")
+	engineName := flag.String("engine", "postgres", "the source database: postgres or mariadb")
 	flag.Parse()
+	var e engine
+	switch *engineName {
+	case "postgres", "postgresql":
+		e = &postgres{}
+	case "mariadb", "mysql":
+		e = &mariadb{}
+	default:
+		fmt.Fprintf(os.Stderr, "demo: -engine %q: want postgres or mariadb\n", *engineName)
+		os.Exit(2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, *bin, *out, time.Duration(*seconds)*time.Second)
+	err := run(ctx, e, *bin, *out, time.Duration(*seconds)*time.Second)
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "demo: "+err.Error())
@@ -45,7 +89,7 @@ func main() {
 
 func say(format string, args ...any) { fmt.Printf("==> "+format+"\n", args...) }
 
-func run(ctx context.Context, bin, out string, length time.Duration) error {
+func run(ctx context.Context, e engine, bin, out string, length time.Duration) error {
 	if _, err := os.Stat(bin); err != nil {
 		return fmt.Errorf("%s not found: run make build first (make demo does)", bin)
 	}
@@ -57,36 +101,26 @@ func run(ctx context.Context, bin, out string, length time.Duration) error {
 	if err := os.MkdirAll(out, 0o700); err != nil {
 		return err
 	}
-	pgDir, err := os.MkdirTemp("", "rxvdemo-")
+	serverDir, err := os.MkdirTemp("", "rxvdemo-")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(pgDir)
+	defer os.RemoveAll(serverDir)
 
-	say("starting a private PostgreSQL 15 (wal_level=logical)")
-	pg, err := testenv.LaunchPostgres(pgDir)
-	if err != nil {
-		return fmt.Errorf("start PostgreSQL: %w (make deps installs it)", err)
-	}
+	say("starting a private %s", e.server())
 	defer func() {
-		if err := pg.Shutdown(); err != nil {
-			fmt.Fprintln(os.Stderr, "demo: stop PostgreSQL:", err)
+		if err := e.shutdown(); err != nil {
+			fmt.Fprintf(os.Stderr, "demo: stop %s: %v\n", e.name(), err)
 		}
 	}()
-	dsn, err := pg.CreateDB(ctx, "pharmacy")
+	if err := e.launch(serverDir); err != nil {
+		return fmt.Errorf("start %s: %w (make deps installs it)", e.name(), err)
+	}
+	dsn, err := e.createSource(ctx)
 	if err != nil {
 		return err
 	}
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.Background())
-	if err := workload.Setup(ctx, conn); err != nil {
-		return err
-	}
-	w := workload.NewRunner(conn, uint64(time.Now().UnixNano()))
-	if err := w.RunFor(ctx, 500*time.Millisecond); err != nil {
+	if err := e.runFor(ctx, 500*time.Millisecond); err != nil {
 		return err
 	}
 
@@ -147,28 +181,24 @@ backup:
 	}
 	say("the first base backup is stored; running the pharmacy workload for %s", length)
 
-	if err := w.RunFor(ctx, length/2); err != nil {
+	if err := e.runFor(ctx, length/2); err != nil {
 		return err
 	}
-	if err := w.AddColumn(ctx); err != nil {
+	if err := e.addColumn(ctx); err != nil {
 		return err
 	}
-	// A quiet moment: the heartbeat records the sequences, then we note
-	// the time and what the database holds at it.
-	time.Sleep(2500 * time.Millisecond)
-	mid := time.Now().UTC()
-	want, err := workload.Snapshot(ctx, conn)
+	mid, err := e.quietPoint(ctx)
 	if err != nil {
 		return err
 	}
-	say("mid-run point T = %s (%d transactions so far)", mid.Format(time.RFC3339Nano), w.Committed)
-	if err := w.CreateTable(ctx); err != nil {
+	say("mid-run point T = %s (%d transactions so far)", mid.Format(time.RFC3339Nano), e.committed())
+	if err := e.createTable(ctx); err != nil {
 		return err
 	}
-	if err := w.RunFor(ctx, length/2); err != nil {
+	if err := e.runFor(ctx, length/2); err != nil {
 		return err
 	}
-	say("workload done: %d transactions committed; letting the last segments ship", w.Committed)
+	say("workload done: %d transactions committed; letting the last segments ship", e.committed())
 	time.Sleep(5 * time.Second)
 	if err := agent.Process.Signal(syscall.SIGTERM); err != nil {
 		return err
@@ -181,7 +211,7 @@ backup:
 	listing, _ := rx("list")
 	fmt.Print(indent(listing))
 
-	target, err := pg.CreateDB(ctx, "pharmacy_at_T")
+	target, err := e.createTarget(ctx, "pharmacy_at_T")
 	if err != nil {
 		return err
 	}
@@ -191,36 +221,33 @@ backup:
 	if err != nil {
 		return fmt.Errorf("restore failed: %w", err)
 	}
-	tconn, err := pgx.Connect(ctx, target)
-	if err != nil {
-		return err
-	}
-	defer tconn.Close(context.Background())
-	got, err := workload.Snapshot(ctx, tconn)
-	if err != nil {
-		return err
-	}
 	say("comparing the restored database with the source as it was at T")
-	for _, name := range sortedNames(want.Tables) {
-		fmt.Printf("    %-28s %s  %s\n", name, mark(want.Tables[name] == got.Tables[name]), rowsOf(want.Tables[name]))
+	diff, err := e.compare(ctx, target)
+	if err != nil {
+		return err
 	}
-	for _, name := range sortedNames(want.Sequences) {
-		fmt.Printf("    %-28s %s  %s\n", name, mark(want.Sequences[name] == got.Sequences[name]), want.Sequences[name])
-	}
-	if diff := want.Diff(got); len(diff) > 0 {
+	if len(diff) > 0 {
 		return errors.New("the restored database differs from the source at T:\n  " + strings.Join(diff, "\n  "))
 	}
-	say("the restored database equals the source at T, table by table and sequence by sequence")
+	say("the restored database equals the source at T, %s", e.equalWhat())
 	fmt.Printf(`
-What to try next (the private PostgreSQL is gone; the archive, keys and config stay in %[1]s):
+What to try next (the private %[3]s is gone; the archive, keys and config stay in %[1]s):
   %[2]s --config %[1]s/rxvault.yaml list                      # backups, windows, gaps
   %[2]s --config %[1]s/rxvault.yaml verify                    # digests and chains, no key needed
   %[2]s --config %[1]s/rxvault.yaml verify --identity %[1]s/keys/identity.key   # and decrypt everything
-  %[2]s --config %[1]s/rxvault.yaml restore --latest --dry-run                 # print a plan
-  %[2]s init                                                   # your own config and keys
-Then point source.dsn at your database and archive.stores at S3 with Object Lock (see README.md).
-`, out, bin)
+`, out, bin, e.name())
+	fmt.Print(e.nextSteps(out, bin, res))
 	return nil
+}
+
+// sleep waits for d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
 }
 
 // waitFor waits until the file at path contains s, the process ends, or
@@ -240,6 +267,11 @@ func waitFor(ctx context.Context, path, s string, timeout time.Duration, done <-
 		}
 	}
 	return fmt.Errorf("the agent did not report %q within %s; its log: %s", s, timeout, path)
+}
+
+// row prints one line of the comparison.
+func row(name string, equal bool, detail string) {
+	fmt.Printf("    %-28s %s  %s\n", name, mark(equal), detail)
 }
 
 func indent(s string) string {

@@ -46,10 +46,51 @@ type MariaDB struct {
 func StartMariaDB(t testing.TB) *MariaDB {
 	t.Helper()
 	bin := Need(t, ServerMariaDB)
-	dir := shortTempDir(t, "my")
+	m, err := launchMariaDB(bin, shortTempDir(t, "my"))
+	if m != nil {
+		t.Cleanup(func() {
+			if err := m.stop(); err != nil {
+				t.Errorf("testenv: stop mariadb: %v", err)
+			}
+		})
+	}
+	if err != nil {
+		if m != nil {
+			dumpLog(t, "mariadb", m.logPath)
+		}
+		t.Fatalf("testenv: %v", err)
+	}
+	return m
+}
+
+// LaunchMariaDB starts a private MariaDB server in dir (which must exist
+// and be empty) outside of any test, for programs such as the demo. The
+// caller stops it with Shutdown; if the calling process dies, the server
+// dies with it.
+func LaunchMariaDB(dir string) (*MariaDB, error) {
+	bin, err := lookup(ServerMariaDB)
+	if err != nil {
+		return nil, err
+	}
+	m, err := launchMariaDB(bin, dir)
+	if err != nil && m != nil {
+		if serr := m.stop(); serr != nil {
+			err = errors.Join(err, serr)
+		}
+		return nil, err
+	}
+	return m, err
+}
+
+// Shutdown stops a server started by LaunchMariaDB.
+func (m *MariaDB) Shutdown() error { return m.stop() }
+
+// launchMariaDB starts a server in dir. On error the returned server, if
+// not nil, may hold a log worth showing and must be stopped.
+func launchMariaDB(bin, dir string) (*MariaDB, error) {
 	pw := make([]byte, 16)
 	if _, err := rand.Read(pw); err != nil {
-		t.Fatalf("testenv: %v", err)
+		return nil, err
 	}
 	m := &MariaDB{
 		Socket:   filepath.Join(dir, "my.sock"),
@@ -61,18 +102,12 @@ func StartMariaDB(t testing.TB) *MariaDB {
 		logPath:  filepath.Join(dir, "mariadb.log"),
 	}
 	if err := m.installDB(); err != nil {
-		dumpLog(t, "mariadb-install-db", m.logPath)
-		t.Fatalf("testenv: %v", err)
+		return m, err
 	}
-	t.Cleanup(func() {
-		if err := m.stop(); err != nil {
-			t.Errorf("testenv: stop mariadb: %v", err)
-		}
-	})
 	for attempt := 0; ; attempt++ {
 		port, err := freePort()
 		if err != nil {
-			t.Fatalf("testenv: %v", err)
+			return m, err
 		}
 		m.Port = port
 		err = m.start()
@@ -80,14 +115,24 @@ func StartMariaDB(t testing.TB) *MariaDB {
 			break
 		}
 		if !errors.Is(err, errPortInUse) || attempt == 4 {
-			dumpLog(t, "mariadb", m.logPath)
-			t.Fatalf("testenv: start mariadb: %v", err)
+			return m, fmt.Errorf("start mariadb: %w", err)
 		}
 	}
-	m.Exec(t, fmt.Sprintf("CREATE USER '%s'@'127.0.0.1' IDENTIFIED BY '%s'", m.User, m.Password))
-	m.Exec(t, fmt.Sprintf("GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO '%s'@'127.0.0.1'", m.User))
-	m.Exec(t, fmt.Sprintf("GRANT ALL PRIVILEGES ON *.* TO '%s'@'127.0.0.1'", m.User))
-	return m
+	c, err := m.RootConn(context.Background())
+	if err != nil {
+		return m, err
+	}
+	defer c.Close()
+	for _, q := range []string{
+		fmt.Sprintf("CREATE USER '%s'@'127.0.0.1' IDENTIFIED BY '%s'", m.User, m.Password),
+		fmt.Sprintf("GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO '%s'@'127.0.0.1'", m.User),
+		fmt.Sprintf("GRANT ALL PRIVILEGES ON *.* TO '%s'@'127.0.0.1'", m.User),
+	} {
+		if _, err := c.Execute(q); err != nil {
+			return m, fmt.Errorf("%s: %w", q, err)
+		}
+	}
+	return m, nil
 }
 
 // Addr returns the server's TCP address, 127.0.0.1:Port.
