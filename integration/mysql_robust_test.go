@@ -1,0 +1,536 @@
+package integration
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/client"
+
+	"github.com/rxvault/rxvault/integration/myworkload"
+	"github.com/rxvault/rxvault/internal/monitor"
+	"github.com/rxvault/rxvault/internal/testenv"
+	"github.com/rxvault/rxvault/segment"
+)
+
+// The MariaDB counterparts of robust_test.go and monitor_test.go: crashes
+// of the agent under load, a store outage, a purged binlog (the saved
+// position is MySQL's slot), refused restores, and the lag it reports.
+
+// mrLoad runs w in the background, a transaction every pause or so, until
+// the returned stop is called; stop returns the workload's error. w's connection is the workload's
+// alone meanwhile: read the database on connections of your own.
+func mrLoad(w *myworkload.Runner, pause time.Duration) (stop func() error) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	var err error
+	wg.Go(func() {
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			if err = w.Step(); err != nil {
+				return
+			}
+			time.Sleep(pause)
+		}
+	})
+	return func() error {
+		close(done)
+		wg.Wait()
+		return err
+	}
+}
+
+// mrState reads the workload state and the ledger (row count and sum) of
+// database db.
+func mrState(t *testing.T, m *testenv.MariaDB, db string) (myworkload.State, string) {
+	t.Helper()
+	c := myConn(t, m, db)
+	s, err := myworkload.Snapshot(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.Execute("SELECT CONCAT(COUNT(*), ' rows, sum ', IFNULL(SUM(amount), 0)) FROM ledger")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ledger, _ := r.GetString(0, 0)
+	ledger = strings.Clone(ledger)
+	r.Close()
+	return s, ledger
+}
+
+// mrEnd stops at a point the archive can restore exactly: more than a
+// heartbeat after the last commit, so the AUTO_INCREMENT counters (which
+// rolled-back inserts move without a binlog event) are archived too. It
+// returns the source's state and ledger.
+func mrEnd(t *testing.T, m *testenv.MariaDB) (myworkload.State, string) {
+	t.Helper()
+	time.Sleep(1600 * time.Millisecond)
+	s, ledger := mrState(t, m, "pharmacy")
+	time.Sleep(2 * time.Second) // let the last heartbeats reach the stores
+	return s, ledger
+}
+
+// mrRestoreLatest restores the archive (from store, or the first
+// configured one when empty) into a new database name.
+func mrRestoreLatest(t *testing.T, d *deployment, m *testenv.MariaDB, name, store string) {
+	t.Helper()
+	m.CreateDatabase(t, name)
+	args := []string{"restore", "--latest", "--target", m.DSN(name) + "?tls=false", "--identity", d.identity}
+	if store != "" {
+		args = append(args, "--store", store)
+	}
+	code, out, errOut := d.cmd(args...)
+	if code != 0 {
+		t.Fatalf("restore --latest into %s: exit %d\n%s%s", name, code, out, errOut)
+	}
+	t.Logf("%s", strings.TrimSpace(out))
+}
+
+// mrCompare compares database db with the source's state and ledger.
+func mrCompare(t *testing.T, what string, m *testenv.MariaDB, db string, want myworkload.State, wantLedger string) {
+	t.Helper()
+	got, gotLedger := mrState(t, m, db)
+	if diff := want.Diff(got); len(diff) > 0 {
+		t.Errorf("%s differs from the source:\n  %s", what, strings.Join(diff, "\n  "))
+	}
+	if gotLedger != wantLedger {
+		t.Errorf("%s: ledger %s, source %s", what, gotLedger, wantLedger)
+	}
+}
+
+// mrSavedPos reads the agent's saved binlog position (the acknowledged end
+// of the archive) from the spool; ok is false when there is none.
+func mrSavedPos(t *testing.T, d *deployment) (pos segment.Position, ok bool) {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(d.dir, "spool", "binlog-position-*.json"))
+	if len(files) > 1 {
+		t.Fatalf("%d saved binlog positions in one spool: %v", len(files), files)
+	}
+	if len(files) == 0 {
+		return pos, false
+	}
+	data, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sp struct {
+		File string `json:"file"`
+		Pos  uint64 `json:"pos"`
+	}
+	if err := json.Unmarshal(data, &sp); err != nil {
+		t.Fatalf("saved binlog position %s: %v: %s", files[0], err, data)
+	}
+	i := strings.LastIndexByte(sp.File, '.')
+	n, err := strconv.ParseUint(sp.File[i+1:], 10, 64)
+	if i < 0 || err != nil {
+		t.Fatalf("saved binlog position %s: bad file %q", files[0], sp.File)
+	}
+	return segment.Position{Hi: n, Lo: sp.Pos}, true
+}
+
+// mrList is what the tests read of one source in rxvault list --json.
+type mrList struct {
+	Chains []struct {
+		Chain string `json:"chain"`
+		Gap   bool   `json:"gap"`
+		End   string `json:"archived_up_to"`
+	} `json:"chains"`
+	Gaps []string `json:"gaps"`
+}
+
+// mrListing runs rxvault list --json on store ("" for the first) and
+// returns its one source's listing and list's exit status.
+func mrListing(t *testing.T, d *deployment, store string) (mrList, int) {
+	t.Helper()
+	args := []string{"list", "--json"}
+	if store != "" {
+		args = append(args, "--store", store)
+	}
+	code, out, errOut := d.cmd(args...)
+	var all []mrList
+	if err := json.Unmarshal([]byte(out), &all); err != nil || len(all) != 1 {
+		t.Fatalf("list --json: exit %d, %v: %s%s", code, err, out, errOut)
+	}
+	return all[0], code
+}
+
+// mrArchivedTo is the end of the newest chain in a listing.
+func mrArchivedTo(t *testing.T, l mrList) segment.Position {
+	t.Helper()
+	if len(l.Chains) == 0 || l.Chains[len(l.Chains)-1].End == "" {
+		t.Fatalf("no segment archived: %+v", l)
+	}
+	p, err := segment.ParsePosition(segment.EngineMariaDB, l.Chains[len(l.Chains)-1].End)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// mrWaitLogCount waits until the agent's log holds s at least n times (the
+// log spans every run of the deployment).
+func mrWaitLogCount(t *testing.T, d *deployment, s string, n int, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for strings.Count(d.agentLog(), s) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("agent log shows %q %d times, want %d", s, strings.Count(d.agentLog(), s), n)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestMariaDBCrashUnderLoad kills the agent with SIGKILL at random moments
+// under load, across binlog rotations, and restarts it. The final restore must equal the source row
+// for row, the ledger included: no transaction lost, none applied twice.
+func TestMariaDBCrashUnderLoad(t *testing.T) {
+	m, conn, dsn := newMariaDBSource(t)
+	w := myworkload.NewRunner(conn, 31)
+	d := newDeployment(t, dsn, []string{"file://" + t.TempDir()}, nil)
+	d.start()
+	d.waitLog("base backup stored", 60*time.Second)
+	stopLoad := mrLoad(w, 2*time.Millisecond)
+	rnd := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 31))
+	const crashes = 4
+	for i := range crashes {
+		time.Sleep(time.Duration(1000+rnd.IntN(2500)) * time.Millisecond)
+		if i%2 == 1 {
+			// Rotate the binlog under the running agent: the resume
+			// points of later crashes lie in a newer file.
+			m.Exec(t, "FLUSH BINARY LOGS")
+			time.Sleep(time.Duration(rnd.IntN(1000)) * time.Millisecond)
+		}
+		d.kill()
+		time.Sleep(time.Duration(100+rnd.IntN(500)) * time.Millisecond)
+		d.start()
+		// The next crash must hit a running stream that continued the
+		// chain, not a start-up.
+		mrWaitLogCount(t, d, "continuing chain", i+1, 30*time.Second)
+	}
+	time.Sleep(2 * time.Second)
+	if err := stopLoad(); err != nil {
+		t.Fatal(err)
+	}
+	want, wantLedger := mrEnd(t, m)
+	d.stop()
+	t.Logf("workload committed %d transactions across %d crashes", w.Commits, crashes)
+
+	mrRestoreLatest(t, d, m, "restored", "")
+	mrCompare(t, "restore after crashes", m, "restored", want, wantLedger)
+	if code, out, errOut := d.cmd("verify", "--identity", d.identity); code != 0 {
+		t.Errorf("verify after crashes: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, out, _ := d.cmd("list"); code != 0 || strings.Contains(out, "GAP") {
+		t.Errorf("list after crashes: exit %d (a crash is not a gap)\n%s", code, out)
+	}
+}
+
+// TestMariaDBOutageOfStore stops MinIO for 30 seconds under load. The spool
+// holds, the saved binlog position does not move past what both stores
+// hold, and once MinIO is back everything ships: both stores restore to
+// the source.
+func TestMariaDBOutageOfStore(t *testing.T) {
+	m, conn, dsn := newMariaDBSource(t)
+	w := myworkload.NewRunner(conn, 32)
+	mi := testenv.StartMinIO(t, testenv.MinIOOptions{})
+	mi.MakeBucket(t, "archive", true)
+	q := url.Values{"endpoint": {mi.Endpoint}, "tls": {"false"}}
+	s3 := "s3://archive/rx?" + q.Encode()
+	file := "file://" + t.TempDir()
+	d := newDeployment(t, dsn, []string{file, s3}, []string{"AWS_ACCESS_KEY_ID=" + mi.AccessKey, "AWS_SECRET_ACCESS_KEY=" + mi.SecretKey})
+	d.start()
+	d.waitLog("base backup stored", 60*time.Second)
+	stopLoad := mrLoad(w, 15*time.Millisecond) // steady; the restores stay short
+	time.Sleep(3 * time.Second)
+	if _, ok := mrSavedPos(t, d); !ok {
+		t.Fatal("no saved binlog position while the agent runs")
+	}
+
+	mi.Stop(t)
+	time.Sleep(5 * time.Second)
+	held, _ := mrSavedPos(t, d)
+	time.Sleep(25 * time.Second)
+	if got, _ := mrSavedPos(t, d); got != held {
+		t.Errorf("the saved position moved from %s to %s while a store was down: acknowledged before durable",
+			held.Format(segment.EngineMariaDB), got.Format(segment.EngineMariaDB))
+	}
+	// The file store, still up, must hold everything acknowledged.
+	l, _ := mrListing(t, d, file)
+	if end := mrArchivedTo(t, l); held.Compare(end) > 0 {
+		t.Errorf("saved position %s is past the file store's end %s", held.Format(segment.EngineMariaDB), end.Format(segment.EngineMariaDB))
+	}
+	spooled, _ := filepath.Glob(filepath.Join(d.dir, "spool", "*", "ready", "*"))
+	if len(spooled) == 0 {
+		t.Error("nothing held in the spool during the outage")
+	}
+	mi.Start(t)
+	time.Sleep(5 * time.Second)
+	if err := stopLoad(); err != nil {
+		t.Fatal(err)
+	}
+	want, wantLedger := mrEnd(t, m)
+	d.stop()
+	after, _ := mrSavedPos(t, d)
+	if after.Compare(held) <= 0 {
+		t.Errorf("the saved position never moved after the store came back (still %s)", held.Format(segment.EngineMariaDB))
+	}
+	for _, st := range []string{file, s3} {
+		l, _ := mrListing(t, d, st)
+		if end := mrArchivedTo(t, l); after.Compare(end) > 0 {
+			t.Errorf("saved position %s is past %s's end %s", after.Format(segment.EngineMariaDB), strings.SplitN(st, "?", 2)[0], end.Format(segment.EngineMariaDB))
+		}
+	}
+	t.Logf("workload committed %d transactions; %d segments were spooled during the outage; position held at %s",
+		w.Commits, len(spooled), held.Format(segment.EngineMariaDB))
+	for i, st := range []string{file, s3} {
+		db := fmt.Sprintf("restored_%d", i)
+		mrRestoreLatest(t, d, m, db, st)
+		mrCompare(t, "restore from "+strings.SplitN(st, "?", 2)[0], m, db, want, wantLedger)
+	}
+}
+
+// mrPurge rotates the binlog twice and purges every file before the
+// newest, retrying while the server still holds older ones (MariaDB keeps
+// a binlog until InnoDB has checkpointed past it). It returns the newest
+// file's name.
+func mrPurge(t *testing.T, m *testenv.MariaDB) string {
+	t.Helper()
+	m.Exec(t, "FLUSH BINARY LOGS")
+	m.Exec(t, "FLUSH BINARY LOGS")
+	r := m.Exec(t, "SHOW MASTER STATUS")
+	newest, _ := r.GetString(0, 0)
+	newest = strings.Clone(newest)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		m.Exec(t, "PURGE BINARY LOGS TO '"+newest+"'")
+		r := m.Exec(t, "SHOW BINARY LOGS")
+		first, _ := r.GetString(0, 0)
+		if first == newest {
+			return newest
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("PURGE BINARY LOGS TO %s leaves %s on the server", newest, first)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestMariaDBGap purges the binlog from under the saved position while the
+// agent is stopped and writes more: the archive has a gap, which list and
+// verify report loudly; the agent starts a new chain with a new base
+// backup, from which the latest state restores.
+func TestMariaDBGap(t *testing.T) {
+	m, conn, dsn := newMariaDBSource(t)
+	w := myworkload.NewRunner(conn, 33)
+	d := newDeployment(t, dsn, []string{"file://" + t.TempDir()}, nil)
+	d.start()
+	d.waitLog("base backup stored", 60*time.Second)
+	if err := w.RunFor(t.Context(), 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
+	d.stop()
+	saved, ok := mrSavedPos(t, d)
+	if !ok {
+		t.Fatal("no saved binlog position after a clean stop")
+	}
+	if err := w.RunFor(t.Context(), time.Second); err != nil { // never archived: the gap
+		t.Fatal(err)
+	}
+	newest := mrPurge(t, m)
+	t.Logf("saved position %s; binlog purged up to %s", saved.Format(segment.EngineMariaDB), newest)
+
+	d.start()
+	d.waitLog("GAP", 60*time.Second)
+	mrWaitLogCount(t, d, "base backup stored", 2, 60*time.Second)
+	if err := w.RunFor(t.Context(), 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	want, wantLedger := mrEnd(t, m)
+	d.stop()
+	if s := d.agentLog(); !strings.Contains(s, "GAP in the archive") {
+		t.Error("the agent did not log the new chain as a gap")
+	}
+
+	code, out, _ := d.cmd("list")
+	if code != 1 || !strings.Contains(out, "GAP") {
+		t.Errorf("list after a purged binlog: exit %d, want 1 and the GAP\n%s", code, out)
+	}
+	l, _ := mrListing(t, d, "")
+	if len(l.Chains) != 2 || !l.Chains[1].Gap || l.Chains[0].Gap {
+		t.Errorf("want two chains, the second after a gap: %+v", l.Chains)
+	}
+	code, out, _ = d.cmd("verify")
+	if code != 1 || !strings.Contains(out, "gap") {
+		t.Errorf("verify after a purged binlog: exit %d, want 1 naming the gap\n%s", code, out)
+	}
+	mrRestoreLatest(t, d, m, "restored", "")
+	mrCompare(t, "restore from the new chain", m, "restored", want, wantLedger)
+}
+
+// TestMariaDBRefusals: restore refuses a non-empty target, a time before
+// the first base backup, a wrong identity and a tampered segment, each
+// with a one-line message and a non-zero exit, and changes nothing.
+func TestMariaDBRefusals(t *testing.T) {
+	m, conn, dsn := newMariaDBSource(t)
+	w := myworkload.NewRunner(conn, 34)
+	before := time.Now().UTC()
+	time.Sleep(1100 * time.Millisecond) // MariaDB stamps whole seconds
+	storeDir := t.TempDir()
+	d := newDeployment(t, dsn, []string{"file://" + storeDir}, nil)
+	d.start()
+	d.waitLog("base backup stored", 60*time.Second)
+	if err := w.RunFor(t.Context(), 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
+	d.stop()
+
+	other := filepath.Join(t.TempDir(), "other")
+	if code, _, errOut := d.cmd("keys", "generate", "--out", other); code != 0 {
+		t.Fatal(errOut)
+	}
+	m.CreateDatabase(t, "empty")
+	empty := m.DSN("empty") + "?tls=false"
+	source, sourceLedger := mrState(t, m, "pharmacy")
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"non-empty target", []string{"restore", "--latest", "--target", dsn, "--identity", d.identity}, "not empty"},
+		{"time before the first base backup", []string{"restore", "--time", before.Format(time.RFC3339Nano), "--target", empty, "--identity", d.identity}, "before the restorable window"},
+		{"wrong identity", []string{"restore", "--latest", "--target", empty, "--identity", filepath.Join(other, "identity.key")}, "identities given"},
+	} {
+		code, _, errOut := d.cmd(tc.args...)
+		if code != 2 || !strings.Contains(errOut, tc.want) || strings.Count(errOut, "\n") != 1 {
+			t.Errorf("%s: exit %d, stderr %q; want exit 2 and one line naming %q", tc.name, code, errOut, tc.want)
+		}
+	}
+	mrCompare(t, "the source after a refused restore into it", m, "pharmacy", source, sourceLedger)
+	if s, _ := myworkload.Snapshot(myConn(t, m, "empty")); len(s) != 1 || s["triggers"] != "" {
+		t.Errorf("a refused restore changed the empty target: %v", s)
+	}
+
+	// Tamper with one stored segment, as someone with file access could.
+	segs, _ := filepath.Glob(filepath.Join(storeDir, "*", "wal", "*", "*.rxseg"))
+	if len(segs) < 2 {
+		t.Fatalf("%d segments stored", len(segs))
+	}
+	victim := segs[len(segs)/2]
+	if err := os.Chmod(victim, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(victim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)/2] ^= 1
+	if err := os.WriteFile(victim, data, 0o440); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := d.cmd("restore", "--latest", "--target", empty, "--identity", d.identity)
+	if code != 1 || !strings.Contains(errOut, "corrupt") || strings.Count(errOut, "\n") != 1 {
+		t.Errorf("tampered segment: exit %d, stderr %q; want exit 1 and one line naming the corruption", code, errOut)
+	}
+	if s, _ := myworkload.Snapshot(myConn(t, m, "empty")); len(s) != 1 {
+		t.Errorf("the restore of a tampered archive touched the target: %v", s)
+	}
+	if code, out, _ := d.cmd("verify"); code != 1 || !strings.Contains(out, "PROBLEM") {
+		t.Errorf("verify of a tampered archive: exit %d\n%s", code, out)
+	}
+}
+
+// mrNow reads the MariaDB server's clock in UTC.
+func mrNow(t *testing.T, c *client.Conn) time.Time {
+	t.Helper()
+	r, err := c.Execute("SELECT DATE_FORMAT(UTC_TIMESTAMP(6), '%Y-%m-%d %H:%i:%s.%f')")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := r.GetString(0, 0)
+	now, err := time.Parse("2006-01-02 15:04:05.999999", s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return now
+}
+
+// TestMariaDBMonitor: under a light load the reported lag stays within the
+// segment interval plus a few seconds and the binlog distance is measured;
+// on an idle database heartbeats keep the recovery point fresh: no
+// breach, and status says so.
+func TestMariaDBMonitor(t *testing.T) {
+	m, conn, dsn := newMariaDBSource(t)
+	w := myworkload.NewRunner(conn, 35)
+	d := newDeployment(t, dsn, []string{"file://" + t.TempDir()}, nil, "monitor.rpo=10s")
+	d.start()
+	d.waitLog("base backup stored", 60*time.Second)
+	stopLoad := mrLoad(w, 20*time.Millisecond) // light
+	// segment.interval of the harness; MariaDB commit times are whole
+	// seconds, so the recovery point trails by up to one more.
+	const interval, slack = time.Second, 3 * time.Second
+	const bound = interval + slack + time.Second
+	d.waitStatus(t, "a first segment stored", bound, func(s *monitor.Snapshot) bool { return !s.RecoveryPoint.IsZero() })
+	clock := myConn(t, m, "")
+	worst, worstBytes := time.Duration(0), int64(0)
+	for range 20 {
+		time.Sleep(500 * time.Millisecond)
+		s := d.status(t)
+		worst, worstBytes = max(worst, s.Lag), max(worstBytes, s.Source.LagBytes)
+		if s.Lag > bound {
+			t.Errorf("lag %s under load, want at most %s", s.Lag, bound)
+		}
+		if s.Source.LagBytes < 0 || s.Source.RetainedBytes <= 0 {
+			t.Errorf("binlog lag %d bytes, retained %d: not measured", s.Source.LagBytes, s.Source.RetainedBytes)
+		}
+		if now := mrNow(t, clock); s.RecoveryPoint.After(now.Add(time.Second)) || now.Sub(s.RecoveryPoint) > bound+time.Second {
+			t.Errorf("recovery point %s disagrees with the server clock %s", s.RecoveryPoint, now)
+		}
+	}
+	if err := stopLoad(); err != nil {
+		t.Fatal(err)
+	}
+	metricsParse(t, d)
+	t.Logf("under load: worst lag %s, worst binlog lag %d bytes", worst, worstBytes)
+
+	idleFrom := d.status(t).RecoveryPoint
+	var lags []time.Duration
+	start := time.Now()
+	for time.Since(start) < 20*time.Second {
+		time.Sleep(2 * time.Second)
+		s := d.status(t)
+		lags = append(lags, s.Lag.Round(100*time.Millisecond))
+		if s.Breached || s.Lag > 5*time.Second {
+			t.Errorf("idle database at %s: lag %s, breached %v", time.Since(start).Round(time.Second), s.Lag, s.Breached)
+		}
+	}
+	s := d.status(t)
+	if !s.RecoveryPoint.After(idleFrom.Add(15 * time.Second)) {
+		t.Errorf("recovery point went from %s to %s over 20 idle seconds: heartbeats do not advance it", idleFrom, s.RecoveryPoint)
+	}
+	if s.Source.LagBytes < 0 || s.Source.LagBytes > 1<<20 {
+		t.Errorf("binlog lag %d bytes on an idle database: the saved position does not follow the heartbeats", s.Source.LagBytes)
+	}
+	if code, body := d.healthz(t); code != 200 {
+		t.Errorf("healthz after 20 idle seconds: %d %s", code, body)
+	}
+	if code, out, errOut := d.cmd("status"); code != 0 || !strings.Contains(out, "WITHIN RPO") {
+		t.Errorf("status after 20 idle seconds: exit %d\n%s%s", code, out, errOut)
+	}
+	t.Logf("idle lags: %v", lags)
+	d.stop()
+}
