@@ -47,8 +47,12 @@
 // Open resumes from it. Without the file the stream starts at the end of
 // the binlog and SlotCreated reports true, so the archive starts a new
 // chain with a new base backup. A saved position whose binlog file the
-// server no longer has (purged, or RESET MASTER) is capture.ErrStreamLost:
-// a gap; the file is forgotten and the next Open starts a new chain.
+// server no longer has (purged) is capture.ErrStreamLost: a gap; the file
+// is forgotten and the next Open starts a new chain. The saved position
+// also records the timestamp of its binlog file's format description
+// event, which the server sends first when the stream resumes: a file of
+// the same name written anew (RESET MASTER) has another, and is a lost
+// stream too, never a resumption in the middle of unrelated events.
 //
 // # Heartbeats
 //

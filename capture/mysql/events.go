@@ -73,6 +73,18 @@ func (a *assembler) event(ctx context.Context, ev *replication.BinlogEvent) erro
 			return fmt.Errorf("binlog rotates to %s inside a transaction", e.NextLogName)
 		}
 		a.cur = n
+	case *replication.FormatDescriptionEvent:
+		stamp := h.Timestamp
+		if stamp == 0 {
+			stamp = e.CreateTimestamp
+		}
+		if !a.r.state.fileSeen(a.cur, stamp) {
+			if err := a.r.state.remove(); err != nil {
+				return err
+			}
+			return fmt.Errorf("%w: binlog %s is not the file the saved position was taken in (it was written anew, as after RESET MASTER)",
+				capture.ErrStreamLost, a.r.base.name(a.cur))
+		}
 	case *replication.GTIDEvent:
 		id := "" // gtid_mode OFF: anonymous GTID events
 		if a.r.srv.gtid {

@@ -3,10 +3,12 @@ package mysql_test
 import (
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -132,7 +134,7 @@ func newServer(t *testing.T) (*testenv.MariaDB, mysql.Config) {
 	m := testenv.StartMariaDB(t)
 	dsn := m.CreateDatabase(t, "pharmacy") + "?tls=false"
 	return m, mysql.Config{DSN: dsn, StateDir: t.TempDir(), SpillDir: t.TempDir(), Heartbeat: 200 * time.Millisecond,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		Logger: slog.New(slog.DiscardHandler)}
 }
 
 const typesTable = `CREATE TABLE pharmacy.types (
@@ -394,5 +396,77 @@ func TestRefusals(t *testing.T) {
 	weak.DSN = fmt.Sprintf("mysql://weak:pw@%s/pharmacy?tls=false", m.Addr())
 	if _, err := mysql.Open(context.Background(), weak); err == nil || !strings.Contains(err.Error(), "GRANT REPLICATION SLAVE, REPLICATION CLIENT") || strings.Contains(err.Error(), "pw@") {
 		t.Errorf("weak user: %v", err)
+	}
+}
+
+// TestResetMaster resumes after RESET MASTER has replaced the saved
+// position's binlog file with a new one of the same name, grown past the
+// saved offset: the stream is lost, not silently resumed mid-file.
+func TestResetMaster(t *testing.T) {
+	m, cfg := newServer(t)
+	m.Exec(t, "CREATE TABLE pharmacy.l (id INT PRIMARY KEY, pad VARCHAR(200))")
+	run := start(t, cfg)
+	m.Exec(t, "INSERT INTO pharmacy.l VALUES (1, 'a')")
+	waitFor(t, "the insert", func() bool { return len(run.sink.data()) >= 1 })
+	run.sink.mu.Lock()
+	end := run.sink.ends[len(run.sink.ends)-1]
+	run.sink.mu.Unlock()
+	run.r.Acknowledge(end)
+	if err := run.stop(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond) // the new file's stamp is a later second
+	m.Exec(t, "RESET MASTER")
+	for i := 2; ; i++ {
+		m.Exec(t, fmt.Sprintf("INSERT INTO pharmacy.l VALUES (%d, REPEAT('x', 200))", i))
+		st := m.Exec(t, "SHOW MASTER STATUS")
+		file, _ := st.GetString(0, 0)
+		pos, _ := st.GetUint(0, 1)
+		if strings.HasSuffix(file, fmt.Sprintf(".%06d", end.Hi)) && pos > end.Lo+1000 {
+			break
+		}
+	}
+	// The dangerous case: the saved offset falls on a transaction boundary
+	// of the new file (the server itself refuses one in mid-event). Move it
+	// onto the end of the new file's last Xid, as chance could have.
+	events := m.Exec(t, fmt.Sprintf("SHOW BINLOG EVENTS IN 'mysql-bin.%06d'", end.Hi))
+	var boundary uint64
+	for i := 0; i < events.RowNumber(); i++ {
+		if typ, _ := events.GetString(i, 2); typ == "Xid" {
+			boundary, _ = events.GetUint(i, 4)
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join(cfg.StateDir, "binlog-position-*.json"))
+	if len(files) != 1 || boundary == 0 {
+		t.Fatalf("state files %v, boundary %d", files, boundary)
+	}
+	var saved map[string]any
+	data, _ := os.ReadFile(files[0])
+	if err := json.Unmarshal(data, &saved); err != nil || saved["created"] == nil {
+		t.Fatalf("saved position %s: %v (no created stamp)", data, err)
+	}
+	saved["pos"] = boundary
+	data, _ = json.Marshal(saved)
+	if err := os.WriteFile(files[0], data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r, err := mysql.Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("open: %v (the new file is past the saved offset, so Open itself cannot tell)", err)
+	}
+	defer r.Close()
+	s := &sink{}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err = r.Run(ctx, s)
+	if !errors.Is(err, capture.ErrStreamLost) || !strings.Contains(err.Error(), "written anew") {
+		t.Fatalf("run after RESET MASTER: %v, want the lost stream naming the replaced file", err)
+	}
+	if n := len(s.data()); n != 0 {
+		t.Errorf("%d transactions delivered from the replaced file", n)
+	}
+	run2 := start(t, cfg)
+	if !run2.r.SlotCreated() {
+		t.Error("the saved position was not forgotten")
 	}
 }

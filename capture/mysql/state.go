@@ -23,6 +23,9 @@ type savedPos struct {
 	Source string `json:"source"` // engine and source id, to refuse another server's file
 	File   string `json:"file"`   // binlog file name
 	Pos    uint64 `json:"pos"`    // offset in it: a transaction boundary
+	// Created is the timestamp of the file's format description event:
+	// a file of the same name written after RESET MASTER has another.
+	Created uint32 `json:"created,omitempty"`
 }
 
 // stateFile is the saved position of one source.
@@ -31,17 +34,21 @@ type stateFile struct {
 	source string
 	base   binlogFile
 
-	mu   sync.Mutex
-	last segment.Position
+	mu      sync.Mutex
+	last    segment.Position
+	created map[uint64]uint32 // binlog file number → its format description's timestamp
+	// savedCreated is the loaded position's Created (0: not recorded).
+	savedCreated uint32
 }
 
 func newStateFile(dir string, id capture.Identity, base binlogFile) *stateFile {
 	key := id.Engine.String() + " " + id.SourceID
 	sum := sha256.Sum256([]byte(key))
 	return &stateFile{
-		path:   filepath.Join(dir, "binlog-position-"+hex.EncodeToString(sum[:6])+".json"),
-		source: key,
-		base:   base,
+		path:    filepath.Join(dir, "binlog-position-"+hex.EncodeToString(sum[:6])+".json"),
+		source:  key,
+		base:    base,
+		created: map[uint64]uint32{},
 	}
 }
 
@@ -67,7 +74,8 @@ func (s *stateFile) load() (pos segment.Position, ok bool, err error) {
 	}
 	pos = segment.Position{Hi: n, Lo: sp.Pos}
 	s.mu.Lock()
-	s.last = pos
+	s.last, s.savedCreated = pos, sp.Created
+	s.created[pos.Hi] = sp.Created
 	s.mu.Unlock()
 	return pos, true, nil
 }
@@ -79,7 +87,7 @@ func (s *stateFile) save(pos segment.Position) error {
 	if pos.Compare(s.last) <= 0 {
 		return nil
 	}
-	data, err := json.Marshal(savedPos{Source: s.source, File: s.base.name(pos.Hi), Pos: pos.Lo})
+	data, err := json.Marshal(savedPos{Source: s.source, File: s.base.name(pos.Hi), Pos: pos.Lo, Created: s.created[pos.Hi]})
 	if err != nil {
 		return err
 	}
@@ -88,6 +96,22 @@ func (s *stateFile) save(pos segment.Position) error {
 	}
 	s.last = pos
 	return nil
+}
+
+// fileSeen records the format description timestamp of binlog file n. It
+// reports false when n is the saved position's file and its recorded
+// timestamp differs: the file was replaced (RESET MASTER) and the saved
+// offset means nothing in it.
+func (s *stateFile) fileSeen(n uint64, created uint32) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n == s.last.Hi && s.savedCreated != 0 && created != s.savedCreated {
+		return false
+	}
+	if old, ok := s.created[n]; !ok || old == 0 {
+		s.created[n] = created
+	}
+	return true
 }
 
 // remove forgets the saved position: the stream from it is lost.
