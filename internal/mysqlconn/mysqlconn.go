@@ -120,12 +120,14 @@ func IsLoopback(host string) bool {
 
 // Connect opens a SQL connection to the DSN's server with database db
 // ("" for none). The session is pinned to UTC and utf8mb4.
-func Connect(ctx context.Context, d *DSN, db string) (*client.Conn, error) {
+// Options (go-mysql's) run before the handshake, after rxvault's own.
+func Connect(ctx context.Context, d *DSN, db string, more ...client.Option) (*client.Conn, error) {
 	var opts []client.Option
 	if d.TLS != nil {
 		tc := d.TLS
 		opts = append(opts, func(c *client.Conn) error { c.SetTLSConfig(tc); return nil })
 	}
+	opts = append(opts, more...)
 	c, err := client.ConnectWithContext(ctx, d.Addr(), d.User, d.Password, db, 10*time.Second, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s as %s: %w", d.Addr(), d.User, err)

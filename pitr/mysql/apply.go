@@ -1,9 +1,11 @@
 package mysql
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"iter"
 	"regexp"
@@ -48,9 +50,11 @@ func (t *Target) table(name string) (*tableInfo, error) {
 
 // Apply applies one source transaction. Consecutive transactions share a
 // target transaction, up to Config.GroupSize; a DDL statement commits the
-// group first (MySQL commits implicitly around DDL anyway). An error rolls
-// the target back to the last committed group and names the transaction
-// and change that failed.
+// group first (MySQL commits implicitly around DDL anyway). Row statements
+// are batched (see batch), so a failing statement may be found while a
+// later transaction of the group is applied. An error rolls the target
+// back to the last committed group and names the transaction and change
+// that failed.
 func (t *Target) Apply(ctx context.Context, info *segment.TxnInfo, changes iter.Seq2[*segment.Change, error]) error {
 	if t.broken != nil {
 		return fmt.Errorf("restore target unusable after an earlier error: %w", t.broken)
@@ -58,6 +62,8 @@ func (t *Target) Apply(ctx context.Context, info *segment.TxnInfo, changes iter.
 	if t.finished {
 		return fmt.Errorf("Apply after Finish")
 	}
+	t.seq++
+	name := txnName(info)
 	n := 0
 	var nch int64
 	for c, err := range changes {
@@ -65,7 +71,7 @@ func (t *Target) Apply(ctx context.Context, info *segment.TxnInfo, changes iter.
 			return t.fail(info, n, err)
 		}
 		n++
-		if err := t.change(c); err != nil {
+		if err := t.change(name, n, c); err != nil {
 			return t.fail(info, n, err)
 		}
 		nch++
@@ -75,7 +81,7 @@ func (t *Target) Apply(ctx context.Context, info *segment.TxnInfo, changes iter.
 	if t.open {
 		t.inGroup++
 		if t.groupFrom == "" {
-			t.groupFrom = txnName(info)
+			t.groupFrom = name
 		}
 		if t.inGroup >= t.group {
 			return t.commit(info)
@@ -84,17 +90,16 @@ func (t *Target) Apply(ctx context.Context, info *segment.TxnInfo, changes iter.
 	return nil
 }
 
-// change applies one change.
-func (t *Target) change(c *segment.Change) error {
+// change applies change n of transaction txn.
+func (t *Target) change(txn string, n int, c *segment.Change) error {
 	switch c.Op {
 	case segment.OpInsert, segment.OpUpdate, segment.OpDelete:
 		if !t.open {
-			if _, err := t.conn.Execute("BEGIN"); err != nil {
-				return err
-			}
+			t.batch = append(t.sep(), "BEGIN"...)
+			t.pending = append(t.pending, stmt{txn: txn, first: n, last: n})
 			t.open = true
 		}
-		return t.row(c)
+		return t.row(txn, n, c)
 	case segment.OpDDL:
 		return t.ddl(c)
 	case segment.OpMessage:
@@ -112,111 +117,265 @@ func (t *Target) change(c *segment.Change) error {
 	return fmt.Errorf("unknown change %s", c.Op)
 }
 
-// row builds and runs the statement of a row change.
-func (t *Target) row(c *segment.Change) error {
+// stmt is one statement of the batch: BEGIN (op 0) or the row statement
+// of changes first to last of transaction txn (a multi-row INSERT when
+// last > first).
+type stmt struct {
+	op          segment.Op
+	table       string
+	txn         string
+	seq         uint64 // the Apply call of txn
+	first, last int
+	hdr         int // an INSERT's column list ends at batch[hdr:], for merging
+}
+
+// where names the statement's changes in errors.
+func (s *stmt) where() string {
+	if s.last > s.first {
+		return fmt.Sprintf("transaction %s, changes %d to %d (one INSERT into %s)", s.txn, s.first, s.last, mysqlconn.QuoteIdent(s.table))
+	}
+	return fmt.Sprintf("transaction %s, change %d", s.txn, s.first)
+}
+
+// batchError is the failure of a batched statement, found when the batch
+// ran: it names its own transaction and change.
+type batchError struct {
+	where string
+	err   error
+}
+
+func (e *batchError) Error() string { return e.where + ": " + e.err.Error() }
+func (e *batchError) Unwrap() error { return e.err }
+
+// failure is an error fail has already named and rolled back.
+type failure struct{ err error }
+
+func (e *failure) Error() string { return e.err.Error() }
+func (e *failure) Unwrap() error { return errors.Unwrap(e.err) }
+
+// row appends the statement of change n of transaction txn to the batch:
+// an INSERT right after an INSERT of the same transaction into the same
+// columns of the same table adds its row to that statement. The batch runs
+// once it holds batchBytes.
+func (t *Target) row(txn string, n int, c *segment.Change) error {
 	ti, err := t.table(c.Rel.Table)
 	if err != nil {
 		return err
 	}
 	cols := c.Rel.Columns
-	b := &t.sql
-	b.Reset()
-	tbl := mysqlconn.QuoteIdent(c.Rel.Table)
-	switch c.Op {
-	case segment.OpInsert:
-		b.WriteString("INSERT INTO " + tbl + " (")
+	start := len(t.batch)
+	if c.Op == segment.OpInsert {
+		h := append(t.hdr[:0], "INSERT INTO "...)
+		h = append(h, mysqlconn.QuoteIdent(c.Rel.Table)...)
+		h = append(h, " ("...)
 		first := true
 		for i := range cols {
 			if ti.generated[cols[i].Name] {
 				continue
 			}
 			if !first {
-				b.WriteByte(',')
+				h = append(h, ',')
 			}
 			first = false
-			b.WriteString(mysqlconn.QuoteIdent(cols[i].Name))
+			h = append(h, mysqlconn.QuoteIdent(cols[i].Name)...)
 		}
-		b.WriteString(") VALUES (")
-		first = true
-		for i := range cols {
-			if ti.generated[cols[i].Name] {
-				continue
-			}
-			if !first {
-				b.WriteByte(',')
-			}
-			first = false
-			if err := literal(b, &cols[i], c.New[i]); err != nil {
-				return err
-			}
+		h = append(h, ") VALUES "...)
+		t.hdr = h
+		last := len(t.pending) - 1
+		merge := last >= 0 && t.pending[last].op == segment.OpInsert && t.pending[last].seq == t.seq &&
+			t.pending[last].table == c.Rel.Table && len(t.batch) < t.batchBytes &&
+			t.pending[last].hdr >= len(h) && bytes.Equal(t.batch[t.pending[last].hdr-len(h):t.pending[last].hdr], h)
+		if merge {
+			t.batch = append(t.batch, ',')
+		} else {
+			t.batch = t.sep()
+			t.batch = append(t.batch, h...)
 		}
-		b.WriteByte(')')
-	case segment.OpUpdate:
-		b.WriteString("UPDATE " + tbl + " SET ")
-		first := true
-		for i := range cols {
-			if ti.generated[cols[i].Name] {
-				continue
-			}
-			if !first {
-				b.WriteByte(',')
-			}
-			first = false
-			b.WriteString(mysqlconn.QuoteIdent(cols[i].Name) + "=")
-			if err := literal(b, &cols[i], c.New[i]); err != nil {
-				return err
-			}
-		}
-		if err := where(b, c, ti); err != nil {
+		hdr := len(t.batch)
+		if t.batch, err = values(t.batch, cols, ti, c.New); err != nil {
+			t.batch = t.batch[:start]
 			return err
 		}
-	case segment.OpDelete:
-		b.WriteString("DELETE FROM " + tbl)
-		if err := where(b, c, ti); err != nil {
-			return err
+		if merge {
+			if len(t.batch) > t.maxPacket {
+				// Too large together: run the statement as it was, then
+				// this row in a statement of its own.
+				t.batch = t.batch[:start]
+				if err := t.flush(); err != nil {
+					return err
+				}
+				return t.row(txn, n, c)
+			}
+			t.pending[last].last = n
+		} else {
+			t.pending = append(t.pending, stmt{op: segment.OpInsert, table: c.Rel.Table, txn: txn, seq: t.seq, first: n, last: n, hdr: hdr})
 		}
+		return t.fill(start)
 	}
-	r, err := t.conn.Execute(b.String())
-	if err != nil {
+	t.batch = t.sep()
+	if c.Op == segment.OpUpdate {
+		t.batch = append(t.batch, "UPDATE "...)
+		t.batch = append(t.batch, mysqlconn.QuoteIdent(c.Rel.Table)...)
+		t.batch = append(t.batch, " SET "...)
+		first := true
+		for i := range cols {
+			if ti.generated[cols[i].Name] {
+				continue
+			}
+			if !first {
+				t.batch = append(t.batch, ',')
+			}
+			first = false
+			t.batch = append(t.batch, mysqlconn.QuoteIdent(cols[i].Name)...)
+			t.batch = append(t.batch, '=')
+			if t.batch, err = appendLiteral(t.batch, &cols[i], c.New[i]); err != nil {
+				t.batch = t.batch[:start]
+				return err
+			}
+		}
+	} else {
+		t.batch = append(t.batch, "DELETE FROM "...)
+		t.batch = append(t.batch, mysqlconn.QuoteIdent(c.Rel.Table)...)
+	}
+	if t.batch, err = where(t.batch, c, ti); err != nil {
+		t.batch = t.batch[:start]
 		return err
 	}
-	defer r.Close()
-	if c.Op == segment.OpDelete && r.AffectedRows != 1 {
-		return fmt.Errorf("delete from %s found %d rows, want 1: the target does not match the source", tbl, r.AffectedRows)
+	t.pending = append(t.pending, stmt{op: c.Op, table: c.Rel.Table, txn: txn, seq: t.seq, first: n, last: n})
+	return t.fill(start)
+}
+
+// sep returns the batch ready for one more statement.
+func (t *Target) sep() []byte {
+	if len(t.batch) == 0 {
+		return t.batch
+	}
+	return append(t.batch, ';')
+}
+
+// fill runs the batch once it is full. A statement that would make it
+// larger than the server accepts (max_allowed_packet) runs on its own,
+// after the statements before it (from start).
+func (t *Target) fill(start int) error {
+	if start > 0 && len(t.batch) > t.maxPacket {
+		s := t.pending[len(t.pending)-1]
+		t.pending = t.pending[:len(t.pending)-1]
+		stmtSQL := bytes.Clone(t.batch[start+1:]) // without the separator
+		t.batch = t.batch[:start]
+		if err := t.flush(); err != nil {
+			return err
+		}
+		t.batch = append(t.batch, stmtSQL...)
+		if s.op == segment.OpInsert {
+			s.hdr -= start + 1
+		}
+		t.pending = append(t.pending, s)
+	}
+	if len(t.batch) >= t.batchBytes {
+		return t.flush()
 	}
 	return nil
 }
 
-// where writes the WHERE clause finding the old row.
-func where(b *strings.Builder, c *segment.Change, ti *tableInfo) error {
+// flush runs the batch: its statements in one query, one round trip. The
+// server runs them in order and stops at the first that fails; a delete
+// that finds no row fails the batch too. The open group stays open.
+func (t *Target) flush() error {
+	if len(t.pending) == 0 {
+		return nil
+	}
+	i := 0
+	var failed error
+	_, err := t.conn.ExecuteMultiple(string(t.batch), func(r *gomysql.Result, err error) {
+		defer func() { i++ }()
+		if r != nil {
+			defer r.Close()
+		}
+		if failed != nil {
+			return
+		}
+		if i >= len(t.pending) {
+			failed = fmt.Errorf("the server answered more statements than the %d sent", len(t.pending))
+			return
+		}
+		s := &t.pending[i]
+		switch {
+		case err != nil:
+			failed = &batchError{where: s.where(), err: err}
+		case s.op == segment.OpDelete && r.AffectedRows != 1:
+			failed = &batchError{where: s.where(), err: fmt.Errorf("delete from %s found %d rows, want 1: the target does not match the source",
+				mysqlconn.QuoteIdent(s.table), r.AffectedRows)}
+		}
+	})
+	first, last := t.pending[0].txn, t.pending[len(t.pending)-1].txn
+	count := len(t.pending)
+	t.batch, t.pending = t.batch[:0], t.pending[:0]
+	switch {
+	case err != nil:
+		t.broken = err
+		return &batchError{where: fmt.Sprintf("transactions %s to %s", first, last), err: err}
+	case failed != nil:
+		return failed
+	case i != count:
+		err := fmt.Errorf("the server answered %d of %d statements", i, count)
+		t.broken = err
+		return &batchError{where: fmt.Sprintf("transactions %s to %s", first, last), err: err}
+	}
+	return nil
+}
+
+// values appends the parenthesized values of row for cols, without the
+// generated columns.
+func values(b []byte, cols []segment.Column, ti *tableInfo, row []segment.Value) ([]byte, error) {
+	b = append(b, '(')
+	first := true
+	for i := range cols {
+		if ti.generated[cols[i].Name] {
+			continue
+		}
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		var err error
+		if b, err = appendLiteral(b, &cols[i], row[i]); err != nil {
+			return b, err
+		}
+	}
+	return append(b, ')'), nil
+}
+
+// where appends the WHERE clause finding the old row.
+func where(b []byte, c *segment.Change, ti *tableInfo) ([]byte, error) {
 	if c.OldKind != segment.OldFull {
-		return fmt.Errorf("%s without the old row", c.Op)
+		return b, fmt.Errorf("%s without the old row", c.Op)
 	}
 	cols := c.Rel.Columns
 	keyed := false
 	for i := range cols {
 		keyed = keyed || cols[i].Key
 	}
-	b.WriteString(" WHERE ")
+	b = append(b, " WHERE "...)
 	first := true
 	for i := range cols {
 		if keyed && !cols[i].Key || !keyed && !comparable(&cols[i]) || ti.generated[cols[i].Name] {
 			continue
 		}
 		if !first {
-			b.WriteString(" AND ")
+			b = append(b, " AND "...)
 		}
 		first = false
-		b.WriteString(mysqlconn.QuoteIdent(cols[i].Name) + " <=> ")
-		if err := literal(b, &cols[i], c.Old[i]); err != nil {
-			return err
+		b = append(b, mysqlconn.QuoteIdent(cols[i].Name)...)
+		b = append(b, " <=> "...)
+		var err error
+		if b, err = appendLiteral(b, &cols[i], c.Old[i]); err != nil {
+			return b, err
 		}
 	}
 	if first {
-		return fmt.Errorf("table %s has no column to find rows by", mysqlconn.QuoteIdent(c.Rel.Table))
+		return b, fmt.Errorf("table %s has no column to find rows by", mysqlconn.QuoteIdent(c.Rel.Table))
 	}
-	b.WriteString(" LIMIT 1")
-	return nil
+	return append(b, " LIMIT 1"...), nil
 }
 
 // comparable reports whether equality on a column finds exactly the
@@ -234,54 +393,59 @@ var (
 	temporalRE = regexp.MustCompile(`^-?[0-9][0-9 :.\-]*$`)
 )
 
-// literal writes v as an SQL literal for column c (see the package
+// literal writes v as an SQL literal for column c (see appendLiteral).
+func literal(b *strings.Builder, c *segment.Column, v segment.Value) error {
+	out, err := appendLiteral(nil, c, v)
+	if err != nil {
+		return err
+	}
+	b.Write(out)
+	return nil
+}
+
+// appendLiteral appends v as an SQL literal for column c (see the package
 // documentation). Text values are checked against their type's
 // alphabet, so no captured value can change the statement's syntax.
-func literal(b *strings.Builder, c *segment.Column, v segment.Value) error {
+func appendLiteral(b []byte, c *segment.Column, v segment.Value) ([]byte, error) {
 	switch v.Kind {
 	case segment.Null:
-		b.WriteString("NULL")
-		return nil
+		return append(b, "NULL"...), nil
 	case segment.Binary:
 		if len(v.Data) == 0 {
-			b.WriteString("''")
-			return nil
+			return append(b, "''"...), nil
 		}
 		json := byte(c.TypeID) == gomysql.MYSQL_TYPE_JSON
 		if json {
-			b.WriteString("CONVERT(")
+			b = append(b, "CONVERT("...)
 		}
-		b.WriteString("X'")
-		b.WriteString(hex.EncodeToString(v.Data))
-		b.WriteByte('\'')
+		b = append(b, "X'"...)
+		b = hex.AppendEncode(b, v.Data)
+		b = append(b, '\'')
 		if json {
-			b.WriteString(" USING utf8mb4)")
+			b = append(b, " USING utf8mb4)"...)
 		}
-		return nil
+		return b, nil
 	case segment.Text:
-		s := string(v.Data)
 		switch byte(c.TypeID) {
 		case gomysql.MYSQL_TYPE_NEWDECIMAL, gomysql.MYSQL_TYPE_DECIMAL, gomysql.MYSQL_TYPE_DATE, gomysql.MYSQL_TYPE_NEWDATE,
 			gomysql.MYSQL_TYPE_TIME, gomysql.MYSQL_TYPE_TIME2, gomysql.MYSQL_TYPE_DATETIME, gomysql.MYSQL_TYPE_DATETIME2,
 			gomysql.MYSQL_TYPE_TIMESTAMP, gomysql.MYSQL_TYPE_TIMESTAMP2:
-			if !temporalRE.MatchString(s) {
-				return fmt.Errorf("column %s: malformed %s value", c.Name, c.Type)
+			if !temporalRE.Match(v.Data) {
+				return b, fmt.Errorf("column %s: malformed %s value", c.Name, c.Type)
 			}
-			b.WriteByte('\'')
-			b.WriteString(s)
-			b.WriteByte('\'')
-			return nil
+			b = append(b, '\'')
+			b = append(b, v.Data...)
+			return append(b, '\''), nil
 		}
-		if !numberRE.MatchString(s) {
-			if s == "NaN" || strings.HasSuffix(s, "Inf") {
-				return fmt.Errorf("column %s: %s cannot be stored in MySQL", c.Name, s)
+		if !numberRE.Match(v.Data) {
+			if s := string(v.Data); s == "NaN" || strings.HasSuffix(s, "Inf") {
+				return b, fmt.Errorf("column %s: %s cannot be stored in MySQL", c.Name, s)
 			}
-			return fmt.Errorf("column %s: malformed %s value", c.Name, c.Type)
+			return b, fmt.Errorf("column %s: malformed %s value", c.Name, c.Type)
 		}
-		b.WriteString(s)
-		return nil
+		return append(b, v.Data...), nil
 	}
-	return fmt.Errorf("column %s: value kind %d does not come from MySQL sources", c.Name, v.Kind)
+	return b, fmt.Errorf("column %s: value kind %d does not come from MySQL sources", c.Name, v.Kind)
 }
 
 // ddl runs a DDL statement in its place, after committing the open group.
@@ -330,10 +494,13 @@ func dropTrigger(q string) (string, bool) {
 	return m[1], true
 }
 
-// commitOpen commits the open group, if any.
+// commitOpen runs the batch and commits the open group, if any.
 func (t *Target) commitOpen() error {
 	if !t.open {
 		return nil
+	}
+	if err := t.flush(); err != nil {
+		return t.fail(nil, 0, err)
 	}
 	if _, err := t.conn.Execute("COMMIT"); err != nil {
 		t.broken = err
@@ -345,6 +512,9 @@ func (t *Target) commitOpen() error {
 
 // commit commits the group that info closes.
 func (t *Target) commit(info *segment.TxnInfo) error {
+	if err := t.flush(); err != nil {
+		return t.fail(info, 0, err)
+	}
 	from := t.groupFrom
 	if err := t.commitOpen(); err != nil {
 		return fmt.Errorf("transactions %s to %s: %w", from, txnName(info), err)
@@ -352,9 +522,15 @@ func (t *Target) commit(info *segment.TxnInfo) error {
 	return nil
 }
 
-// fail rolls the open group back and names what failed.
+// fail rolls the open group back and names what failed: change n of info,
+// or, for a batched statement, its own transaction and change.
 func (t *Target) fail(info *segment.TxnInfo, n int, err error) error {
+	var done *failure
+	if errors.As(err, &done) {
+		return err // named and rolled back already (a DDL's commit of the group)
+	}
 	from := t.groupFrom
+	t.batch, t.pending = t.batch[:0], t.pending[:0]
 	if t.open {
 		if _, rerr := t.conn.Execute("ROLLBACK"); rerr != nil {
 			t.broken = rerr
@@ -366,7 +542,11 @@ func (t *Target) fail(info *segment.TxnInfo, n int, err error) error {
 	if from != "" {
 		undone = fmt.Sprintf("; transactions from %s on were rolled back", from)
 	}
-	return fmt.Errorf("transaction %s, change %d: %w%s", txnName(info), n, err, undone)
+	var be *batchError
+	if errors.As(err, &be) || info == nil {
+		return &failure{fmt.Errorf("%w%s", err, undone)}
+	}
+	return &failure{fmt.Errorf("transaction %s, change %d: %w%s", txnName(info), n, err, undone)}
 }
 
 func txnName(info *segment.TxnInfo) string {

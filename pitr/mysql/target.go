@@ -34,6 +34,13 @@
 // that compares exactly (not FLOAT, DOUBLE or JSON), with LIMIT 1; a
 // delete that finds no row is an error (the target diverged).
 //
+// Row statements reach the server in batches of about 1 MiB, several per
+// round trip (a multi-statement query), and consecutive inserts of one
+// transaction into the same table are one multi-row INSERT. A failing
+// statement is still named by its transaction and change, though it may
+// be found while a later transaction of the group is applied; a group is
+// committed only after every statement of it succeeded.
+//
 // # Databases
 //
 // The target database may be named differently from the source's: rows
@@ -56,6 +63,7 @@ import (
 	"sync/atomic"
 
 	"github.com/go-mysql-org/go-mysql/client"
+	gomysql "github.com/go-mysql-org/go-mysql/mysql"
 
 	"github.com/rxvault/rxvault/internal/mysqlconn"
 	"github.com/rxvault/rxvault/internal/tail"
@@ -98,8 +106,15 @@ type Target struct {
 	broken    error
 	finished  bool
 
+	// The batch: row statements not yet sent (see flush).
+	batch      []byte
+	pending    []stmt // batch's statements, in order
+	hdr        []byte // scratch: an INSERT's column list
+	seq        uint64 // Apply calls so far
+	batchBytes int    // run the batch once it holds this many bytes
+	maxPacket  int    // the largest query the server accepts, less room for the packet's header
+
 	txns, changes atomic.Int64
-	sql           strings.Builder
 }
 
 var _ pitr.Target = (*Target)(nil)
@@ -129,7 +144,7 @@ func Open(ctx context.Context, cfg Config) (*Target, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := mysqlconn.Connect(ctx, d, d.DB)
+	c, err := mysqlconn.Connect(ctx, d, d.DB, multiStatements)
 	if err != nil {
 		return nil, fmt.Errorf("restore target %s: %w", name, err)
 	}
@@ -139,12 +154,36 @@ func Open(ctx context.Context, cfg Config) (*Target, error) {
 			return nil, fmt.Errorf("restore target %s: %s: %w", name, q, err)
 		}
 	}
+	packet, err := mysqlconn.QueryRow(c, "SELECT @@max_allowed_packet")
+	var maxPacket int
+	if err == nil {
+		maxPacket, err = strconv.Atoi(packet[0])
+	}
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("restore target %s: read max_allowed_packet: %w", name, err)
+	}
+	maxPacket = max(maxPacket-4096, 1024)
 	group := cfg.GroupSize
 	if group <= 0 {
 		group = 500
 	}
 	return &Target{conn: c, d: d, name: name, client: bin, log: log.With("component", "pitr/mysql", "target", name), group: group,
-		tables: map[string]*tableInfo{}, autoInc: map[string]string{}}, nil
+		tables: map[string]*tableInfo{}, autoInc: map[string]string{},
+		batchBytes: min(batchBytes, maxPacket/2), maxPacket: maxPacket}, nil
+}
+
+// batchBytes is how much SQL a batch holds before it runs: enough to
+// spare the round trips, small enough to keep its memory negligible.
+const batchBytes = 1 << 20
+
+// multiStatements turns on multi-statement queries, so that a batch of
+// row statements is one round trip (see flush).
+func multiStatements(c *client.Conn) error {
+	if err := c.SetCapability(gomysql.CLIENT_MULTI_STATEMENTS); err != nil {
+		return err
+	}
+	return c.SetCapability(gomysql.CLIENT_MULTI_RESULTS)
 }
 
 // NotEmptyError is CheckEmpty's answer for a database that holds objects.
@@ -219,6 +258,7 @@ func (t *Target) RestoreBase(ctx context.Context, dump io.Reader) error {
 
 // Close releases the connection; an open group is rolled back.
 func (t *Target) Close(ctx context.Context) error {
+	t.batch, t.pending = nil, nil
 	if t.open && t.broken == nil {
 		_, _ = t.conn.Execute("ROLLBACK")
 	}
