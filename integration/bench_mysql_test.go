@@ -93,23 +93,7 @@ func TestBenchReportMySQL(t *testing.T) {
 		"built without -race, and a local file store (`file://`, which fsyncs every object and its directory). "+
 		"The whole section took %s to measure; the 1-minute load average was %s at its start and %s at its end "+
 		"(anything above 0 is other work sharing the cores).\n\n", version, flush[0], flush[1], time.Since(began).Round(time.Second), load0, loadAvg())
-	b.WriteString("| measurement | rxvault | baseline | ratio | goal | met |\n|---|---:|---:|---:|:---:|:---:|\n")
-	for _, r := range rows {
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", r.name, r.ours, r.base, r.ratio, r.goal, r.met)
-	}
-	b.WriteString("\n")
-	for _, n := range notes {
-		b.WriteString(n + "\n\n")
-	}
-	t.Logf("report:\n%s", b.String())
-	f, err := os.OpenFile(out, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := f.WriteString(b.String()); err != nil {
-		t.Fatal(err)
-	}
+	appendBenchSection(t, out, b.String(), rows, notes)
 }
 
 // mbCapture measures (1): the agent against mariadb-binlog --raw

@@ -421,3 +421,28 @@ func dirSize(dir string) int64 {
 	})
 	return n
 }
+
+// appendBenchSection appends a report section to the file out: head (the
+// title and the setup), the table of rows, then the notes.
+func appendBenchSection(t *testing.T, out, head string, rows []benchRow, notes []string) {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString(head)
+	b.WriteString("| measurement | rxvault | baseline | ratio | goal | met |\n|---|---:|---:|---:|:---:|:---:|\n")
+	for _, r := range rows {
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", r.name, r.ours, r.base, r.ratio, r.goal, r.met)
+	}
+	b.WriteString("\n")
+	for _, n := range notes {
+		b.WriteString(n + "\n\n")
+	}
+	t.Logf("report:\n%s", b.String())
+	f, err := os.OpenFile(out, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(b.String()); err != nil {
+		t.Fatal(err)
+	}
+}
