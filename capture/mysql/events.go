@@ -3,6 +3,7 @@ package mysql
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -255,7 +256,11 @@ func (a *assembler) tableMap(e *replication.TableMapEvent) error {
 	if err != nil {
 		return capture.Permanent(fmt.Errorf("mysql capture: %w", err))
 	}
-	a.rels[e.TableID] = rel
+	// Every statement maps its table again; keeping the same Relation
+	// while it is unchanged lets a segment describe it once.
+	if old := a.rels[e.TableID]; old == nil || !sameRelation(old, rel) {
+		a.rels[e.TableID] = rel
+	}
 	return nil
 }
 
@@ -374,4 +379,9 @@ func (a *assembler) commit(ctx context.Context, p commitPoint) error {
 	}
 	info := segment.TxnInfo{ID: a.id, Pos: segment.Position{Hi: a.cur, Lo: p.start}, Commit: ts}
 	return a.sink.Txn(ctx, a.buf.txn(info, end))
+}
+
+// sameRelation reports whether a and b describe the same table alike.
+func sameRelation(a, b *segment.Relation) bool {
+	return a.Schema == b.Schema && a.Table == b.Table && slices.Equal(a.Columns, b.Columns)
 }
