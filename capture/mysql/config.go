@@ -81,5 +81,8 @@ func (cfg Config) withDefaults() (Config, *mysqlconn.DSN, error) {
 	if err != nil {
 		return cfg, nil, err
 	}
+	if d.DB == HeartbeatSchema {
+		return cfg, nil, fmt.Errorf("mysql capture: database %q is rxvault's own; fix: capture another database", d.DB)
+	}
 	return cfg, d, nil
 }

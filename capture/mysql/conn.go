@@ -18,6 +18,26 @@ func connect(ctx context.Context, d *mysqlconn.DSN, db string) (*client.Conn, er
 	return c, classify(err)
 }
 
+// openChecked fills in cfg's defaults, connects without a default
+// database and checks the server (see inspect). The caller closes the
+// connection.
+func openChecked(ctx context.Context, cfg Config) (Config, *mysqlconn.DSN, *client.Conn, *server, error) {
+	cfg, d, err := cfg.withDefaults()
+	if err != nil {
+		return cfg, nil, nil, nil, capture.Permanent(err)
+	}
+	c, err := connect(ctx, d, "")
+	if err != nil {
+		return cfg, nil, nil, nil, err
+	}
+	srv, err := inspect(c, &cfg, d.DB)
+	if err != nil {
+		c.Close()
+		return cfg, nil, nil, nil, err
+	}
+	return cfg, d, c, srv, nil
+}
+
 // classify marks errors retrying cannot fix as permanent: access denied,
 // unknown database, and the like.
 func classify(err error) error {

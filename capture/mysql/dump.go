@@ -62,19 +62,11 @@ var changeMasterRE = regexp.MustCompile(`^-- CHANGE MASTER TO MASTER_LOG_FILE='(
 // The password reaches mariadb-dump through MYSQL_PWD in its environment,
 // never its command line. ctx bounds the whole dump.
 func Dump(ctx context.Context, cfg Config) (*DumpStream, error) {
-	cfg, d, err := cfg.withDefaults()
-	if err != nil {
-		return nil, capture.Permanent(err)
-	}
-	c, err := connect(ctx, d, "")
+	cfg, d, c, srv, err := openChecked(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
 	defer c.Close()
-	srv, err := inspect(c, &cfg, d.DB)
-	if err != nil {
-		return nil, err
-	}
 	bin, err := dumpPath(cfg.DumpBin)
 	if err != nil {
 		return nil, capture.Permanent(err)

@@ -44,22 +44,11 @@ var _ capture.Reader = (*Reader)(nil)
 // longer has fails with capture.ErrStreamLost, after forgetting it, so
 // the next Open starts a new chain.
 func Open(ctx context.Context, cfg Config) (*Reader, error) {
-	cfg, d, err := cfg.withDefaults()
-	if err != nil {
-		return nil, capture.Permanent(err)
-	}
-	if d.DB == HeartbeatSchema {
-		return nil, capture.Permanent(fmt.Errorf("mysql capture: database %q is rxvault's own; fix: capture another database", d.DB))
-	}
-	c, err := connect(ctx, d, "")
+	cfg, d, c, srv, err := openChecked(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
 	defer c.Close()
-	srv, err := inspect(c, &cfg, d.DB)
-	if err != nil {
-		return nil, err
-	}
 	if err := setupHeartbeat(c); err != nil {
 		return nil, err
 	}

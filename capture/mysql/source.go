@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 
+	"github.com/go-mysql-org/go-mysql/client"
+
 	"github.com/rxvault/rxvault/capture"
 	"github.com/rxvault/rxvault/segment"
 )
@@ -16,6 +18,9 @@ type Source struct {
 	mu    sync.Mutex
 	state *stateFile // of the last opened reader, for Lag
 	base  binlogFile
+
+	lagMu   sync.Mutex
+	lagConn *client.Conn // kept between Lag calls; nil after an error
 }
 
 var (
@@ -61,24 +66,40 @@ func (s *Source) Lag(ctx context.Context) (capture.Lag, error) {
 	st.mu.Lock()
 	acked := st.last
 	st.mu.Unlock()
-	_, d, err := s.cfg.withDefaults()
-	if err != nil {
-		return capture.Lag{}, err
+	s.lagMu.Lock()
+	defer s.lagMu.Unlock()
+	if s.lagConn == nil {
+		_, d, err := s.cfg.withDefaults()
+		if err != nil {
+			return capture.Lag{}, err
+		}
+		if s.lagConn, err = connect(ctx, d, ""); err != nil {
+			return capture.Lag{}, err
+		}
 	}
-	c, err := connect(ctx, d, "")
-	if err != nil {
-		return capture.Lag{}, err
+	_, end, err := masterStatus(s.lagConn)
+	var logs map[uint64]int64
+	if err == nil {
+		logs, err = binaryLogs(s.lagConn)
 	}
-	defer c.Close()
-	_, end, err := masterStatus(c)
 	if err != nil {
-		return capture.Lag{}, err
-	}
-	logs, err := binaryLogs(c)
-	if err != nil {
+		s.lagConn.Close()
+		s.lagConn = nil
 		return capture.Lag{}, err
 	}
 	return binlogLag(acked, end, logs), nil
+}
+
+// Close releases the connection Lag keeps.
+func (s *Source) Close() error {
+	s.lagMu.Lock()
+	defer s.lagMu.Unlock()
+	if s.lagConn == nil {
+		return nil
+	}
+	err := s.lagConn.Close()
+	s.lagConn = nil
+	return err
 }
 
 // binlogLag computes the lag from acked to end over files (number → size).
