@@ -52,16 +52,7 @@ func TestBenchReportMySQL(t *testing.T) {
 	if out == "" {
 		t.Skip("set RXVAULT_BENCH_OUT=FILE to write the benchmark report")
 	}
-	parts := map[string]bool{"capture": true, "rpo": true, "replay": true}
-	if s := os.Getenv("RXVAULT_BENCH_MY_PARTS"); s != "" {
-		clear(parts)
-		for p := range strings.SplitSeq(s, ",") {
-			parts[strings.TrimSpace(p)] = true
-		}
-		if parts["replay"] && !parts["rpo"] {
-			t.Fatal("RXVAULT_BENCH_MY_PARTS: replay needs rpo (it restores the RPO run's archive)")
-		}
-	}
+	parts := benchParts(t, "RXVAULT_BENCH_MY_PARTS", "capture", "rpo", "replay")
 	began, load0 := time.Now(), loadAvg()
 	bin := benchBinary(t)
 	m := testenv.StartMariaDB(t)

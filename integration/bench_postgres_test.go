@@ -70,16 +70,7 @@ func TestBenchReportPostgres(t *testing.T) {
 	if out == "" {
 		t.Skip("set RXVAULT_BENCH_OUT=FILE to write the benchmark report")
 	}
-	parts := map[string]bool{"capture": true, "rpo": true, "replay": true, "tps": true, "memory": true}
-	if s := os.Getenv("RXVAULT_BENCH_PG_PARTS"); s != "" {
-		clear(parts)
-		for p := range strings.SplitSeq(s, ",") {
-			parts[strings.TrimSpace(p)] = true
-		}
-		if parts["replay"] && !parts["rpo"] {
-			t.Fatal("RXVAULT_BENCH_PG_PARTS: replay needs rpo (it restores the RPO run's archive)")
-		}
-	}
+	parts := benchParts(t, "RXVAULT_BENCH_PG_PARTS", "capture", "rpo", "replay", "tps", "memory")
 	began, load0 := time.Now(), loadAvg()
 	bin := benchBinary(t)
 	pg := testenv.StartPostgres(t)

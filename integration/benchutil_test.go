@@ -446,3 +446,24 @@ func appendBenchSection(t *testing.T, out, head string, rows []benchRow, notes [
 		t.Fatal(err)
 	}
 }
+
+// benchParts returns which parts of a benchmark report to run: all of
+// them, or the comma-separated subset in environment variable env (for
+// development). Replay restores the RPO run's archive, so it needs rpo.
+func benchParts(t *testing.T, env string, all ...string) map[string]bool {
+	t.Helper()
+	parts := map[string]bool{}
+	for _, p := range all {
+		parts[p] = true
+	}
+	if s := os.Getenv(env); s != "" {
+		clear(parts)
+		for p := range strings.SplitSeq(s, ",") {
+			parts[strings.TrimSpace(p)] = true
+		}
+		if parts["replay"] && !parts["rpo"] {
+			t.Fatalf("%s: replay needs rpo (it restores the RPO run's archive)", env)
+		}
+	}
+	return parts
+}

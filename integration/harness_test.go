@@ -215,10 +215,17 @@ func (d *deployment) agentLog() string {
 // waitLog waits until the agent's log contains s.
 func (d *deployment) waitLog(s string, timeout time.Duration) {
 	d.t.Helper()
+	d.waitLogCount(s, 1, timeout)
+}
+
+// waitLogCount waits until the agent's log contains s at least n times
+// (the log spans every run of the deployment).
+func (d *deployment) waitLogCount(s string, n int, timeout time.Duration) {
+	d.t.Helper()
 	deadline := time.Now().Add(timeout)
-	for !strings.Contains(d.agentLog(), s) {
+	for strings.Count(d.agentLog(), s) < n {
 		if time.Now().After(deadline) {
-			d.t.Fatalf("agent log never showed %q", s)
+			d.t.Fatalf("agent log shows %q %d times, want %d", s, strings.Count(d.agentLog(), s), n)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

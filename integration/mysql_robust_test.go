@@ -180,19 +180,6 @@ func mrArchivedTo(t *testing.T, l mrList) segment.Position {
 	return p
 }
 
-// mrWaitLogCount waits until the agent's log holds s at least n times (the
-// log spans every run of the deployment).
-func mrWaitLogCount(t *testing.T, d *deployment, s string, n int, timeout time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for strings.Count(d.agentLog(), s) < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("agent log shows %q %d times, want %d", s, strings.Count(d.agentLog(), s), n)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 // TestMariaDBCrashUnderLoad kills the agent with SIGKILL at random moments
 // under load, across binlog rotations, and restarts it. The final restore must equal the source row
 // for row, the ledger included: no transaction lost, none applied twice.
@@ -218,7 +205,7 @@ func TestMariaDBCrashUnderLoad(t *testing.T) {
 		d.start()
 		// The next crash must hit a running stream that continued the
 		// chain, not a start-up.
-		mrWaitLogCount(t, d, "continuing chain", i+1, 30*time.Second)
+		d.waitLogCount("continuing chain", i+1, 30*time.Second)
 	}
 	time.Sleep(2 * time.Second)
 	if err := stopLoad(); err != nil {
@@ -355,7 +342,7 @@ func TestMariaDBGap(t *testing.T) {
 
 	d.start()
 	d.waitLog("GAP", 60*time.Second)
-	mrWaitLogCount(t, d, "base backup stored", 2, 60*time.Second)
+	d.waitLogCount("base backup stored", 2, 60*time.Second)
 	if err := w.RunFor(t.Context(), 2*time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -425,23 +412,7 @@ func TestMariaDBRefusals(t *testing.T) {
 		t.Errorf("a refused restore changed the empty target: %v", s)
 	}
 
-	// Tamper with one stored segment, as someone with file access could.
-	segs, _ := filepath.Glob(filepath.Join(storeDir, "*", "wal", "*", "*.rxseg"))
-	if len(segs) < 2 {
-		t.Fatalf("%d segments stored", len(segs))
-	}
-	victim := segs[len(segs)/2]
-	if err := os.Chmod(victim, 0o640); err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile(victim)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data[len(data)/2] ^= 1
-	if err := os.WriteFile(victim, data, 0o440); err != nil {
-		t.Fatal(err)
-	}
+	tamperSegment(t, storeDir)
 	code, _, errOut := d.cmd("restore", "--latest", "--target", empty, "--identity", d.identity)
 	if code != 1 || !strings.Contains(errOut, "corrupt") || strings.Count(errOut, "\n") != 1 {
 		t.Errorf("tampered segment: exit %d, stderr %q; want exit 1 and one line naming the corruption", code, errOut)

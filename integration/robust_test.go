@@ -246,20 +246,7 @@ func TestRefusals(t *testing.T) {
 		t.Errorf("a refused restore left %d tables in the target", len(s.Tables))
 	}
 
-	// Tamper with one stored segment, as someone with file access could.
-	segs, _ := filepath.Glob(filepath.Join(storeDir, "*", "wal", "*", "*.rxseg"))
-	if len(segs) < 2 {
-		t.Fatalf("%d segments stored", len(segs))
-	}
-	victim := segs[len(segs)/2]
-	if err := os.Chmod(victim, 0o640); err != nil {
-		t.Fatal(err)
-	}
-	data, _ := os.ReadFile(victim)
-	data[len(data)/2] ^= 1
-	if err := os.WriteFile(victim, data, 0o440); err != nil {
-		t.Fatal(err)
-	}
+	tamperSegment(t, storeDir)
 	code, _, errOut := d.cmd("restore", "--latest", "--target", empty, "--identity", d.identity)
 	if code != 1 || !strings.Contains(errOut, "corrupt") || strings.Count(errOut, "\n") != 1 {
 		t.Errorf("tampered segment: exit %d, stderr %q; want exit 1 naming the corruption", code, errOut)
@@ -319,3 +306,25 @@ func TestSlotLost(t *testing.T) {
 // workloadOn returns a workload runner on conn (a new connection after a
 // server restart).
 func workloadOn(conn *pgx.Conn, seed uint64) *workload.Runner { return workload.NewRunner(conn, seed) }
+
+// tamperSegment flips one bit in the middle of a segment of the file store
+// at storeDir, as someone with file access could.
+func tamperSegment(t *testing.T, storeDir string) {
+	t.Helper()
+	segs, _ := filepath.Glob(filepath.Join(storeDir, "*", "wal", "*", "*.rxseg"))
+	if len(segs) < 2 {
+		t.Fatalf("%d segments stored", len(segs))
+	}
+	victim := segs[len(segs)/2]
+	if err := os.Chmod(victim, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(victim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)/2] ^= 1
+	if err := os.WriteFile(victim, data, 0o440); err != nil {
+		t.Fatal(err)
+	}
+}
