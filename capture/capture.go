@@ -61,6 +61,12 @@ type Sink interface {
 	// (zero if unknown). Readers call it on keepalives so the archive can
 	// record progress while no transactions arrive.
 	Progress(ctx context.Context, pos segment.Position, at time.Time) error
+	// CaughtUp reports that the reader has delivered the backlog: every
+	// transaction the source had logged when the stream was opened. The
+	// sink should not hold that backlog back (the shipper seals it at
+	// once instead of at the next segment interval). Readers call it at
+	// most once per Run, and not at all when there was no backlog.
+	CaughtUp(ctx context.Context) error
 }
 
 // Identity names a source: what goes into every segment header.

@@ -225,6 +225,23 @@ func (s *Shipper) Progress(ctx context.Context, pos segment.Position, _ time.Tim
 	return nil
 }
 
+// CaughtUp implements capture.Sink: the reader has drained the source's
+// backlog. The open segment is closed and sealed now rather than at the
+// next interval, so what piled up while the agent was away (a restart, an
+// outage) is durable and acknowledged as soon as it has been read.
+func (s *Shipper) CaughtUp(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failed != nil {
+		return s.failed
+	}
+	if err := s.rotateLocked(); err != nil {
+		return err
+	}
+	signal(s.cutNow)
+	return nil
+}
+
 // Run seals a segment every Interval (or when one fills) and uploads
 // sealed segments until ctx ends. It returns ctx's error, or the first
 // permanent failure (an object that exists with other content).

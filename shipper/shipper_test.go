@@ -567,3 +567,33 @@ func waitAck(t *testing.T, e *env, want segment.Position) {
 		}
 	}
 }
+
+// TestCaughtUpSealsAtOnce: with an hour's interval, a drained backlog is
+// sealed, stored and acknowledged without waiting for the interval.
+func TestCaughtUpSealsAtOnce(t *testing.T) {
+	e := newEnv(t)
+	s, _ := start(t, e)
+	stop := run(t, s)
+	defer stop()
+	ctx := context.Background()
+	txns := segtest.NewCorpus(4).Txns(50)
+	for i := range txns {
+		if err := s.Txn(ctx, txn(txns[i])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case p := <-e.acks:
+		t.Fatalf("acknowledged %s before the interval or CaughtUp", p)
+	case <-time.After(100 * time.Millisecond):
+	}
+	if err := s.CaughtUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitAck(t, e, segment.Position{Lo: txns[len(txns)-1].Pos.Lo + 100})
+	for i, st := range e.stores {
+		if got, _ := readChain(t, st, e.id); len(got) != len(txns) {
+			t.Errorf("store %d: %d txns, want %d", i, len(got), len(txns))
+		}
+	}
+}

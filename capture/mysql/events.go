@@ -1,12 +1,15 @@
 package mysql
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
+	gomysql "github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/replication"
 
 	"github.com/rxvault/rxvault/capture"
@@ -29,9 +32,13 @@ import (
 type assembler struct {
 	r    *Reader
 	sink capture.Sink
+	lazy *lazyRows
 	cur  uint64 // current binlog file number
 
-	rels map[uint64]*segment.Relation // table id → relation, for this database and the heartbeat table
+	rels map[uint64]*tableRel // table id → relation, for this database and the heartbeat table
+	crc  int                  // bytes of checksum at the end of each event (from the format description)
+
+	caughtUp bool // the stream has passed the binlog's end at Open
 
 	open      bool
 	begun     bool // BEGIN seen
@@ -39,6 +46,13 @@ type assembler struct {
 	commitTS  time.Time // MySQL's immediate commit timestamp, if any
 	buf       *txnBuf
 	ddlCommit *commitPoint // MySQL: a DDL query that commits unless rows follow
+}
+
+// tableRel is a table's relation and the table map body it was built
+// from.
+type tableRel struct {
+	body []byte
+	rel  *segment.Relation
 }
 
 // commitPoint is where a transaction commits.
@@ -75,6 +89,10 @@ func (a *assembler) event(ctx context.Context, ev *replication.BinlogEvent) erro
 		}
 		a.cur = n
 	case *replication.FormatDescriptionEvent:
+		a.crc = 0
+		if e.ChecksumAlgorithm == replication.BINLOG_CHECKSUM_ALG_CRC32 {
+			a.crc = replication.BinlogChecksumLength
+		}
 		stamp := h.Timestamp
 		if stamp == 0 {
 			stamp = e.CreateTimestamp
@@ -100,19 +118,23 @@ func (a *assembler) event(ctx context.Context, ev *replication.BinlogEvent) erro
 			a.commitTS = e.ImmediateCommitTime().UTC()
 		}
 	case *replication.MariadbGTIDEvent:
-		a.begin(e.GTID.String())
+		a.begin(mariadbGTID(e.GTID))
 		a.begun = !e.IsStandalone()
 	case *replication.QueryEvent:
 		return a.query(ctx, e, here)
 	case *replication.TableMapEvent:
-		return a.tableMap(e)
+		return a.tableMap(e, ev.RawData)
 	case *replication.RowsEvent:
 		return a.rows(e, h.EventType)
 	case *replication.XIDEvent:
 		return a.commit(ctx, here)
 	case *replication.HeartbeatEvent:
 		if !a.open && h.LogPos > 0 {
-			return a.sink.Progress(ctx, segment.Position{Hi: a.cur, Lo: uint64(h.LogPos)}, time.Time{})
+			pos := segment.Position{Hi: a.cur, Lo: uint64(h.LogPos)}
+			if err := a.sink.Progress(ctx, pos, time.Time{}); err != nil {
+				return err
+			}
+			return a.passed(ctx, pos)
 		}
 	case *replication.GenericEvent:
 		if h.EventType == replication.INCIDENT_EVENT {
@@ -247,28 +269,44 @@ func stripComments(q string) string {
 	}
 }
 
-func (a *assembler) tableMap(e *replication.TableMapEvent) error {
+// tableMap keeps the relation of a table of this database (or the
+// heartbeat table). Every statement maps its table again; while the map's
+// body (table id, names, types and metadata) is byte for byte the one
+// seen before, the same Relation is kept, so it is built once and a
+// segment describes it once.
+func (a *assembler) tableMap(e *replication.TableMapEvent, raw []byte) error {
 	schema, table := string(e.Schema), string(e.Table)
 	if schema != a.r.d.DB && (schema != HeartbeatSchema || table != "heartbeat") {
+		return nil
+	}
+	var body []byte
+	if len(raw) >= replication.EventHeaderSize+a.crc {
+		body = raw[replication.EventHeaderSize : len(raw)-a.crc]
+	}
+	if old := a.rels[e.TableID]; old != nil && body != nil && bytes.Equal(old.body, body) {
 		return nil
 	}
 	rel, err := relation(e)
 	if err != nil {
 		return capture.Permanent(fmt.Errorf("mysql capture: %w", err))
 	}
-	// Every statement maps its table again; keeping the same Relation
-	// while it is unchanged lets a segment describe it once.
-	if old := a.rels[e.TableID]; old == nil || !sameRelation(old, rel) {
-		a.rels[e.TableID] = rel
+	if old := a.rels[e.TableID]; old != nil && sameRelation(old.rel, rel) {
+		rel = old.rel
 	}
+	a.rels[e.TableID] = &tableRel{body: bytes.Clone(body), rel: rel}
 	return nil
 }
 
 func (a *assembler) rows(e *replication.RowsEvent, t replication.EventType) error {
-	rel := a.rels[e.TableID]
-	if rel == nil {
+	tr := a.rels[e.TableID]
+	if tr == nil {
+		a.lazy.drop(e)
 		return nil // another database's table
 	}
+	if err := a.lazy.decode(e); err != nil {
+		return fmt.Errorf("mysql capture: decode rows of %s.%s: %w", mysqlconn.QuoteIdent(tr.rel.Schema), mysqlconn.QuoteIdent(tr.rel.Table), err)
+	}
+	rel := tr.rel
 	if !a.open {
 		a.begin("")
 	}
@@ -374,11 +412,39 @@ func (a *assembler) commit(ctx context.Context, p commitPoint) error {
 		ts = a.commitTS
 	}
 	end := segment.Position{Hi: a.cur, Lo: p.end}
+	var err error
 	if a.buf.n == 0 {
-		return a.sink.Progress(ctx, end, ts)
+		err = a.sink.Progress(ctx, end, ts)
+	} else {
+		info := segment.TxnInfo{ID: a.id, Pos: segment.Position{Hi: a.cur, Lo: p.start}, Commit: ts}
+		err = a.sink.Txn(ctx, a.buf.txn(info, end))
 	}
-	info := segment.TxnInfo{ID: a.id, Pos: segment.Position{Hi: a.cur, Lo: p.start}, Commit: ts}
-	return a.sink.Txn(ctx, a.buf.txn(info, end))
+	if err != nil {
+		return err
+	}
+	return a.passed(ctx, end)
+}
+
+// passed notes that everything before pos has been delivered, and tells
+// the sink once the backlog the server held at Open is.
+func (a *assembler) passed(ctx context.Context, pos segment.Position) error {
+	if a.caughtUp || pos.Compare(a.r.backlog) < 0 {
+		return nil
+	}
+	a.caughtUp = true
+	return a.sink.CaughtUp(ctx)
+}
+
+// mariadbGTID formats a MariaDB GTID as domain-server-sequence (what
+// MariadbGTID.String does, without fmt: it runs once per transaction).
+func mariadbGTID(g gomysql.MariadbGTID) string {
+	b := make([]byte, 0, 32)
+	b = strconv.AppendUint(b, uint64(g.DomainID), 10)
+	b = append(b, '-')
+	b = strconv.AppendUint(b, uint64(g.ServerID), 10)
+	b = append(b, '-')
+	b = strconv.AppendUint(b, g.SequenceNumber, 10)
+	return string(b)
 }
 
 // sameRelation reports whether a and b describe the same table alike.

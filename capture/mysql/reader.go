@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/client"
@@ -28,6 +29,7 @@ type Reader struct {
 	base    binlogFile
 	state   *stateFile
 	start   segment.Position
+	backlog segment.Position // the binlog's end when opened
 	created bool
 	log     *slog.Logger
 
@@ -56,7 +58,7 @@ func Open(ctx context.Context, cfg Config) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Reader{cfg: cfg, d: d, srv: srv, id: srv.identity(d.DB), base: base, log: cfg.Logger.With("component", "capture")}
+	r := &Reader{cfg: cfg, d: d, srv: srv, id: srv.identity(d.DB), base: base, backlog: end, log: cfg.Logger.With("component", "capture")}
 	r.state = newStateFile(cfg.StateDir, r.id, base)
 	pos, ok, err := r.state.load()
 	if err != nil {
@@ -111,8 +113,11 @@ func (r *Reader) Close() error { return nil }
 // Run streams the binlog from StartPos and delivers every transaction that
 // changed the captured database (and the heartbeat transactions) to sink,
 // in commit order, until ctx ends or the stream fails. It also writes the
-// heartbeat row every Config.Heartbeat.
+// heartbeat row every Config.Heartbeat. When StartPos was behind the
+// binlog's end at Open, sink.CaughtUp is called once the stream reaches
+// that end.
 func (r *Reader) Run(ctx context.Context, sink capture.Sink) error {
+	rows := newLazyRows()
 	syncer := replication.NewBinlogSyncer(replication.BinlogSyncerConfig{
 		ServerID:                r.cfg.ServerID,
 		Flavor:                  r.srv.flavor(),
@@ -125,10 +130,14 @@ func (r *Reader) Run(ctx context.Context, sink capture.Sink) error {
 		TimestampStringLocation: time.UTC,
 		RenderJSONAsMySQLText:   true,
 		HeartbeatPeriod:         r.cfg.Heartbeat,
-		ReadTimeout:             r.cfg.Heartbeat*10 + 20*time.Second,
-		DisableRetrySync:        true,
-		EventCacheCount:         64,
-		Logger:                  slog.New(slog.DiscardHandler),
+		// No ReadTimeout: it sets a deadline on every packet read, the
+		// largest single cost of draining a backlog; stallWatch detects
+		// a dead connection instead.
+		DisableRetrySync:    true,
+		DiscardGTIDSet:      true, // the assembler reads each GTID event itself
+		RowsEventDecodeFunc: rows.hold,
+		EventCacheCount:     64,
+		Logger:              slog.New(slog.DiscardHandler),
 	})
 	defer syncer.Close()
 	streamer, err := syncer.StartSync(gomysql.Position{Name: r.base.name(r.start.Hi), Pos: uint32(r.start.Lo)})
@@ -136,23 +145,131 @@ func (r *Reader) Run(ctx context.Context, sink capture.Sink) error {
 		return r.streamErr(err)
 	}
 	hctx, stop := context.WithCancel(ctx)
+	sctx, stall := context.WithCancelCause(ctx)
+	defer stall(nil)
+	watch := newStallWatch(r.cfg.Heartbeat*10 + 20*time.Second)
 	var wg sync.WaitGroup
 	wg.Go(func() { r.heartbeats(hctx) })
+	wg.Go(func() { watch.run(hctx, stall) })
 	defer wg.Wait()
 	defer stop()
 
-	a := &assembler{r: r, sink: sink, cur: r.start.Hi, rels: make(map[uint64]*segment.Relation)}
+	a := &assembler{r: r, sink: sink, lazy: rows, cur: r.start.Hi, rels: make(map[uint64]*tableRel), caughtUp: r.start.Compare(r.backlog) >= 0}
 	defer a.reset()
 	for {
-		ev, err := streamer.GetEvent(ctx)
+		watch.waiting()
+		ev, err := streamer.GetEvent(sctx)
+		watch.done()
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
+			}
+			if cause := context.Cause(sctx); sctx.Err() != nil && cause != nil {
+				return cause
 			}
 			return r.streamErr(err)
 		}
 		if err := a.event(ctx, ev); err != nil {
 			return err
+		}
+	}
+}
+
+// lazyRows moves the decoding of row images from go-mysql's stream
+// goroutine (which reads and parses every event) to the reader's, which
+// decodes only the rows of captured tables: the two then share the work of
+// a backlog across two cores. hold, go-mysql's RowsEventDecodeFunc, runs
+// on the stream goroutine: it decodes the event's header (which looks up
+// its table map in the parser's table map, safe only there) and keeps the
+// rest; decode or drop, on the reader's goroutine, takes it back.
+type lazyRows struct {
+	mu      sync.Mutex
+	pending map[*replication.RowsEvent]rowsBody
+}
+
+// rowsBody is a rows event's data, and where its rows begin.
+type rowsBody struct {
+	data []byte
+	pos  int
+}
+
+func newLazyRows() *lazyRows {
+	return &lazyRows{pending: make(map[*replication.RowsEvent]rowsBody)}
+}
+
+func (l *lazyRows) hold(e *replication.RowsEvent, data []byte) error {
+	pos, err := e.DecodeHeader(data)
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	l.pending[e] = rowsBody{data: data, pos: pos}
+	l.mu.Unlock()
+	return nil
+}
+
+func (l *lazyRows) take(e *replication.RowsEvent) (rowsBody, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b, ok := l.pending[e]
+	delete(l.pending, e)
+	return b, ok
+}
+
+// decode fills e.Rows.
+func (l *lazyRows) decode(e *replication.RowsEvent) error {
+	b, ok := l.take(e)
+	if !ok {
+		return nil // decoded already
+	}
+	return e.DecodeData(b.pos, b.data)
+}
+
+// drop forgets the rows of an event that is not captured.
+func (l *lazyRows) drop(e *replication.RowsEvent) { l.take(e) }
+
+// stallWatch detects a binlog connection that has gone silent. The
+// server sends a heartbeat event every Config.Heartbeat while it has
+// nothing else to send (and the reader writes its heartbeat row as
+// often), so waiting longer than the limit for the next event means the
+// connection is dead: a peer that vanished without closing it.
+//
+// The reader's loop marks when it waits (waiting, done: two atomic
+// stores per event, no clock read); run advances a coarse clock every
+// period (a second) and ends the stream when one wait has outlasted the
+// limit. Time the reader spends delivering to its sink does not count.
+type stallWatch struct {
+	limit  time.Duration
+	period time.Duration
+	tick   atomic.Int64 // periods since run started
+	since  atomic.Int64 // tick at which the current wait began; -1 when not waiting
+}
+
+func newStallWatch(limit time.Duration) *stallWatch {
+	w := &stallWatch{limit: limit, period: time.Second}
+	w.since.Store(-1)
+	return w
+}
+
+func (w *stallWatch) waiting() { w.since.Store(w.tick.Load()) }
+func (w *stallWatch) done()    { w.since.Store(-1) }
+
+// run ticks until ctx ends, and calls stall with the reason once a wait
+// has lasted longer than the limit.
+func (w *stallWatch) run(ctx context.Context, stall context.CancelCauseFunc) {
+	t := time.NewTicker(w.period)
+	defer t.Stop()
+	limit := int64((w.limit + w.period - 1) / w.period)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := w.tick.Add(1)
+		if since := w.since.Load(); since >= 0 && now-since > limit {
+			stall(fmt.Errorf("binlog stream: no event or heartbeat from the server for %s: the connection is presumed dead", w.limit))
+			return
 		}
 	}
 }

@@ -26,6 +26,9 @@ type sink struct {
 	txns []segment.Txn
 	ends []segment.Position
 	prog []segment.Position
+	// caughtUp has, for each CaughtUp call, how many transactions had
+	// been delivered before it.
+	caughtUp []int
 }
 
 func (s *sink) Txn(_ context.Context, t *capture.Txn) error {
@@ -52,6 +55,13 @@ func cloneVals(v []segment.Value) []segment.Value {
 		out[i] = segment.Value{Kind: v[i].Kind, Data: append([]byte(nil), v[i].Data...)}
 	}
 	return out
+}
+
+func (s *sink) CaughtUp(context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.caughtUp = append(s.caughtUp, len(s.txns))
+	return nil
 }
 
 func (s *sink) Progress(_ context.Context, pos segment.Position, _ time.Time) error {
@@ -327,7 +337,11 @@ func TestResumeAndPurge(t *testing.T) {
 			}
 		}
 	}
+	caught := len(run.sink.caughtUp)
 	run.sink.mu.Unlock()
+	if caught != 0 {
+		t.Errorf("a new stream (no backlog) called CaughtUp %d times", caught)
+	}
 	run.r.Acknowledge(third)
 	if err := run.stop(); err != nil {
 		t.Fatal(err)
@@ -346,6 +360,22 @@ func TestResumeAndPurge(t *testing.T) {
 	}
 	if strings.Join(ids, ",") != "4,5,6" {
 		t.Errorf("after resume: %v, want 4,5,6", ids)
+	}
+	// The backlog (4..6, written before the reopen) was drained: CaughtUp
+	// came once, after insert 6.
+	run2.sink.mu.Lock()
+	caughtUp, txns := run2.sink.caughtUp, run2.sink.txns
+	run2.sink.mu.Unlock()
+	sawSix := func(n int) bool {
+		for _, tx := range txns[:n] {
+			if tx.Changes[0].Op == segment.OpInsert && string(tx.Changes[0].New[0].Data) == "6" {
+				return true
+			}
+		}
+		return false
+	}
+	if len(caughtUp) != 1 || !sawSix(caughtUp[0]) {
+		t.Errorf("resume with a backlog: CaughtUp after %v transactions, want once, after insert 6", caughtUp)
 	}
 	if err := run2.stop(); err != nil {
 		t.Fatal(err)

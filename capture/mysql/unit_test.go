@@ -1,7 +1,10 @@
 package mysql
 
 import (
+	"context"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/rxvault/rxvault/capture"
 	"github.com/rxvault/rxvault/segment"
@@ -76,5 +79,47 @@ func TestBinlogLag(t *testing.T) {
 		if got != (capture.Lag{Bytes: tc.bytes, Retained: tc.retain}) {
 			t.Errorf("lag %v..%v = %+v, want %d/%d", tc.acked, tc.end, got, tc.bytes, tc.retain)
 		}
+	}
+}
+
+// TestStallWatch: a wait longer than the limit ends the stream with the
+// reason; time spent outside waits, however long, does not.
+func TestStallWatch(t *testing.T) {
+	run := func(w *stallWatch) (context.CancelFunc, chan error) {
+		ctx, cancel := context.WithCancel(t.Context())
+		stalled := make(chan error, 1)
+		go w.run(ctx, func(err error) { stalled <- err })
+		return cancel, stalled
+	}
+
+	w := newStallWatch(50 * time.Millisecond)
+	w.period = 10 * time.Millisecond
+	stop, stalled := run(w)
+	w.waiting()
+	select {
+	case err := <-stalled:
+		if !strings.Contains(err.Error(), "presumed dead") {
+			t.Errorf("stall reason %q", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a wait of 10s with a limit of 50ms was not reported")
+	}
+	stop()
+
+	w = newStallWatch(50 * time.Millisecond)
+	w.period = 10 * time.Millisecond
+	stop, stalled = run(w)
+	defer stop()
+	// Busy outside waits for 4 limits, then short waits.
+	time.Sleep(200 * time.Millisecond)
+	for range 20 {
+		w.waiting()
+		time.Sleep(5 * time.Millisecond)
+		w.done()
+	}
+	select {
+	case err := <-stalled:
+		t.Fatalf("reported a stall while events kept coming: %v", err)
+	default:
 	}
 }

@@ -43,6 +43,8 @@ func (s *countSink) Txn(ctx context.Context, t *capture.Txn) error {
 	return nil
 }
 
+func (s *countSink) CaughtUp(context.Context) error { return nil }
+
 func (s *countSink) Progress(context.Context, segment.Position, time.Time) error { return nil }
 
 // BenchmarkCaptureBacklog drains the same backlog (txns transactions of

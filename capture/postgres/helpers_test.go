@@ -132,6 +132,8 @@ func (s *recSink) Txn(ctx context.Context, t *capture.Txn) error {
 	return nil
 }
 
+func (s *recSink) CaughtUp(context.Context) error { return nil }
+
 func (s *recSink) Progress(ctx context.Context, pos segment.Position, at time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

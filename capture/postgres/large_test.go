@@ -89,6 +89,8 @@ func (s *bigSink) Txn(ctx context.Context, t *capture.Txn) error {
 	return nil
 }
 
+func (s *bigSink) CaughtUp(context.Context) error { return nil }
+
 func (s *bigSink) Progress(context.Context, segment.Position, time.Time) error { return nil }
 
 // waitUser waits for n user transactions and returns them.
