@@ -61,6 +61,16 @@ type commitPoint struct {
 	ts         time.Time
 }
 
+// events handles a batch of events, in order.
+func (a *assembler) events(ctx context.Context, batch []*replication.BinlogEvent) error {
+	for _, ev := range batch {
+		if err := a.event(ctx, ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (a *assembler) event(ctx context.Context, ev *replication.BinlogEvent) error {
 	h := ev.Header
 	here := commitPoint{end: uint64(h.LogPos), ts: time.Unix(int64(h.Timestamp), 0).UTC()}

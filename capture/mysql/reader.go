@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/client"
@@ -117,7 +116,12 @@ func (r *Reader) Close() error { return nil }
 // binlog's end at Open, sink.CaughtUp is called once the stream reaches
 // that end.
 func (r *Reader) Run(ctx context.Context, sink capture.Sink) error {
+	// sctx ends the stream: when Run returns, or when stallWatch finds it
+	// dead. It is cancelled before syncer.Close, which waits for the
+	// stream goroutine, possibly blocked handing a batch over.
+	sctx, stall := context.WithCancelCause(ctx)
 	rows := newLazyRows()
+	batches := newBatcher(sctx)
 	syncer := replication.NewBinlogSyncer(replication.BinlogSyncerConfig{
 		ServerID:                r.cfg.ServerID,
 		Flavor:                  r.srv.flavor(),
@@ -133,143 +137,67 @@ func (r *Reader) Run(ctx context.Context, sink capture.Sink) error {
 		// No ReadTimeout: it sets a deadline on every packet read, the
 		// largest single cost of draining a backlog; stallWatch detects
 		// a dead connection instead.
-		DisableRetrySync:    true,
-		DiscardGTIDSet:      true, // the assembler reads each GTID event itself
-		RowsEventDecodeFunc: rows.hold,
-		EventCacheCount:     64,
-		Logger:              slog.New(slog.DiscardHandler),
+		DisableRetrySync:        true,
+		DiscardGTIDSet:          true, // the assembler reads each GTID event itself
+		RowsEventDecodeFunc:     rows.hold,
+		SynchronousEventHandler: batches,
+		Logger:                  slog.New(slog.DiscardHandler),
 	})
 	defer syncer.Close()
+	defer stall(nil)
 	streamer, err := syncer.StartSync(gomysql.Position{Name: r.base.name(r.start.Hi), Pos: uint32(r.start.Lo)})
 	if err != nil {
 		return r.streamErr(err)
 	}
 	hctx, stop := context.WithCancel(ctx)
-	sctx, stall := context.WithCancelCause(ctx)
-	defer stall(nil)
 	watch := newStallWatch(r.cfg.Heartbeat*10 + 20*time.Second)
+	failed := make(chan error, 1)
 	var wg sync.WaitGroup
 	wg.Go(func() { r.heartbeats(hctx) })
 	wg.Go(func() { watch.run(hctx, stall) })
+	wg.Go(func() {
+		// With a synchronous handler the streamer carries only the
+		// stream's end: its error.
+		_, err := streamer.GetEvent(hctx)
+		failed <- err
+	})
 	defer wg.Wait()
 	defer stop()
 
 	a := &assembler{r: r, sink: sink, lazy: rows, cur: r.start.Hi, rels: make(map[uint64]*tableRel), caughtUp: r.start.Compare(r.backlog) >= 0}
 	defer a.reset()
 	for {
+		var batch []*replication.BinlogEvent
 		watch.waiting()
-		ev, err := streamer.GetEvent(sctx)
+		select {
+		case batch = <-batches.out:
+		case err = <-failed:
+		case <-sctx.Done():
+		}
 		watch.done()
-		if err != nil {
+		if batch == nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			if cause := context.Cause(sctx); sctx.Err() != nil && cause != nil {
-				return cause
+			if sctx.Err() != nil {
+				return context.Cause(sctx)
+			}
+			// Events handed over before the stream ended come first.
+			for {
+				select {
+				case batch = <-batches.out:
+					if err := a.events(ctx, batch); err != nil {
+						return err
+					}
+					continue
+				default:
+				}
+				break
 			}
 			return r.streamErr(err)
 		}
-		if err := a.event(ctx, ev); err != nil {
+		if err := a.events(ctx, batch); err != nil {
 			return err
-		}
-	}
-}
-
-// lazyRows moves the decoding of row images from go-mysql's stream
-// goroutine (which reads and parses every event) to the reader's, which
-// decodes only the rows of captured tables: the two then share the work of
-// a backlog across two cores. hold, go-mysql's RowsEventDecodeFunc, runs
-// on the stream goroutine: it decodes the event's header (which looks up
-// its table map in the parser's table map, safe only there) and keeps the
-// rest; decode or drop, on the reader's goroutine, takes it back.
-type lazyRows struct {
-	mu      sync.Mutex
-	pending map[*replication.RowsEvent]rowsBody
-}
-
-// rowsBody is a rows event's data, and where its rows begin.
-type rowsBody struct {
-	data []byte
-	pos  int
-}
-
-func newLazyRows() *lazyRows {
-	return &lazyRows{pending: make(map[*replication.RowsEvent]rowsBody)}
-}
-
-func (l *lazyRows) hold(e *replication.RowsEvent, data []byte) error {
-	pos, err := e.DecodeHeader(data)
-	if err != nil {
-		return err
-	}
-	l.mu.Lock()
-	l.pending[e] = rowsBody{data: data, pos: pos}
-	l.mu.Unlock()
-	return nil
-}
-
-func (l *lazyRows) take(e *replication.RowsEvent) (rowsBody, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	b, ok := l.pending[e]
-	delete(l.pending, e)
-	return b, ok
-}
-
-// decode fills e.Rows.
-func (l *lazyRows) decode(e *replication.RowsEvent) error {
-	b, ok := l.take(e)
-	if !ok {
-		return nil // decoded already
-	}
-	return e.DecodeData(b.pos, b.data)
-}
-
-// drop forgets the rows of an event that is not captured.
-func (l *lazyRows) drop(e *replication.RowsEvent) { l.take(e) }
-
-// stallWatch detects a binlog connection that has gone silent. The
-// server sends a heartbeat event every Config.Heartbeat while it has
-// nothing else to send (and the reader writes its heartbeat row as
-// often), so waiting longer than the limit for the next event means the
-// connection is dead: a peer that vanished without closing it.
-//
-// The reader's loop marks when it waits (waiting, done: two atomic
-// stores per event, no clock read); run advances a coarse clock every
-// period (a second) and ends the stream when one wait has outlasted the
-// limit. Time the reader spends delivering to its sink does not count.
-type stallWatch struct {
-	limit  time.Duration
-	period time.Duration
-	tick   atomic.Int64 // periods since run started
-	since  atomic.Int64 // tick at which the current wait began; -1 when not waiting
-}
-
-func newStallWatch(limit time.Duration) *stallWatch {
-	w := &stallWatch{limit: limit, period: time.Second}
-	w.since.Store(-1)
-	return w
-}
-
-func (w *stallWatch) waiting() { w.since.Store(w.tick.Load()) }
-func (w *stallWatch) done()    { w.since.Store(-1) }
-
-// run ticks until ctx ends, and calls stall with the reason once a wait
-// has lasted longer than the limit.
-func (w *stallWatch) run(ctx context.Context, stall context.CancelCauseFunc) {
-	t := time.NewTicker(w.period)
-	defer t.Stop()
-	limit := int64((w.limit + w.period - 1) / w.period)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		now := w.tick.Add(1)
-		if since := w.since.Load(); since >= 0 && now-since > limit {
-			stall(fmt.Errorf("binlog stream: no event or heartbeat from the server for %s: the connection is presumed dead", w.limit))
-			return
 		}
 	}
 }
