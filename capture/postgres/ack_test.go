@@ -83,6 +83,17 @@ func TestAcknowledgeAndResume(t *testing.T) {
 			t.Errorf("redelivered txn %s at %v, before the acknowledged %v", tx.Info.ID, tx.Info.Pos, u[2].End)
 		}
 	}
+	// The backlog (4, 5: committed before the reopen) was drained:
+	// CaughtUp came once, after insert 5.
+	sink2.mu.Lock()
+	caught := sink2.caughtUp
+	sink2.mu.Unlock()
+	if len(caught) != 1 {
+		t.Fatalf("CaughtUp called %d times after resuming with a backlog, want 1", len(caught))
+	}
+	if before := userOnly(txns2[:min(caught[0], len(txns2))]); len(before) < 2 || string(before[1].Changes[0].New[0].Data) != "5" {
+		t.Errorf("CaughtUp after %d transactions (%d user), want after insert 5", caught[0], len(before))
+	}
 	u2 := userOnly(txns2)
 	if got, want := len(u2), 3; got != want {
 		t.Fatalf("%d user transactions after resuming, want 3 (ids 4, 5, 6)", got)

@@ -104,6 +104,7 @@ type recSink struct {
 	mu       sync.Mutex
 	txns     []recTxn
 	progress []segment.Position
+	caughtUp []int         // for each CaughtUp call, how many txns came before it
 	notify   chan struct{} // closed and replaced on every delivery
 	// before, if set, runs at the start of Txn (outside mu).
 	before func(t *capture.Txn) error
@@ -132,7 +133,12 @@ func (s *recSink) Txn(ctx context.Context, t *capture.Txn) error {
 	return nil
 }
 
-func (s *recSink) CaughtUp(context.Context) error { return nil }
+func (s *recSink) CaughtUp(context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.caughtUp = append(s.caughtUp, len(s.txns))
+	return nil
+}
 
 func (s *recSink) Progress(ctx context.Context, pos segment.Position, at time.Time) error {
 	s.mu.Lock()

@@ -111,7 +111,7 @@ func (s *stream) deliver(ctx context.Context, buf *txnBuf, info segment.TxnInfo,
 		return fmt.Errorf("sink: %w", err)
 	}
 	s.received = max(s.received, end)
-	return nil
+	return s.passed(ctx, end)
 }
 
 // relationMsg records a table's description: for the streamed transaction

@@ -32,7 +32,8 @@ type Reader struct {
 	id         capture.Identity
 	created    bool
 	start      pglogrepl.LSN
-	seqSchemas []string // schemas whose sequences are captured; nil: all
+	backlog    pglogrepl.LSN // the server's WAL end at Open
+	seqSchemas []string      // schemas whose sequences are captured; nil: all
 
 	acked atomic.Uint64 // highest acknowledged LSN
 
@@ -124,6 +125,13 @@ func open(ctx context.Context, cfg Config) (_ *Reader, err error) {
 	}
 	if err := r.openSlot(ctx, sys.DBName); err != nil {
 		return nil, err
+	}
+	var end string
+	if err := r.meta.QueryRow(ctx, `SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text`).Scan(&end); err != nil {
+		return nil, fmt.Errorf("postgres capture: read the WAL end: %w", err)
+	}
+	if r.backlog, err = pglogrepl.ParseLSN(end); err != nil {
+		return nil, fmt.Errorf("postgres capture: WAL end %q: %w", end, err)
 	}
 	r.acked.Store(uint64(r.start))
 	r.log.Info("opened", "source", r.id.SourceID, "start", r.start.String(), "slot_created", r.created)

@@ -17,7 +17,9 @@ import (
 
 // Run streams committed transactions to sink, in commit order, until ctx
 // ends (it then returns ctx.Err()), the sink fails (Run returns its error),
-// or the stream breaks:
+// or the stream breaks. Once it has delivered everything before the
+// server's WAL end as read at Open, it calls sink.CaughtUp (once). It
+// stops when the stream breaks:
 //
 //   - the slot is gone or invalidated: an error wrapping
 //     capture.ErrStreamLost;
@@ -141,6 +143,7 @@ type stream struct {
 	chunk   *streamTxn                   // the one between StreamStart and StreamStop
 
 	lastProgress pglogrepl.LSN
+	caughtUp     bool // the stream has passed the server's WAL end at Open
 
 	connMu     sync.Mutex
 	received   pglogrepl.LSN // everything before it was received (reported as write)
@@ -176,7 +179,21 @@ func newStream(r *Reader, sink capture.Sink) *stream {
 		rels:     make(map[uint32]*segment.Relation),
 		streams:  make(map[uint32]*streamTxn),
 		received: r.start,
+		caughtUp: r.start >= r.backlog,
 	}
+}
+
+// passed notes that everything before lsn has been delivered, and tells
+// the sink once the backlog the server held at Open is.
+func (s *stream) passed(ctx context.Context, lsn pglogrepl.LSN) error {
+	if s.caughtUp || lsn < s.r.backlog {
+		return nil
+	}
+	s.caughtUp = true
+	if err := s.callSink(func() error { return s.sink.CaughtUp(ctx) }); err != nil {
+		return fmt.Errorf("sink: %w", err)
+	}
+	return nil
 }
 
 // release drops spill files of transactions still open.
@@ -362,5 +379,5 @@ func (s *stream) keepalive(ctx context.Context, ka pglogrepl.PrimaryKeepaliveMes
 	if err := s.callSink(func() error { return s.sink.Progress(ctx, pos, at) }); err != nil {
 		return fmt.Errorf("sink progress: %w", err)
 	}
-	return nil
+	return s.passed(ctx, ka.ServerWALEnd)
 }
