@@ -13,7 +13,9 @@ import (
 // batcher is go-mysql's synchronous event handler. It runs on the stream
 // goroutine (which reads and parses every event) and hands the events to
 // the reader's goroutine in batches: one per transaction, or of at most
-// maxBatch events, instead of one channel handoff per event. An event
+// maxBatch events or batchBytes of events (whichever comes first),
+// instead of one channel handoff per event. At most batchQueue batches
+// wait, so a slow sink holds the stream in bounded memory. An event
 // that ends or may end a transaction (XID, COMMIT, a DDL query, a
 // heartbeat, rotate and format events, ...) always closes its batch, so
 // nothing the server has committed waits in it.
@@ -21,18 +23,24 @@ type batcher struct {
 	ctx context.Context
 	out chan []*replication.BinlogEvent
 	buf []*replication.BinlogEvent
+	n   int // bytes of the events in buf
 }
 
-const maxBatch = 256
+const (
+	maxBatch   = 256
+	batchBytes = 1 << 20
+	batchQueue = 16
+)
 
 func newBatcher(ctx context.Context) *batcher {
-	return &batcher{ctx: ctx, out: make(chan []*replication.BinlogEvent, 64)}
+	return &batcher{ctx: ctx, out: make(chan []*replication.BinlogEvent, batchQueue)}
 }
 
 // HandleEvent implements replication.EventHandler.
 func (b *batcher) HandleEvent(e *replication.BinlogEvent) error {
 	b.buf = append(b.buf, e)
-	if len(b.buf) < maxBatch && midTransaction(e) {
+	b.n += len(e.RawData)
+	if len(b.buf) < maxBatch && b.n < batchBytes && midTransaction(e) {
 		return nil
 	}
 	select {
@@ -40,7 +48,7 @@ func (b *batcher) HandleEvent(e *replication.BinlogEvent) error {
 	case <-b.ctx.Done():
 		return b.ctx.Err()
 	}
-	b.buf = make([]*replication.BinlogEvent, 0, 8)
+	b.buf, b.n = make([]*replication.BinlogEvent, 0, 8), 0
 	return nil
 }
 
