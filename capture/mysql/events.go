@@ -293,14 +293,15 @@ func (a *assembler) tableMap(e *replication.TableMapEvent, raw []byte) error {
 	if len(raw) >= replication.EventHeaderSize+a.crc {
 		body = raw[replication.EventHeaderSize : len(raw)-a.crc]
 	}
-	if old := a.rels[e.TableID]; old != nil && body != nil && bytes.Equal(old.body, body) {
+	old := a.rels[e.TableID]
+	if old != nil && body != nil && bytes.Equal(old.body, body) {
 		return nil
 	}
 	rel, err := relation(e)
 	if err != nil {
 		return capture.Permanent(fmt.Errorf("mysql capture: %w", err))
 	}
-	if old := a.rels[e.TableID]; old != nil && sameRelation(old.rel, rel) {
+	if old != nil && sameRelation(old.rel, rel) {
 		rel = old.rel
 	}
 	a.rels[e.TableID] = &tableRel{body: bytes.Clone(body), rel: rel}
