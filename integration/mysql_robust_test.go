@@ -401,6 +401,10 @@ func TestMariaDBRefusals(t *testing.T) {
 		{"non-empty target", []string{"restore", "--latest", "--target", dsn, "--identity", d.identity}, "not empty"},
 		{"time before the first base backup", []string{"restore", "--time", before.Format(time.RFC3339Nano), "--target", empty, "--identity", d.identity}, "before the restorable window"},
 		{"wrong identity", []string{"restore", "--latest", "--target", empty, "--identity", filepath.Join(other, "identity.key")}, "identities given"},
+		{"malformed GTID", []string{"restore", "--gtid", "0-1", "--target", empty, "--identity", d.identity}, "want a MariaDB GTID"},
+		{"GTID not archived", []string{"restore", "--gtid", "0-1-999999999", "--target", empty, "--identity", d.identity}, "not in the archive"},
+		{"xid for a MariaDB source", []string{"restore", "--xid", "7345", "--target", empty, "--identity", d.identity}, "--xid is for PostgreSQL"},
+		{"exclusive time", []string{"restore", "--time", before.Format(time.RFC3339Nano), "--exclusive", "--target", empty, "--identity", d.identity}, "--exclusive goes with"},
 	} {
 		code, _, errOut := d.cmd(tc.args...)
 		if code != 2 || !strings.Contains(errOut, tc.want) || strings.Count(errOut, "\n") != 1 {

@@ -16,7 +16,26 @@ import (
 // myQuiet is a point where a MariaDB source stood still.
 type myQuiet struct {
 	at    time.Time
+	gtid  string // @@gtid_binlog_pos as the state was read: the last GTID (one domain)
 	state myworkload.State
+	// mark is the GTID of a marker transaction committed after the point
+	// (and before anything else of the test's): restoring to just before
+	// it must give state.
+	mark string
+}
+
+// myQueryString runs a query that returns one value.
+func myQueryString(t *testing.T, c *client.Conn, query string) string {
+	t.Helper()
+	r, err := c.Execute(query)
+	if err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	v, err := r.GetString(0, 0)
+	if err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	return strings.Clone(v)
 }
 
 // myConn connects as root to database db over the socket.
@@ -38,12 +57,14 @@ func myQuietPoint(t *testing.T, m *testenv.MariaDB, db string) myQuiet {
 	t.Helper()
 	time.Sleep(1600 * time.Millisecond)
 	at := time.Now().UTC()
-	s, err := myworkload.Snapshot(myConn(t, m, db))
+	c := myConn(t, m, db)
+	s, err := myworkload.Snapshot(c)
 	if err != nil {
 		t.Fatal(err)
 	}
+	gtid := myQueryString(t, c, "SELECT @@gtid_binlog_pos")
 	time.Sleep(1600 * time.Millisecond)
-	return myQuiet{at: at, state: s}
+	return myQuiet{at: at, gtid: gtid, state: s}
 }
 
 // newMariaDBSource starts a MariaDB with the workload's schema in
@@ -61,10 +82,15 @@ func newMariaDBSource(t *testing.T) (*testenv.MariaDB, *client.Conn, string) {
 // TestMariaDBExactness runs the workload under the agent with an ALTER
 // TABLE and a CREATE TABLE mid-run, records quiet points, and restores each
 // into a fresh database: every table (definition, rows, AUTO_INCREMENT)
-// and the triggers must equal the source then; a final restore to latest
-// must match the end state and the ledger.
+// and the triggers must equal the source then. Each point is reached by
+// time and by GTID: just before a marker transaction committed after it
+// (--gtid --exclusive), and the last point also by its own last GTID. A
+// final restore to latest must match the end state and the ledger.
 func TestMariaDBExactness(t *testing.T) {
 	m, conn, dsn := newMariaDBSource(t)
+	if _, err := conn.Execute("CREATE TABLE gtid_mark (n INT PRIMARY KEY)"); err != nil {
+		t.Fatal(err)
+	}
 	w := myworkload.NewRunner(conn, 7)
 	ctx := context.Background()
 	if err := w.RunFor(ctx, time.Second); err != nil { // rows before the first base backup
@@ -75,15 +101,24 @@ func TestMariaDBExactness(t *testing.T) {
 	d.waitLog("base backup stored", 60*time.Second)
 
 	var points []myQuiet
+	quiet := func() error {
+		p := myQuietPoint(t, m, "pharmacy")
+		if _, err := conn.Execute(fmt.Sprintf("INSERT INTO gtid_mark VALUES (%d)", len(points))); err != nil {
+			return err
+		}
+		p.mark = myQueryString(t, conn, "SELECT @@last_gtid")
+		points = append(points, p)
+		return nil
+	}
 	steps := []func() error{
 		func() error { return w.RunFor(ctx, 2*time.Second) },
-		func() error { points = append(points, myQuietPoint(t, m, "pharmacy")); return nil },
+		quiet,
 		w.AddColumn,
 		func() error { return w.RunFor(ctx, 2*time.Second) },
-		func() error { points = append(points, myQuietPoint(t, m, "pharmacy")); return nil },
+		quiet,
 		w.CreateTable,
 		func() error { return w.RunFor(ctx, 2*time.Second) },
-		func() error { points = append(points, myQuietPoint(t, m, "pharmacy")); return nil },
+		quiet,
 	}
 	for _, step := range steps {
 		if err := step(); err != nil {
@@ -98,22 +133,29 @@ func TestMariaDBExactness(t *testing.T) {
 	d.stop()
 	t.Logf("workload committed %d transactions", w.Commits)
 
-	for i, p := range points {
-		db := fmt.Sprintf("restored_%d", i)
+	restoreTo := func(db string, want myworkload.State, to ...string) {
+		t.Helper()
 		m.CreateDatabase(t, db)
-		code, out, errOut := d.cmd("restore", "--time", p.at.Format(time.RFC3339Nano), "--target", m.DSN(db)+"?tls=false", "--identity", d.identity)
+		args := append([]string{"restore"}, to...)
+		code, out, errOut := d.cmd(append(args, "--target", m.DSN(db)+"?tls=false", "--identity", d.identity)...)
 		if code != 0 {
-			t.Fatalf("restore to point %d (%s): exit %d\n%s%s", i, p.at, code, out, errOut)
+			t.Fatalf("restore %s: exit %d\n%s%s", to, code, out, errOut)
 		}
-		t.Logf("point %d: %s", i, strings.TrimSpace(out))
+		t.Logf("%s: %s", to, strings.TrimSpace(out))
 		got, err := myworkload.Snapshot(myConn(t, m, db))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if diff := p.state.Diff(got); len(diff) > 0 {
-			t.Errorf("restore to point %d (%s) differs from the source:\n  %s", i, p.at, strings.Join(diff, "\n  "))
+		if diff := want.Diff(got); len(diff) > 0 {
+			t.Errorf("restore %s differs from the source then:\n  %s", to, strings.Join(diff, "\n  "))
 		}
 	}
+	for i, p := range points {
+		restoreTo(fmt.Sprintf("restored_%d", i), p.state, "--time", p.at.Format(time.RFC3339Nano))
+		restoreTo(fmt.Sprintf("restored_%d_gtid", i), p.state, "--gtid", p.mark, "--exclusive")
+	}
+	last := points[len(points)-1]
+	restoreTo("restored_last_gtid", last.state, "--gtid", last.gtid)
 	m.CreateDatabase(t, "restored_latest")
 	code, out, errOut := d.cmd("restore", "--latest", "--target", m.DSN("restored_latest")+"?tls=false", "--identity", d.identity)
 	if code != 0 {

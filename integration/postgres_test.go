@@ -35,7 +35,9 @@ func quietPoint(t *testing.T, dsn string) quiet {
 // TestPostgresExactness runs the pharmacy workload under the agent, with an
 // ALTER TABLE ADD COLUMN, a CREATE TABLE and a TRUNCATE mid-run, records
 // several quiet points, and restores each one into a fresh database: every
-// table and every sequence must equal the source at that time.
+// table and every sequence must equal the source at that time. The last
+// point is also reached by xid, just before a marker transaction committed
+// after it (--xid --exclusive).
 func TestPostgresExactness(t *testing.T) {
 	pg := testenv.StartPostgres(t)
 	dsn := pg.CreateDatabase(t, "pharmacy")
@@ -48,6 +50,9 @@ func TestPostgresExactness(t *testing.T) {
 	if err := workload.Setup(ctx, conn); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := conn.Exec(ctx, "CREATE TABLE xid_mark (n int PRIMARY KEY)"); err != nil {
+		t.Fatal(err)
+	}
 	w := workload.NewRunner(conn, 42)
 	if err := w.RunFor(ctx, time.Second); err != nil { // rows before the first base backup
 		t.Fatal(err)
@@ -57,6 +62,7 @@ func TestPostgresExactness(t *testing.T) {
 	d.waitLog("base backup stored", 60*time.Second)
 
 	var points []quiet
+	var mark string // the xid of the marker transaction
 	steps := []func() error{
 		func() error { return w.RunFor(ctx, 2*time.Second) },
 		func() error { points = append(points, quietPoint(t, dsn)); return nil },
@@ -68,6 +74,9 @@ func TestPostgresExactness(t *testing.T) {
 		func() error { return w.Truncate(ctx) },
 		func() error { return w.RunFor(ctx, 2*time.Second) },
 		func() error { points = append(points, quietPoint(t, dsn)); return nil },
+		func() error {
+			return conn.QueryRow(ctx, "INSERT INTO xid_mark VALUES (1) RETURNING (txid_current() % 4294967296)::text").Scan(&mark)
+		},
 	}
 	for _, step := range steps {
 		if err := step(); err != nil {
@@ -88,5 +97,15 @@ func TestPostgresExactness(t *testing.T) {
 		if diff := p.state.Diff(snapshot(t, target)); len(diff) > 0 {
 			t.Errorf("restore to point %d (%s) differs from the source:\n  %s", i, p.at, strings.Join(diff, "\n  "))
 		}
+	}
+	last := points[len(points)-1]
+	target := pg.CreateDatabase(t, "restored_xid")
+	code, out, errOut := d.cmd("restore", "--xid", mark, "--exclusive", "--target", target, "--identity", d.identity)
+	if code != 0 {
+		t.Fatalf("restore --xid %s --exclusive: exit %d\n%s%s", mark, code, out, errOut)
+	}
+	t.Logf("--xid %s --exclusive: %s", mark, strings.TrimSpace(out))
+	if diff := last.state.Diff(snapshot(t, target)); len(diff) > 0 {
+		t.Errorf("restore to just before xid %s differs from the source at the last point:\n  %s", mark, strings.Join(diff, "\n  "))
 	}
 }

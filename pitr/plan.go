@@ -18,13 +18,20 @@ import (
 // between concurrent transactions but for clock effects, this is every
 // transaction committed at or before Time and none after).
 //
-// Pos: replay every transaction whose commit position is at or before Pos.
+// Pos: replay every transaction whose commit position is at or before Pos
+// or, with Exclusive, before Pos.
 //
 // Latest: replay everything the archive holds.
 type Point struct {
-	Time   time.Time
-	Pos    segment.Position
-	Latest bool
+	Time      time.Time
+	Pos       segment.Position
+	Exclusive bool
+	Latest    bool
+	// Chain, if set, restricts the plan to that chain (FindTxn sets it to
+	// the chain the transaction was found in).
+	Chain segment.ChainID
+	// ID, if set, is the transaction at Pos, for messages.
+	ID string
 	// Engine, if set, is the source's engine: String writes Pos in its
 	// native notation.
 	Engine segment.Engine
@@ -38,7 +45,27 @@ func (p Point) String() string {
 	case !p.Time.IsZero():
 		return p.Time.UTC().Format(time.RFC3339Nano)
 	}
-	return "position " + p.Pos.Format(p.Engine)
+	s := "position " + p.Pos.Format(p.Engine)
+	if p.ID != "" {
+		s = "transaction " + p.ID + " (" + s + ")"
+	}
+	if p.Exclusive {
+		s = "just before " + s
+	}
+	return s
+}
+
+// past reports whether the transaction t lies beyond the point: replay
+// stops before it.
+func (p Point) past(t *segment.TxnInfo) bool {
+	switch {
+	case !p.Time.IsZero():
+		return t.Commit.After(p.Time)
+	case !p.Pos.IsZero():
+		c := t.Pos.Compare(p.Pos)
+		return c > 0 || c == 0 && p.Exclusive
+	}
+	return false
 }
 
 func (p Point) check() error {
@@ -54,6 +81,9 @@ func (p Point) check() error {
 	}
 	if n != 1 {
 		return errors.New("restore point: give exactly one of a time, a position or latest")
+	}
+	if p.Exclusive && p.Pos.IsZero() {
+		return errors.New("restore point: only a position or a transaction can be exclusive")
 	}
 	return nil
 }
@@ -153,6 +183,9 @@ func MakePlan(idx *archive.Index, p Point) (*Plan, error) {
 	// Newest chain first: the newest window that holds the point wins.
 	for i := len(windows) - 1; i >= 0; i-- {
 		w := windows[i]
+		if p.Chain != (segment.ChainID{}) && w.Chain.ID != p.Chain {
+			continue
+		}
 		b := pickBackup(w, p)
 		if b == nil {
 			continue
@@ -161,6 +194,9 @@ func MakePlan(idx *archive.Index, p Point) (*Plan, error) {
 			continue // after this chain's end: only the newest chain may report that
 		}
 		return planIn(idx, w, b, p)
+	}
+	if p.Chain != (segment.ChainID{}) {
+		return nil, fmt.Errorf("%s is in chain %s, which has no complete base backup at or before it: restore to a later point, or by --time", p, p.Chain)
 	}
 	return nil, outside(windows, p)
 }

@@ -45,6 +45,7 @@ type Result struct {
 	Skipped    int64            // transactions already in the backup or seen twice (segment overlap)
 	LastCommit time.Time        // commit time of the last transaction applied (zero if none)
 	LastPos    segment.Position // its commit position (the backup's position if none)
+	LastID     string           // its source transaction id (GTID, xid), if it has one
 }
 
 // Restore carries out plan into target. It first verifies, without
@@ -272,7 +273,7 @@ func (r *Restorer) replaySegment(ctx context.Context, s archive.Segment, plan *P
 			res.Skipped++
 			continue
 		}
-		if (!p.Time.IsZero() && info.Commit.After(p.Time)) || (!p.Pos.IsZero() && info.Pos.Compare(p.Pos) > 0) {
+		if p.past(info) {
 			return true, nil
 		}
 		var n int64
@@ -298,7 +299,7 @@ func (r *Restorer) replaySegment(ctx context.Context, s archive.Segment, plan *P
 		}
 		res.Txns++
 		res.Changes += n
-		res.LastCommit, res.LastPos = txn.Commit, txn.Pos
+		res.LastCommit, res.LastPos, res.LastID = txn.Commit, txn.Pos, txn.ID
 		prog.txns = res.Txns
 		prog.report(false)
 	}

@@ -310,3 +310,64 @@ func tamperFile(t *testing.T, path string) {
 		t.Fatal(err)
 	}
 }
+
+// TestRestoreToTxn finds transactions by id, in a chain whose tail was
+// shipped twice, and restores to and just before each.
+func TestRestoreToTxn(t *testing.T) {
+	f := newArchive(t, 500, 50, 400)
+	idx, err := archive.Load(context.Background(), f.st, f.src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &pitr.Restorer{Store: f.st, Identities: []*keys.Identity{f.id}}
+	unique := func(k int) bool {
+		for i := range f.txns {
+			if i != k && f.txns[i].ID == f.txns[k].ID {
+				return false
+			}
+		}
+		return true
+	}
+	checked := 0
+	for _, k := range []int{51, 321, 450, 499} {
+		if !unique(k) {
+			continue
+		}
+		checked++
+		for _, exclusive := range []bool{false, true} {
+			p, err := r.FindTxn(context.Background(), idx, f.txns[k].ID, exclusive)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Pos != f.txns[k].Pos || p.Chain != idx.Chains[0].ID {
+				t.Fatalf("txn %d (%s): found at %s in chain %s, want %s", k, f.txns[k].ID, p.Pos, p.Chain, f.txns[k].Pos)
+			}
+			rec := &recorder{}
+			res, err := f.restore(t, p, rec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := k + 1 - 50
+			if exclusive {
+				want--
+			}
+			if len(rec.applied) != want {
+				t.Errorf("to %s: applied %d txns, want %d", p, len(rec.applied), want)
+			}
+			if !exclusive && res.LastID != f.txns[k].ID {
+				t.Errorf("to %s: last id %q", p, res.LastID)
+			}
+		}
+	}
+	if checked < 3 {
+		t.Fatalf("only %d of the chosen transactions have unique ids", checked)
+	}
+	if _, err := r.FindTxn(context.Background(), idx, "99999999", false); !errors.Is(err, pitr.ErrNoTxn) {
+		t.Errorf("unknown id: %v", err)
+	}
+	stranger, _ := keys.GenerateIdentity()
+	r.Identities = []*keys.Identity{stranger}
+	if _, err := r.FindTxn(context.Background(), idx, f.txns[321].ID, false); !errors.Is(err, segment.ErrWrongKey) {
+		t.Errorf("foreign identity: %v", err)
+	}
+}

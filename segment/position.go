@@ -106,3 +106,73 @@ func ParsePosition(e Engine, s string) (Position, error) {
 	}
 	return p, fmt.Errorf("position %q: want 32 hex digits", s)
 }
+
+// ParseTxnID parses a transaction id as a user writes it for engine e and
+// returns it in the form capture stores in TxnInfo.ID: a PostgreSQL xid in
+// decimal; a MariaDB GTID domain-server-sequence (0-1-5012); a MySQL GTID
+// uuid:n or uuid:tag:n, lower case (3E11FA47-71CA-11E1-9E33-C80AA9429562:23
+// becomes 3e11fa47-71ca-11e1-9e33-c80aa9429562:23).
+func ParseTxnID(e Engine, s string) (string, error) {
+	switch e {
+	case EnginePostgres:
+		if x, err := strconv.ParseUint(s, 10, 32); err == nil {
+			return strconv.FormatUint(x, 10), nil
+		}
+		return "", fmt.Errorf("transaction id %q: want a PostgreSQL xid, a decimal number such as 7345", s)
+	case EngineMariaDB:
+		parts := strings.Split(s, "-")
+		if len(parts) == 3 {
+			d, err1 := strconv.ParseUint(parts[0], 10, 32)
+			srv, err2 := strconv.ParseUint(parts[1], 10, 32)
+			n, err3 := strconv.ParseUint(parts[2], 10, 64)
+			if err1 == nil && err2 == nil && err3 == nil {
+				return strconv.FormatUint(d, 10) + "-" + strconv.FormatUint(srv, 10) + "-" + strconv.FormatUint(n, 10), nil
+			}
+		}
+		return "", fmt.Errorf("GTID %q: want a MariaDB GTID domain-server-sequence such as 0-1-5012", s)
+	case EngineMySQL:
+		parts := strings.Split(strings.ToLower(s), ":")
+		if (len(parts) == 2 || len(parts) == 3 && isGTIDTag(parts[1])) && isUUID(parts[0]) {
+			if n, err := strconv.ParseUint(parts[len(parts)-1], 10, 63); err == nil && n > 0 {
+				parts[len(parts)-1] = strconv.FormatUint(n, 10)
+				return strings.Join(parts, ":"), nil
+			}
+		}
+		return "", fmt.Errorf("GTID %q: want one MySQL GTID, uuid:number such as 3e11fa47-71ca-11e1-9e33-c80aa9429562:23", s)
+	}
+	return "", fmt.Errorf("transaction id %q: %s sources have no transaction ids to restore to", s, e)
+}
+
+// isUUID reports whether s is a UUID in lower-case 8-4-4-4-12 form.
+func isUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, c := range s {
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// isGTIDTag reports whether s is a lower-case MySQL 8.4 GTID tag: a letter
+// or underscore, then up to 31 letters, digits or underscores.
+func isGTIDTag(s string) bool {
+	if s == "" || len(s) > 32 {
+		return false
+	}
+	for i, c := range s {
+		if !('a' <= c && c <= 'z' || c == '_' || i > 0 && '0' <= c && c <= '9') {
+			return false
+		}
+	}
+	return true
+}

@@ -31,3 +31,46 @@ func TestParsePosition(t *testing.T) {
 		}
 	}
 }
+
+func TestParseTxnID(t *testing.T) {
+	const u = "3e11fa47-71ca-11e1-9e33-c80aa9429562"
+	for _, tc := range []struct {
+		e          segment.Engine
+		text, want string
+	}{
+		{segment.EnginePostgres, "7345", "7345"},
+		{segment.EnginePostgres, "007345", "7345"},
+		{segment.EngineMariaDB, "0-1-5012", "0-1-5012"},
+		{segment.EngineMariaDB, "00-01-05012", "0-1-5012"},
+		{segment.EngineMySQL, u + ":23", u + ":23"},
+		{segment.EngineMySQL, "3E11FA47-71CA-11E1-9E33-C80AA9429562:23", u + ":23"},
+		{segment.EngineMySQL, u + ":Nightly_2:7", u + ":nightly_2:7"},
+	} {
+		got, err := segment.ParseTxnID(tc.e, tc.text)
+		if err != nil || got != tc.want {
+			t.Errorf("ParseTxnID(%s, %q) = %q, %v; want %q", tc.e, tc.text, got, err, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		e    segment.Engine
+		text string
+	}{
+		{segment.EnginePostgres, ""},
+		{segment.EnginePostgres, "-1"},
+		{segment.EnginePostgres, "4294967296"},
+		{segment.EngineMariaDB, "0-1"},
+		{segment.EngineMariaDB, "0-1-2-3"},
+		{segment.EngineMariaDB, "a-1-2"},
+		{segment.EngineMySQL, u},
+		{segment.EngineMySQL, u + ":0"},
+		{segment.EngineMySQL, u + ":1-5"},
+		{segment.EngineMySQL, u + ":1:2"},
+		{segment.EngineMySQL, "3e11fa47:23"},
+		{segment.EngineMySQL, u + ":9tag:3"},
+		{segment.EngineSQLServer, "1"},
+	} {
+		if got, err := segment.ParseTxnID(tc.e, tc.text); err == nil {
+			t.Errorf("ParseTxnID(%s, %q) accepted as %q", tc.e, tc.text, got)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 
 	"github.com/rxvault/rxvault/archive"
 	"github.com/rxvault/rxvault/internal/config"
+	"github.com/rxvault/rxvault/internal/keys"
 	"github.com/rxvault/rxvault/internal/store"
 	"github.com/rxvault/rxvault/pitr"
 	"github.com/rxvault/rxvault/segment"
@@ -20,6 +22,8 @@ import (
 type restoreOptions struct {
 	time       string
 	lsn        string
+	gtid, xid  string
+	exclusive  bool
 	latest     bool
 	target     string
 	identities []string
@@ -32,7 +36,7 @@ type restoreOptions struct {
 func newRestoreCommand(g *globals) *cobra.Command {
 	var opts restoreOptions
 	cmd := &cobra.Command{
-		Use:   "restore (--time T | --lsn POS | --latest) --target DSN --identity FILE",
+		Use:   "restore (--time T | --lsn POS | --gtid ID | --xid ID | --latest) --target DSN --identity FILE",
 		Short: "Rebuild the database as it was at a point in time, into an empty database",
 		Long: `Restore the archive into the empty database --target as of:
 
@@ -42,7 +46,15 @@ func newRestoreCommand(g *globals) *cobra.Command {
               16/B374D848; MySQL and MariaDB: binlog file number and offset,
               000042:1234, the end_log_pos of a transaction's Xid or COMMIT in
               mariadb-binlog's output; --position is the same flag)
+  --gtid ID   every transaction up to and including the one with this GTID (MariaDB
+              0-1-5012, MySQL 3e11fa47-71ca-11e1-9e33-c80aa9429562:23)
+  --xid ID    the same for a PostgreSQL transaction id (7345)
   --latest    everything archived
+
+--exclusive, with --lsn, --gtid or --xid, stops just before that transaction
+instead: restore to just before a bad DELETE by naming its GTID. A --gtid or --xid
+is looked up in the archive, newest segment first, which needs --identity even
+with --dry-run; an id that recurs (an xid after wraparound) names the newest.
 
 The plan is the newest base backup before the point plus the chain of segments
 up to it; --dry-run prints it and stops. Before the target is touched, every
@@ -62,6 +74,9 @@ window, a non-empty target or a wrong identity.`,
 	f.StringVar(&opts.time, "time", "", "restore as of this RFC 3339 time")
 	f.StringVar(&opts.lsn, "lsn", "", "restore up to and including this commit position")
 	f.StringVar(&opts.lsn, "position", "", "the same as --lsn (MySQL and MariaDB: binlog file number and offset, 000042:1234)")
+	f.StringVar(&opts.gtid, "gtid", "", "restore up to and including the transaction with this GTID (MySQL, MariaDB)")
+	f.StringVar(&opts.xid, "xid", "", "restore up to and including the transaction with this xid (PostgreSQL)")
+	f.BoolVar(&opts.exclusive, "exclusive", false, "with --lsn, --gtid or --xid: stop just before that transaction")
 	f.BoolVar(&opts.latest, "latest", false, "restore everything archived")
 	f.StringVar(&opts.target, "target", "", "DSN of the empty database to restore into")
 	f.StringArrayVar(&opts.identities, "identity", nil, "identity file (repeatable, e.g. across a key rotation)")
@@ -90,9 +105,27 @@ func runRestore(ctx context.Context, g *globals, cmd *cobra.Command, opts restor
 	if err != nil {
 		return err
 	}
-	point, err := parsePoint(opts, engineByName(src.Engine))
+	point, txnID, err := parsePoint(opts, engineByName(src.Engine))
 	if err != nil {
 		return usage(err)
+	}
+	if !opts.dryRun && opts.target == "" {
+		return usage(fmt.Errorf("restore needs --target DSN: an empty database to restore into (createdb it first)"))
+	}
+	var ids []*keys.Identity
+	if !opts.dryRun || txnID != "" {
+		if ids, err = loadIdentities(opts.identities); err != nil {
+			return err
+		}
+	}
+	r := &pitr.Restorer{Store: st, Identities: ids, Logger: log}
+	if txnID != "" {
+		if point, err = r.FindTxn(ctx, idx, txnID, opts.exclusive); err != nil {
+			if errors.Is(err, pitr.ErrNoTxn) || errors.Is(err, segment.ErrWrongKey) {
+				return usage(err)
+			}
+			return fmt.Errorf("find transaction %s: %w", txnID, err)
+		}
 	}
 	plan, err := pitr.MakePlan(idx, point)
 	if err != nil {
@@ -101,19 +134,11 @@ func runRestore(ctx context.Context, g *globals, cmd *cobra.Command, opts restor
 	if opts.dryRun {
 		return printPlan(g, plan, opts.json)
 	}
-	if opts.target == "" {
-		return usage(fmt.Errorf("restore needs --target DSN: an empty database to restore into (createdb it first)"))
-	}
-	ids, err := loadIdentities(opts.identities)
-	if err != nil {
-		return err
-	}
 	target, err := targetFor(ctx, opts.target, log)
 	if err != nil {
 		return err
 	}
 	defer target.Close(context.Background())
-	r := &pitr.Restorer{Store: st, Identities: ids, Logger: log}
 	if isTerminal(g.stderr) && !opts.json {
 		r.Progress = progressPrinter(g)
 	}
@@ -133,7 +158,7 @@ func runRestore(ctx context.Context, g *globals, cmd *cobra.Command, opts restor
 		return enc.Encode(map[string]any{
 			"target": config.RedactURL(opts.target), "backup": res.Backup,
 			"backup_pos": res.BackupPos.Format(plan.Engine), "transactions": res.Txns, "changes": res.Changes,
-			"last_commit": res.LastCommit, "last_pos": res.LastPos.Format(plan.Engine),
+			"last_commit": res.LastCommit, "last_pos": res.LastPos.Format(plan.Engine), "last_id": res.LastID,
 		})
 	}
 	if res.Txns == 0 {
@@ -141,21 +166,28 @@ func runRestore(ctx context.Context, g *globals, cmd *cobra.Command, opts restor
 			config.RedactURL(opts.target), res.Backup, res.BackupPos.Format(plan.Engine), point)
 		return nil
 	}
+	last := res.LastPos.Format(plan.Engine)
+	if res.LastID != "" {
+		last += " (transaction " + res.LastID + ")"
+	}
 	fmt.Fprintf(g.stdout, "restored %s to %s: last commit %s at %s (%d transactions, %d changes replayed after base backup %s at %s)\n",
-		config.RedactURL(opts.target), point, res.LastCommit.UTC().Format("2006-01-02T15:04:05.999999Z"), res.LastPos.Format(plan.Engine),
+		config.RedactURL(opts.target), point, res.LastCommit.UTC().Format("2006-01-02T15:04:05.999999Z"), last,
 		res.Txns, res.Changes, res.Backup, res.BackupPos.Format(plan.Engine))
 	return nil
 }
 
-// parsePoint reads the one restore point the flags give.
-func parsePoint(opts restoreOptions, e segment.Engine) (pitr.Point, error) {
-	p := pitr.Point{Engine: e}
+// parsePoint reads the one restore point the flags give. For --gtid and
+// --xid it returns the transaction id, which the archive must be searched
+// for, instead of a point.
+func parsePoint(opts restoreOptions, e segment.Engine) (pitr.Point, string, error) {
+	p := pitr.Point{Engine: e, Exclusive: opts.exclusive}
 	n := 0
+	var id string
 	if opts.time != "" {
 		n++
 		t, err := time.Parse(time.RFC3339Nano, opts.time)
 		if err != nil {
-			return p, fmt.Errorf("--time %q: not an RFC 3339 time; write it like 2026-11-24T10:02:17.5Z or 2026-11-24T11:02:17+01:00", opts.time)
+			return p, "", fmt.Errorf("--time %q: not an RFC 3339 time; write it like 2026-11-24T10:02:17.5Z or 2026-11-24T11:02:17+01:00", opts.time)
 		}
 		p.Time = t
 	}
@@ -163,18 +195,40 @@ func parsePoint(opts restoreOptions, e segment.Engine) (pitr.Point, error) {
 		n++
 		pos, err := segment.ParsePosition(e, opts.lsn)
 		if err != nil {
-			return p, fmt.Errorf("--lsn: %w", err)
+			return p, "", fmt.Errorf("--lsn: %w", err)
 		}
 		p.Pos = pos
+	}
+	for _, f := range []struct {
+		name, value, kind string
+		engines           []segment.Engine
+	}{
+		{"--gtid", opts.gtid, "MySQL and MariaDB", []segment.Engine{segment.EngineMySQL, segment.EngineMariaDB}},
+		{"--xid", opts.xid, "PostgreSQL", []segment.Engine{segment.EnginePostgres}},
+	} {
+		if f.value == "" {
+			continue
+		}
+		n++
+		if !slices.Contains(f.engines, e) {
+			return p, "", fmt.Errorf("%s is for %s sources, and this source is %s: use --gtid for MySQL and MariaDB, --xid for PostgreSQL, or --time", f.name, f.kind, e)
+		}
+		var err error
+		if id, err = segment.ParseTxnID(e, f.value); err != nil {
+			return p, "", fmt.Errorf("%s: %w", f.name, err)
+		}
 	}
 	if opts.latest {
 		n++
 		p.Latest = true
 	}
-	if n != 1 {
-		return p, fmt.Errorf("give exactly one of --time, --lsn or --latest")
+	switch {
+	case n != 1:
+		return p, "", fmt.Errorf("give exactly one of --time, --lsn, --gtid, --xid or --latest")
+	case opts.exclusive && p.Pos.IsZero() && id == "":
+		return p, "", fmt.Errorf("--exclusive goes with --lsn, --gtid or --xid: a --time point already excludes what committed after it")
 	}
-	return p, nil
+	return p, id, nil
 }
 
 // pickSource chooses the source to restore.
