@@ -155,7 +155,8 @@ func isUUID(s string) bool {
 				return false
 			}
 		default:
-			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			hex := '0' <= c && c <= '9' || 'a' <= c && c <= 'f'
+			if !hex {
 				return false
 			}
 		}
@@ -170,7 +171,8 @@ func isGTIDTag(s string) bool {
 		return false
 	}
 	for i, c := range s {
-		if !('a' <= c && c <= 'z' || c == '_' || i > 0 && '0' <= c && c <= '9') {
+		ok := 'a' <= c && c <= 'z' || c == '_' || i > 0 && '0' <= c && c <= '9'
+		if !ok {
 			return false
 		}
 	}
