@@ -304,13 +304,13 @@ func TakeBackup(ctx context.Context, src capture.Source, cfg shipper.Config, spo
 	}
 	cfg.Engine, cfg.SourceID = id.Engine, id.SourceID
 	cfg.SpoolDir = filepath.Join(spoolRoot, archive.SourceDir(id.Engine, id.SourceID))
-	m, err := shipper.Backup(ctx, cfg, d, shipper.BackupOptions{Tool: d.Tool(), DumpFormat: d.Format(), Chain: chain})
+	m, err := shipper.Backup(ctx, cfg, d, shipper.BackupOptions{Tool: d.Tool(), GTID: d.GTID(), DumpFormat: d.Format(), Chain: chain})
 	if cerr := d.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("dump: %w", cerr)
 	}
 	if err != nil {
 		return nil, err
 	}
-	log.Info("base backup stored", "id", m.ID, "pos", m.Pos.Native, "time", m.Time, "parts", m.Parts, "bytes", m.Bytes)
+	log.Info("base backup stored", "id", m.ID, "pos", m.Pos.Native, "gtid", m.GTID, "time", m.Time, "parts", m.Parts, "bytes", m.Bytes)
 	return m, nil
 }

@@ -73,13 +73,14 @@ type Manifest struct {
 	ID         string    `json:"id"`
 	Engine     string    `json:"engine"`
 	SourceID   string    `json:"source_id"`
-	Pos        Position  `json:"pos"`         // transactions at or after it are not in the backup: replay starts here
-	Time       time.Time `json:"time"`        // source clock at Pos
-	Chain      string    `json:"chain"`       // the chain the agent was writing (informational)
-	Started    time.Time `json:"started"`     // agent clock
-	Finished   time.Time `json:"finished"`    // agent clock
-	Tool       string    `json:"tool"`        // e.g. "pg_dump (PostgreSQL) 15.18"
-	DumpFormat string    `json:"dump_format"` // e.g. "pg_dump-custom"
+	Pos        Position  `json:"pos"`            // transactions at or after it are not in the backup: replay starts here
+	Time       time.Time `json:"time"`           // source clock at Pos
+	GTID       string    `json:"gtid,omitempty"` // the source's GTID position at Pos (MariaDB: 0-1-5012), if any
+	Chain      string    `json:"chain"`          // the chain the agent was writing (informational)
+	Started    time.Time `json:"started"`        // agent clock
+	Finished   time.Time `json:"finished"`       // agent clock
+	Tool       string    `json:"tool"`           // e.g. "pg_dump (PostgreSQL) 15.18"
+	DumpFormat string    `json:"dump_format"`    // e.g. "pg_dump-custom"
 	Parts      int       `json:"parts"`
 	LastDigest string    `json:"last_digest"` // digest of the last part
 	Bytes      int64     `json:"bytes"`       // dump bytes (before compression)

@@ -136,6 +136,10 @@ type Dump interface {
 	Pos() segment.Position
 	// Time is the source's clock at Pos.
 	Time() time.Time
+	// GTID is the source's GTID position at Pos in its native notation,
+	// or "" where it has none; for the manifest (informational: replay
+	// joins the dump at Pos).
+	GTID() string
 	// Tool names the dump tool and its version, for the manifest.
 	Tool() string
 	// Format names the dump's format, for the restore side.

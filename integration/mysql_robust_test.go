@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/client"
 
+	"github.com/rxvault/rxvault/archive"
 	"github.com/rxvault/rxvault/integration/myworkload"
 	"github.com/rxvault/rxvault/internal/monitor"
 	"github.com/rxvault/rxvault/internal/testenv"
@@ -426,6 +427,25 @@ func TestMariaDBRefusals(t *testing.T) {
 	}
 	if code, out, _ := d.cmd("verify"); code != 1 || !strings.Contains(out, "PROBLEM") {
 		t.Errorf("verify of a tampered archive: exit %d\n%s", code, out)
+	}
+
+	// A base backup records its GTID position: with the agent stopped and
+	// nothing writing, the server's own.
+	c := myConn(t, m, "pharmacy")
+	gtidBefore := myQueryString(t, c, "SELECT @@gtid_binlog_pos")
+	code, out, errOut := d.cmd("backup", "--json")
+	if code != 0 {
+		t.Fatalf("backup --json: exit %d\n%s%s", code, out, errOut)
+	}
+	var bm archive.Manifest
+	if err := json.Unmarshal([]byte(out), &bm); err != nil {
+		t.Fatalf("backup --json is not a manifest: %v\n%s", err, out)
+	}
+	if gtidAfter := myQueryString(t, c, "SELECT @@gtid_binlog_pos"); bm.GTID == "" || bm.GTID != gtidBefore || gtidAfter != gtidBefore {
+		t.Errorf("backup's GTID %q; the server's was %q before and %q after", bm.GTID, gtidBefore, gtidAfter)
+	}
+	if code, out, _ := d.cmd("list"); code != 0 || !strings.Contains(out, "(GTID "+bm.GTID+")") {
+		t.Errorf("list does not show the backup's GTID %s: exit %d\n%s", bm.GTID, code, out)
 	}
 }
 

@@ -33,6 +33,7 @@ type Dump interface {
 // BackupOptions describes a base backup beyond what Config holds.
 type BackupOptions struct {
 	Tool       string          // the dump tool and version, for the manifest
+	GTID       string          // the source's GTID position at the dump's, for the manifest
 	DumpFormat string          // e.g. "pg_dump-custom"
 	Chain      segment.ChainID // the chain being written, for the manifest (informational)
 	PartSize   int64           // 0 means DefaultPartSize
@@ -60,7 +61,7 @@ func Backup(ctx context.Context, cfg Config, dump Dump, opts BackupOptions) (*ar
 		ID: id.String(), Engine: cfg.Engine.String(), SourceID: cfg.SourceID,
 		Pos: archive.NewPosition(cfg.Engine, dump.Pos()), Time: dump.Time().UTC().Truncate(time.Microsecond),
 		Chain: chainString(opts.Chain), Started: now().UTC(),
-		Tool: opts.Tool, DumpFormat: opts.DumpFormat,
+		Tool: opts.Tool, DumpFormat: opts.DumpFormat, GTID: opts.GTID,
 	}
 	for _, r := range cfg.Recipients {
 		m.KeyIDs = append(m.KeyIDs, r.ID().String())

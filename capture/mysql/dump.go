@@ -33,6 +33,7 @@ type DumpStream struct {
 	id   capture.Identity
 	tool string
 	pos  segment.Position
+	gtid string
 	at   time.Time
 	r    io.Reader // the head already read, then the rest
 	out  io.ReadCloser
@@ -84,6 +85,11 @@ func Dump(ctx context.Context, cfg Config) (*DumpStream, error) {
 			args = append(args, "--ssl-ca="+d.TLSCA)
 		}
 	}
+	if !strings.Contains(string(ver), "MariaDB") {
+		// MySQL's mysqldump would otherwise write SET @@GLOBAL.GTID_PURGED
+		// into the dump, and the restore would run it on the target.
+		args = append(args, "--set-gtid-purged=OFF")
+	}
 	args = append(args, "--", d.DB)
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "MYSQL_PWD=" + d.Password, "TZ=UTC"}
@@ -97,12 +103,23 @@ func Dump(ctx context.Context, cfg Config) (*DumpStream, error) {
 		return nil, fmt.Errorf("mysql dump: start %s: %w", bin, err)
 	}
 	ds := &DumpStream{id: srv.identity(d.DB), tool: strings.TrimSpace(string(ver)), out: out, cmd: cmd, errb: errb}
-	head, pos, err := readHead(out)
+	head, file, pos, err := readHead(out)
 	if err != nil {
 		_ = ds.Close()
 		return nil, fmt.Errorf("mysql dump: %w: %s", err, errb.String())
 	}
 	ds.pos = pos
+	if srv.mariadb {
+		// NULL (no GTID yet, or a position it cannot place) leaves it empty.
+		r, err := c.Execute("SELECT BINLOG_GTID_POS(?, ?)", file, pos.Lo)
+		if err != nil {
+			_ = ds.Close()
+			return nil, fmt.Errorf("mysql dump: the snapshot's GTID position: %w", err)
+		}
+		ds.gtid, _ = r.GetString(0, 0)
+		ds.gtid = strings.Clone(ds.gtid)
+		r.Close()
+	}
 	now, err := mysqlconn.QueryRow(c, "SELECT DATE_FORMAT(UTC_TIMESTAMP(6), '%Y-%m-%d %H:%i:%s.%f')")
 	if err == nil {
 		ds.at, err = time.Parse("2006-01-02 15:04:05.999999", now[0])
@@ -116,8 +133,8 @@ func Dump(ctx context.Context, cfg Config) (*DumpStream, error) {
 }
 
 // readHead reads the dump up to and including the position line and
-// returns what it read and the position.
-func readHead(out io.Reader) ([]byte, segment.Position, error) {
+// returns what it read, the binlog file name and the position.
+func readHead(out io.Reader) ([]byte, string, segment.Position, error) {
 	br := bufio.NewReaderSize(out, 64<<10)
 	var head []byte
 	for len(head) < 1<<20 {
@@ -127,19 +144,19 @@ func readHead(out io.Reader) ([]byte, segment.Position, error) {
 			_, n, perr := parseBinlogName(string(m[1]))
 			off, oerr := strconv.ParseUint(string(m[2]), 10, 64)
 			if perr != nil || oerr != nil {
-				return nil, segment.Position{}, fmt.Errorf("bad position line %q", bytes.TrimSpace(line))
+				return nil, "", segment.Position{}, fmt.Errorf("bad position line %q", bytes.TrimSpace(line))
 			}
 			// What bufio read ahead belongs to the stream too.
 			rest, _ := br.Peek(br.Buffered())
 			head = append(head, rest...)
 			_, _ = br.Discard(len(rest))
-			return head, segment.Position{Hi: n, Lo: off}, nil
+			return head, string(m[1]), segment.Position{Hi: n, Lo: off}, nil
 		}
 		if err != nil {
-			return nil, segment.Position{}, fmt.Errorf("the dump ended before its binlog position line (%w)", err)
+			return nil, "", segment.Position{}, fmt.Errorf("the dump ended before its binlog position line (%w)", err)
 		}
 	}
-	return nil, segment.Position{}, errors.New("no binlog position in the dump's first MiB")
+	return nil, "", segment.Position{}, errors.New("no binlog position in the dump's first MiB")
 }
 
 // Identity names the source dumped.
@@ -153,6 +170,11 @@ func (d *DumpStream) Format() string { return DumpFormat }
 
 // Pos is the binlog position of the snapshot.
 func (d *DumpStream) Pos() segment.Position { return d.pos }
+
+// GTID is MariaDB's GTID position at Pos (BINLOG_GTID_POS, in
+// gtid_binlog_pos form: 0-1-5012, one GTID per domain), or "" on MySQL
+// and where the server has none.
+func (d *DumpStream) GTID() string { return d.gtid }
 
 // Time is the server's clock read just after the snapshot.
 func (d *DumpStream) Time() time.Time { return d.at }

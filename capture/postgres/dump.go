@@ -157,6 +157,9 @@ func (d *DumpStream) Identity() capture.Identity { return d.id }
 // Tool is pg_dump's version line, e.g. "pg_dump (PostgreSQL) 15.8".
 func (d *DumpStream) Tool() string { return d.tool }
 
+// GTID is "": PostgreSQL has none.
+func (d *DumpStream) GTID() string { return "" }
+
 // Format is "pg_dump-custom": restore with pg_restore.
 func (d *DumpStream) Format() string { return "pg_dump-custom" }
 

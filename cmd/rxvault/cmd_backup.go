@@ -44,8 +44,8 @@ while the agent runs. Prints the backup's id, position and time.`,
 				enc.SetIndent("", "  ")
 				return enc.Encode(m)
 			}
-			fmt.Fprintf(g.stdout, "base backup %s stored: position %s, source time %s, %d parts, %d bytes dumped, %d stored\n",
-				m.ID, m.Pos.Native, m.Time.Format("2006-01-02T15:04:05.999999Z07:00"), m.Parts, m.Bytes, m.Stored)
+			fmt.Fprintf(g.stdout, "base backup %s stored: position %s%s, source time %s, %d parts, %d bytes dumped, %d stored\n",
+				m.ID, m.Pos.Native, gtidNote(m.GTID), m.Time.Format("2006-01-02T15:04:05.999999Z07:00"), m.Parts, m.Bytes, m.Stored)
 			return nil
 		},
 	}

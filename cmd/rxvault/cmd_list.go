@@ -44,6 +44,7 @@ type chainJSON struct {
 type backupJSON struct {
 	ID       string    `json:"id"`
 	Pos      string    `json:"pos"`
+	GTID     string    `json:"gtid,omitempty"`
 	Time     time.Time `json:"time"`
 	Parts    int       `json:"parts"`
 	Bytes    int64     `json:"dump_bytes"`
@@ -148,7 +149,7 @@ func describe(sd *archive.SourceDoc, idx *archive.Index) listing {
 		}
 		bj.Complete, _ = b.Complete()
 		if m := b.Manifest; m != nil {
-			bj.Pos, bj.Time, bj.Bytes = m.Pos.Native, m.Time, m.Bytes
+			bj.Pos, bj.GTID, bj.Time, bj.Bytes = m.Pos.Native, m.GTID, m.Time, m.Bytes
 		} else {
 			l.Notes = append(l.Notes, fmt.Sprintf("base backup %s is incomplete (no manifest) and is never used", b.ID))
 		}
@@ -190,7 +191,7 @@ func printListing(g *globals, store string, all []listing) {
 			if !b.Complete {
 				state = "INCOMPLETE"
 			}
-			p("    %s  at %s (%s), %d parts, %d bytes stored, %s", b.ID, b.Pos, ts(b.Time), b.Parts, b.Stored, state)
+			p("    %s  at %s%s (%s), %d parts, %d bytes stored, %s", b.ID, b.Pos, gtidNote(b.GTID), ts(b.Time), b.Parts, b.Stored, state)
 		}
 		for _, gp := range l.Gaps {
 			p("  GAP %s", gp)
@@ -199,4 +200,12 @@ func printListing(g *globals, store string, all []listing) {
 			p("  note: %s", n)
 		}
 	}
+}
+
+// gtidNote writes a GTID position after a binlog position, or nothing.
+func gtidNote(gtid string) string {
+	if gtid == "" {
+		return ""
+	}
+	return " (GTID " + gtid + ")"
 }
