@@ -17,6 +17,9 @@ import (
 	"github.com/rxvault/rxvault/segment"
 )
 
+// DefaultCatchUpBytes is the default Config.CatchUpBytes.
+const DefaultCatchUpBytes = 8 << 20
+
 // Config configures a Shipper.
 type Config struct {
 	Engine     segment.Engine
@@ -26,6 +29,12 @@ type Config struct {
 	SpoolDir   string        // this source's spool directory
 	Interval   time.Duration // close the open segment this often ...
 	MaxBytes   int64         // ... or once it holds this much payload
+	// CatchUpBytes replaces MaxBytes while the reader works through a
+	// backlog, until it calls CaughtUp: smaller segments are sealed while
+	// reading goes on and acknowledged in steps, and the last one, sealed
+	// after the backlog's end, is small. 0 means DefaultCatchUpBytes, or
+	// MaxBytes if that is smaller.
+	CatchUpBytes int64
 	// OnDurable is called, from the shipper's upload goroutine, with a
 	// position once every transaction committing before it is in every
 	// store. Positions passed to it only increase.
@@ -86,6 +95,7 @@ type Shipper struct {
 	// durableTime is the newest commit time in every store.
 	durableTime time.Time
 	failed      error // a permanent upload failure: the shipper stops
+	caughtUp    bool  // the reader has called CaughtUp: segments grow to MaxBytes
 	cutNow      chan struct{}
 	uploaded    chan struct{} // signalled when the pending queue shrinks
 	wake        chan struct{} // signalled when pending grows or idleEnd moves
@@ -106,6 +116,10 @@ func New(cfg Config, tip Tip) (*Shipper, error) {
 	if cfg.OnDurable == nil {
 		cfg.OnDurable = func(segment.Position) {}
 	}
+	if cfg.CatchUpBytes <= 0 {
+		cfg.CatchUpBytes = DefaultCatchUpBytes
+	}
+	cfg.CatchUpBytes = min(cfg.CatchUpBytes, cfg.MaxBytes)
 	cfg.ensureStats()
 	if err := initSpool(cfg.SpoolDir); err != nil {
 		return nil, err
@@ -179,7 +193,11 @@ func (s *Shipper) Txn(ctx context.Context, t *capture.Txn) error {
 		return fmt.Errorf("shipper: %w", err)
 	}
 	s.openEnd = maxPos(s.openEnd, t.End)
-	if s.open.Size() >= s.cfg.MaxBytes {
+	limit := s.cfg.MaxBytes
+	if !s.caughtUp {
+		limit = s.cfg.CatchUpBytes
+	}
+	if s.open.Size() >= limit {
 		// Close the segment here, so none outgrows max_bytes however
 		// fast transactions come; the cutter seals it.
 		if err := s.rotateLocked(); err != nil {
@@ -228,13 +246,15 @@ func (s *Shipper) Progress(ctx context.Context, pos segment.Position, _ time.Tim
 // CaughtUp implements capture.Sink: the reader has drained the source's
 // backlog. The open segment is closed and sealed now rather than at the
 // next interval, so what piled up while the agent was away (a restart, an
-// outage) is durable and acknowledged as soon as it has been read.
+// outage) is durable and acknowledged as soon as it has been read. From
+// now on segments grow to MaxBytes rather than CatchUpBytes.
 func (s *Shipper) CaughtUp(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.failed != nil {
 		return s.failed
 	}
+	s.caughtUp = true
 	if err := s.rotateLocked(); err != nil {
 		return err
 	}

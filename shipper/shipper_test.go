@@ -597,3 +597,58 @@ func TestCaughtUpSealsAtOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestCatchUpSegmentsAreSmall: before CaughtUp a segment closes at
+// CatchUpBytes, so a backlog is sealed and acknowledged in steps while it
+// is read; after it, segments grow to MaxBytes.
+func TestCatchUpSegmentsAreSmall(t *testing.T) {
+	e := newEnv(t)
+	e.cfg.MaxBytes, e.cfg.CatchUpBytes = 1<<30, 32<<10
+	s, _ := start(t, e)
+	stop := run(t, s)
+	defer stop()
+	ctx := context.Background()
+	txns := segtest.NewCorpus(5).Txns(600)
+	backlog, live := txns[:300], txns[300:]
+	for i := range backlog {
+		if err := s.Txn(ctx, txn(backlog[i])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Acknowledged without an interval, a flush or CaughtUp: segments of
+	// 32 KiB closed on their own. Only the open one waits.
+	select {
+	case <-e.acks:
+	case <-time.After(10 * time.Second):
+		t.Fatal("nothing acknowledged while catching up: segments did not close at CatchUpBytes")
+	}
+	if err := s.CaughtUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitAck(t, e, segment.Position{Lo: backlog[len(backlog)-1].Pos.Lo + 100})
+	_, hdrs := readChain(t, e.stores[0], e.id)
+	segs := len(hdrs)
+	if segs < 3 {
+		t.Fatalf("the backlog made %d segments, want several of at most 32 KiB", segs)
+	}
+	for i := range live {
+		if err := s.Txn(ctx, txn(live[i])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case p := <-e.acks:
+		t.Fatalf("acknowledged %s after CaughtUp before the interval: a segment closed below MaxBytes", p)
+	case <-time.After(200 * time.Millisecond):
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, hdrs := readChain(t, e.stores[0], e.id)
+	if len(hdrs) != segs+1 {
+		t.Errorf("after CaughtUp %d more segments, want 1", len(hdrs)-segs)
+	}
+	if len(got) != len(txns) {
+		t.Errorf("%d txns stored, want %d", len(got), len(txns))
+	}
+}
