@@ -160,15 +160,12 @@ func (a *assembler) event(ctx context.Context, ev *replication.BinlogEvent) erro
 func (a *assembler) begin(id string) {
 	a.reset()
 	a.open, a.id = true, id
-	a.buf = newTxnBuf(a.r.cfg.SpillDir, a.r.cfg.SpillThreshold)
 }
 
 // reset drops the open transaction, if any.
 func (a *assembler) reset() {
-	if a.buf != nil {
-		a.buf.close()
-	}
-	a.open, a.begun, a.id, a.commitTS, a.buf, a.ddlCommit = false, false, "", time.Time{}, nil, nil
+	a.buf.reset()
+	a.open, a.begun, a.id, a.commitTS, a.ddlCommit = false, false, "", time.Time{}, nil
 }
 
 func (a *assembler) query(ctx context.Context, e *replication.QueryEvent, here commitPoint) error {
@@ -368,9 +365,9 @@ func (a *assembler) tuple(rel *segment.Relation, row []any) ([]segment.Value, er
 		return nil, fmt.Errorf("mysql capture: %s.%s: a row of %d values for %d columns (binlog_row_image must be FULL)",
 			mysqlconn.QuoteIdent(rel.Schema), mysqlconn.QuoteIdent(rel.Table), len(row), len(rel.Columns))
 	}
-	out := make([]segment.Value, len(row))
+	out := a.buf.arena.values(len(row))
 	for i, v := range row {
-		val, err := value(v, &rel.Columns[i])
+		val, err := value(&a.buf.arena, v, &rel.Columns[i])
 		if err != nil {
 			return nil, fmt.Errorf("mysql capture: %s.%s: %w", mysqlconn.QuoteIdent(rel.Schema), mysqlconn.QuoteIdent(rel.Table), err)
 		}

@@ -2,6 +2,8 @@ package mysql
 
 import (
 	"context"
+	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -121,5 +123,82 @@ func TestStallWatch(t *testing.T) {
 	case err := <-stalled:
 		t.Fatalf("reported a stall while events kept coming: %v", err)
 	default:
+	}
+}
+
+// TestArena: every slice the arena hands out keeps its content while the
+// arena grows past many buffers, and cannot be appended over.
+func TestArena(t *testing.T) {
+	var a arena
+	type handed struct {
+		got  []byte
+		want string
+	}
+	var all []handed
+	for i := range 20000 {
+		var h handed
+		switch i % 5 {
+		case 0:
+			h = handed{a.int(int64(-i)), strconv.Itoa(-i)}
+		case 1:
+			h = handed{a.uint(uint64(i) << 40), strconv.FormatUint(uint64(i)<<40, 10)}
+		case 2:
+			h = handed{a.float(float64(i)/7, 64), strconv.FormatFloat(float64(i)/7, 'g', -1, 64)}
+		case 3:
+			s := strings.Repeat("x", i%300)
+			h = handed{a.str(s), s}
+		case 4:
+			b := []byte(strings.Repeat("ab", i%2000))
+			h = handed{a.bytes(b), string(b)}
+		}
+		all = append(all, h)
+		if vs := a.values(3); len(vs) != 3 || cap(vs) != 3 {
+			t.Fatalf("values(3): len %d cap %d", len(vs), cap(vs))
+		}
+	}
+	for i, h := range all {
+		if string(h.got) != h.want {
+			t.Fatalf("value %d is %q, want %q: overwritten while the arena grew", i, h.got, h.want)
+		}
+		if cap(h.got) != len(h.got) {
+			t.Fatalf("value %d has spare capacity %d: an append to it would overwrite the next", i, cap(h.got)-len(h.got))
+		}
+	}
+}
+
+// TestTxnBufReuse: one buffer carries transaction after transaction, in
+// memory and spilled, and each yields exactly its own changes.
+func TestTxnBufReuse(t *testing.T) {
+	rel := &segment.Relation{Schema: "db", Table: "t", Columns: []segment.Column{{Name: "id", Key: true}, {Name: "v"}}}
+	b := newTxnBuf(t.TempDir(), 4<<10)
+	defer b.reset()
+	for round, n := range []int{3, 500, 1, 2000, 7} { // 500 and 2000 changes spill
+		for i := range n {
+			vals := b.arena.values(2)
+			vals[0] = segment.Value{Kind: segment.Text, Data: b.arena.int(int64(i))}
+			vals[1] = segment.Value{Kind: segment.Binary, Data: b.arena.str(fmt.Sprintf("round %d change %d", round, i))}
+			if err := b.add(segment.Change{Op: segment.OpInsert, Rel: rel, New: vals}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		tx := b.txn(segment.TxnInfo{ID: strconv.Itoa(round)}, segment.Position{})
+		if tx.Len != n {
+			t.Fatalf("round %d: Len %d, want %d", round, tx.Len, n)
+		}
+		i := 0
+		for c, err := range tx.Changes {
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := fmt.Sprintf("round %d change %d", round, i)
+			if string(c.New[0].Data) != strconv.Itoa(i) || string(c.New[1].Data) != want {
+				t.Fatalf("round %d change %d: %q %q, want %d %q", round, i, c.New[0].Data, c.New[1].Data, i, want)
+			}
+			i++
+		}
+		if i != n {
+			t.Fatalf("round %d: %d changes yielded, want %d", round, i, n)
+		}
+		b.reset()
 	}
 }

@@ -2,7 +2,6 @@ package mysql
 
 import (
 	"fmt"
-	"strconv"
 
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/replication"
@@ -120,46 +119,46 @@ func withFsp(name string, v2 bool, meta uint16) string {
 //     unsigned integer, all as decimal text;
 //   - CHAR, VARCHAR, TEXT, BLOB, JSON, GEOMETRY: Binary, the stored bytes
 //     (in the column's character set; JSON as MySQL's text form).
-func value(v any, col *segment.Column) (segment.Value, error) {
+func value(ar *arena, v any, col *segment.Column) (segment.Value, error) {
 	if v == nil {
 		return segment.Value{Kind: segment.Null}, nil
 	}
-	text := func(s string) segment.Value { return segment.Value{Kind: segment.Text, Data: []byte(s)} }
+	text := func(b []byte) segment.Value { return segment.Value{Kind: segment.Text, Data: b} }
 	switch x := v.(type) {
 	case int8:
-		return text(strconv.FormatInt(int64(x), 10)), nil
+		return text(ar.int(int64(x))), nil
 	case int16:
-		return text(strconv.FormatInt(int64(x), 10)), nil
+		return text(ar.int(int64(x))), nil
 	case int32:
-		return text(strconv.FormatInt(int64(x), 10)), nil
+		return text(ar.int(int64(x))), nil
 	case int:
-		return text(strconv.FormatInt(int64(x), 10)), nil
+		return text(ar.int(int64(x))), nil
 	case int64:
 		switch byte(col.TypeID) {
 		case gomysql.MYSQL_TYPE_BIT, gomysql.MYSQL_TYPE_SET:
-			return text(strconv.FormatUint(uint64(x), 10)), nil
+			return text(ar.uint(uint64(x))), nil
 		}
-		return text(strconv.FormatInt(x, 10)), nil
+		return text(ar.int(x)), nil
 	case uint8:
-		return text(strconv.FormatUint(uint64(x), 10)), nil
+		return text(ar.uint(uint64(x))), nil
 	case uint16:
-		return text(strconv.FormatUint(uint64(x), 10)), nil
+		return text(ar.uint(uint64(x))), nil
 	case uint32:
-		return text(strconv.FormatUint(uint64(x), 10)), nil
+		return text(ar.uint(uint64(x))), nil
 	case uint64:
-		return text(strconv.FormatUint(x, 10)), nil
+		return text(ar.uint(x)), nil
 	case float32:
-		return text(strconv.FormatFloat(float64(x), 'g', -1, 32)), nil
+		return text(ar.float(float64(x), 32)), nil
 	case float64:
-		return text(strconv.FormatFloat(x, 'g', -1, 64)), nil
+		return text(ar.float(x, 64)), nil
 	case string:
 		switch byte(col.TypeID) {
 		case gomysql.MYSQL_TYPE_VARCHAR, gomysql.MYSQL_TYPE_VAR_STRING, gomysql.MYSQL_TYPE_STRING, gomysql.MYSQL_TYPE_JSON:
-			return segment.Value{Kind: segment.Binary, Data: []byte(x)}, nil
+			return segment.Value{Kind: segment.Binary, Data: ar.str(x)}, nil
 		}
-		return text(x), nil
+		return text(ar.str(x)), nil
 	case []byte:
-		return segment.Value{Kind: segment.Binary, Data: append([]byte(nil), x...)}, nil
+		return segment.Value{Kind: segment.Binary, Data: ar.bytes(x)}, nil
 	}
 	return segment.Value{}, fmt.Errorf("column %s (%s): unexpected value type %T", col.Name, col.Type, v)
 }
