@@ -46,6 +46,9 @@ type Spill struct {
 	size  int64 // payload bytes written
 
 	compress bool
+	// loose records a tagged change or one outside a transaction: the
+	// records are then not a segment payload as they stand.
+	loose    bool
 	inTxn    bool
 	info     TxnInfo
 	changes  uint64
@@ -132,6 +135,9 @@ func (s *Spill) Change(tag uint64, c *Change) error {
 	}
 	if err := c.validate(); err != nil {
 		return s.fail(err)
+	}
+	if tag != 0 || !s.inTxn {
+		s.loose = true
 	}
 	if tag != 0 {
 		s.enc.uvarint(tag)

@@ -1,12 +1,14 @@
 package segment_test
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"os"
 	"reflect"
 	"testing"
 
+	"github.com/rxvault/rxvault/internal/keys"
 	"github.com/rxvault/rxvault/segment"
 	"github.com/rxvault/rxvault/segment/segtest"
 )
@@ -197,5 +199,108 @@ func TestSpillConstantMemory(t *testing.T) {
 	}
 	if peak > 32<<20 {
 		t.Errorf("heap peaked at %d MiB spilling 128 MiB", peak>>20)
+	}
+}
+
+// fillSpill writes txns into a new spill.
+func fillSpill(t *testing.T, txns []segment.Txn) *segment.Spill {
+	t.Helper()
+	s, err := segment.NewSpill(t.TempDir(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	for i := range txns {
+		if err := s.Begin(txns[i].TxnInfo); err != nil {
+			t.Fatal(err)
+		}
+		for j := range txns[i].Changes {
+			if err := s.Change(0, &txns[i].Changes[j]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s
+}
+
+// TestWriteSpill: a spill of whole transactions is copied into a segment
+// as its payload stands, which must be exactly the segment that writing
+// the transactions one by one makes (same payload, so the same compressed
+// size and chunks), and decode to the same transactions. A writer that
+// already holds transactions takes the spill's records one by one.
+func TestWriteSpill(t *testing.T) {
+	id := newIdentity(t)
+	txns := segtest.NewCorpus(21).Txns(3000)
+	h, err := segtest.Header(testChain, 1, segment.Digest{}, txns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.ChunkSize = 64 << 10 // many chunks
+	direct, dsum := encode(t, h, txns, id.Recipient())
+
+	s := fillSpill(t, txns)
+	if tl := s.Tally(); tl.Txns != h.Txns || tl.Records != h.Records {
+		t.Fatalf("spill tally %+v, header %+v", tl, h)
+	}
+	var buf bytes.Buffer
+	w, err := segment.NewWriter(&buf, h, []*keys.Recipient{id.Recipient()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WriteSpill(s); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Begin(txns[0].TxnInfo); err == nil {
+		t.Fatal("the writer accepted a transaction after a copied spill")
+	}
+	// Begin failed the writer; copy again into a fresh one.
+	buf.Reset()
+	w, _ = segment.NewWriter(&buf, h, []*keys.Recipient{id.Recipient()})
+	if err := w.WriteSpill(fillSpill(t, txns)); err != nil {
+		t.Fatal(err)
+	}
+	csum, err := w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if csum.Size != dsum.Size || csum.Chunks != dsum.Chunks || len(direct) != buf.Len() {
+		t.Errorf("copied segment: %d bytes in %d chunks; written one by one: %d bytes in %d chunks", csum.Size, csum.Chunks, dsum.Size, dsum.Chunks)
+	}
+	got, _, err := readAll(buf.Bytes(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, normalize(txns)) {
+		t.Error("the copied segment decodes to other transactions")
+	}
+
+	// Records path: one transaction first, then the rest from a spill.
+	buf.Reset()
+	w, _ = segment.NewWriter(&buf, h, []*keys.Recipient{id.Recipient()})
+	if err := w.WriteTxn(&txns[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WriteSpill(fillSpill(t, txns[1:])); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, err := readAll(buf.Bytes(), id); err != nil || !reflect.DeepEqual(got, normalize(txns)) {
+		t.Errorf("a spill written after a transaction: %d txns, %v", len(got), err)
+	}
+
+	// A spill holding a change outside any transaction is not a payload.
+	loose, _ := segment.NewSpill(t.TempDir(), false)
+	defer loose.Close()
+	if err := loose.Change(7, &txns[0].Changes[0]); err != nil {
+		t.Fatal(err)
+	}
+	w, _ = segment.NewWriter(io.Discard, h, []*keys.Recipient{id.Recipient()})
+	if err := w.WriteSpill(loose); err == nil {
+		t.Error("WriteSpill accepted a spill with a loose, tagged change")
 	}
 }

@@ -42,6 +42,7 @@ type Writer struct {
 	err  error
 
 	inTxn   bool
+	copied  bool    // WriteSpill copied a payload: nothing more may be written
 	info    TxnInfo // of the open transaction
 	changes uint64  // in the open transaction
 	got     Tally   // of committed transactions
@@ -126,6 +127,8 @@ func (w *Writer) Begin(info TxnInfo) error {
 	}
 	info.Commit = normTime(info.Commit)
 	switch {
+	case w.copied:
+		return w.fail(errors.New("begin after WriteSpill"))
 	case w.inTxn:
 		return w.fail(errors.New("begin inside a transaction"))
 	case w.got.Txns == w.hdr.Txns:
@@ -179,6 +182,76 @@ func (w *Writer) Commit() error {
 	}
 	w.inTxn = false
 	return nil
+}
+
+// WriteSpill writes every transaction of s, which ends s's writing (s can
+// then only be closed). A spill holding only whole transactions (Begin,
+// untagged Change, Commit) encodes its records exactly as a segment
+// payload does, so when nothing has been written to w yet its payload is
+// copied as it stands, without decoding it; otherwise its records are
+// decoded and written one by one. Either way the transactions count
+// towards the header's claims as if written with Begin, Change and Commit.
+func (w *Writer) WriteSpill(s *Spill) error {
+	if w.err != nil {
+		return w.err
+	}
+	switch {
+	case s.inTxn:
+		return w.fail(errors.New("spill ends inside a transaction"))
+	case w.hdr.Payload != PayloadV1:
+		return w.fail(errors.New("transaction in a byte-stream segment"))
+	}
+	sr, err := s.Reader()
+	if err != nil {
+		return w.fail(err)
+	}
+	defer sr.Close()
+	if s.loose || w.got.Txns > 0 || w.inTxn || w.copied {
+		return w.writeRecords(sr)
+	}
+	w.got, w.copied = s.tally, true
+	n := int64(0)
+	for {
+		chunk, err := sr.nextChunk()
+		if errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			return w.fail(err)
+		}
+		if _, err := w.seal.Write(chunk); err != nil {
+			return w.fail(err)
+		}
+		n += int64(len(chunk))
+	}
+	if n != s.size {
+		return w.fail(fmt.Errorf("spill: %d payload bytes read back, %d written", n, s.size))
+	}
+	return nil
+}
+
+// writeRecords writes a spill's records one by one.
+func (w *Writer) writeRecords(sr *SpillReader) error {
+	for {
+		rec, err := sr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		} else if err != nil {
+			return w.fail(err)
+		}
+		switch {
+		case rec.Kind == SpillBegin:
+			err = w.Begin(*rec.Info)
+		case rec.Kind == SpillChange && rec.Tag != 0:
+			err = w.fail(errors.New("spill holds a tagged change"))
+		case rec.Kind == SpillChange:
+			err = w.Change(rec.Change)
+		case rec.Kind == SpillCommit:
+			err = w.Commit()
+		}
+		if err != nil {
+			return err
+		}
+	}
 }
 
 // WriteTxn writes a whole transaction.

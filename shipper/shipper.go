@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"sync"
@@ -409,29 +408,8 @@ func writeSegment(f *os.File, hdr segment.Header, recips []*keys.Recipient, spil
 	if err != nil {
 		return segment.Summary{}, hdr, err
 	}
-	r, err := spill.Reader()
-	if err != nil {
+	if err := w.WriteSpill(spill); err != nil {
 		return segment.Summary{}, hdr, err
-	}
-	defer r.Close()
-	for {
-		rec, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		} else if err != nil {
-			return segment.Summary{}, hdr, err
-		}
-		switch rec.Kind {
-		case segment.SpillBegin:
-			err = w.Begin(*rec.Info)
-		case segment.SpillChange:
-			err = w.Change(rec.Change)
-		case segment.SpillCommit:
-			err = w.Commit()
-		}
-		if err != nil {
-			return segment.Summary{}, hdr, err
-		}
 	}
 	sum, err := w.Close()
 	return sum, w.Header(), err
