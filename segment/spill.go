@@ -48,13 +48,13 @@ type Spill struct {
 	compress bool
 	// loose records a tagged change or one outside a transaction: the
 	// records are then not a segment payload as they stand.
-	loose    bool
-	inTxn    bool
-	info     TxnInfo
-	changes  uint64
-	tally    Tally
-	err      error
-	done     bool
+	loose   bool
+	inTxn   bool
+	info    TxnInfo
+	changes uint64
+	tally   Tally
+	err     error
+	done    bool
 }
 
 // NewSpill creates an empty spill file in dir. With compress, chunks are
