@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"os"
 
 	"github.com/klauspost/compress/zstd"
@@ -288,6 +289,26 @@ func (sr *SpillReader) Next() (SpillRecord, error) {
 			return SpillRecord{Kind: SpillCommit}, nil
 		default:
 			return SpillRecord{}, corrupt("spill record kind %d", kind)
+		}
+	}
+}
+
+// Changes returns an iterator over the change records Next returns, with
+// their tags, skipping begin and commit records. A read error is yielded,
+// with a zero record, and ends it.
+func (sr *SpillReader) Changes() iter.Seq2[SpillRecord, error] {
+	return func(yield func(SpillRecord, error) bool) {
+		for {
+			rec, err := sr.Next()
+			switch {
+			case errors.Is(err, io.EOF):
+				return
+			case err != nil:
+				yield(SpillRecord{}, err)
+				return
+			case rec.Kind == SpillChange && !yield(rec, nil):
+				return
+			}
 		}
 	}
 }

@@ -37,19 +37,9 @@ func spillRoundTrip(t *testing.T, compress bool) {
 		}
 	}
 	txns := c.Txns(2000)
+	writeTxns(t, s, txns)
 	var want segment.Tally
 	for i := range txns {
-		if err := s.Begin(txns[i].TxnInfo); err != nil {
-			t.Fatal(err)
-		}
-		for j := range txns[i].Changes {
-			if err := s.Change(0, &txns[i].Changes[j]); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := s.Commit(); err != nil {
-			t.Fatal(err)
-		}
 		if err := want.Add(txns[i].TxnInfo, uint64(len(txns[i].Changes))); err != nil {
 			t.Fatal(err)
 		}
@@ -210,6 +200,13 @@ func fillSpill(t *testing.T, txns []segment.Txn) *segment.Spill {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
+	writeTxns(t, s, txns)
+	return s
+}
+
+// writeTxns writes whole transactions into s.
+func writeTxns(t *testing.T, s *segment.Spill, txns []segment.Txn) {
+	t.Helper()
 	for i := range txns {
 		if err := s.Begin(txns[i].TxnInfo); err != nil {
 			t.Fatal(err)
@@ -223,7 +220,6 @@ func fillSpill(t *testing.T, txns []segment.Txn) *segment.Spill {
 			t.Fatal(err)
 		}
 	}
-	return s
 }
 
 // TestWriteSpill: a spill of whole transactions is copied into a segment

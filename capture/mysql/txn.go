@@ -1,9 +1,7 @@
 package mysql
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"strconv"
 
 	"github.com/rxvault/rxvault/capture"
@@ -98,16 +96,9 @@ func (b *txnBuf) readSpill(yield func(*segment.Change, error) bool) error {
 	}
 	defer rd.Close()
 	got := 0
-	for {
-		rec, err := rd.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
+	for rec, err := range rd.Changes() {
 		if err != nil {
 			return err
-		}
-		if rec.Kind != segment.SpillChange {
-			continue
 		}
 		got++
 		if !yield(rec.Change, nil) {

@@ -1,9 +1,7 @@
 package postgres
 
 import (
-	"errors"
 	"fmt"
-	"io"
 
 	"github.com/rxvault/rxvault/capture"
 	"github.com/rxvault/rxvault/segment"
@@ -197,16 +195,9 @@ func (b *txnBuf) readSpill(yield func(*segment.Change, error) bool) error {
 	}
 	defer rd.Close()
 	got, i := 0, 0
-	for {
-		rec, err := rd.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
+	for rec, err := range rd.Changes() {
 		if err != nil {
 			return err
-		}
-		if rec.Kind != segment.SpillChange {
-			continue
 		}
 		if !b.yieldHoisted(i, &got, yield) {
 			return nil
