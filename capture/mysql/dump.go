@@ -12,12 +12,11 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/rxvault/rxvault/capture"
 	"github.com/rxvault/rxvault/internal/mysqlconn"
-	"github.com/rxvault/rxvault/internal/tail"
+	"github.com/rxvault/rxvault/internal/proc"
 	"github.com/rxvault/rxvault/segment"
 )
 
@@ -36,13 +35,7 @@ type DumpStream struct {
 	gtid string
 	at   time.Time
 	r    io.Reader // the head already read, then the rest
-	out  io.ReadCloser
-	cmd  *exec.Cmd
-	errb *tail.Buffer
-
-	mu     sync.Mutex
-	closed bool
-	eof    bool
+	out  *proc.Output
 }
 
 var _ capture.Dump = (*DumpStream)(nil)
@@ -93,20 +86,15 @@ func Dump(ctx context.Context, cfg Config) (*DumpStream, error) {
 	args = append(args, "--", d.DB)
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "MYSQL_PWD=" + d.Password, "TZ=UTC"}
-	errb := &tail.Buffer{Max: 4096}
-	cmd.Stderr = errb
-	out, err := cmd.StdoutPipe()
+	out, err := proc.Start(cmd)
 	if err != nil {
-		return nil, fmt.Errorf("mysql dump: %w", err)
-	}
-	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("mysql dump: start %s: %w", bin, err)
 	}
-	ds := &DumpStream{id: srv.identity(d.DB), tool: strings.TrimSpace(string(ver)), out: out, cmd: cmd, errb: errb}
+	ds := &DumpStream{id: srv.identity(d.DB), tool: strings.TrimSpace(string(ver)), out: out}
 	head, file, pos, err := readHead(out)
 	if err != nil {
 		_ = ds.Close()
-		return nil, fmt.Errorf("mysql dump: %w: %s", err, errb.String())
+		return nil, fmt.Errorf("mysql dump: %w: %s", err, out.Stderr())
 	}
 	ds.pos = pos
 	if srv.mariadb {
@@ -180,33 +168,13 @@ func (d *DumpStream) GTID() string { return d.gtid }
 func (d *DumpStream) Time() time.Time { return d.at }
 
 // Read reads the dump.
-func (d *DumpStream) Read(p []byte) (int, error) {
-	n, err := d.r.Read(p)
-	if errors.Is(err, io.EOF) {
-		d.mu.Lock()
-		d.eof = true
-		d.mu.Unlock()
-	}
-	return n, err
-}
+func (d *DumpStream) Read(p []byte) (int, error) { return d.r.Read(p) }
 
 // Close waits for the dump program and reports its failure (with the end
 // of its error output), or that the dump was closed before its end.
 func (d *DumpStream) Close() error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed {
-		return nil
-	}
-	d.closed = true
-	early := !d.eof
-	_ = d.out.Close()
-	werr := d.cmd.Wait()
-	switch {
-	case werr != nil && !early:
-		return fmt.Errorf("mysql dump: %w: %s", werr, d.errb.String())
-	case early:
-		return errors.New("mysql dump: closed before the end of the dump")
+	if err := d.out.Close(); err != nil {
+		return fmt.Errorf("mysql dump: %w", err)
 	}
 	return nil
 }

@@ -4,9 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"io"
 	"net/url"
 	"os"
 	"os/exec"
@@ -20,7 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/rxvault/rxvault/capture"
-	"github.com/rxvault/rxvault/internal/tail"
+	"github.com/rxvault/rxvault/internal/proc"
 	"github.com/rxvault/rxvault/segment"
 )
 
@@ -32,14 +30,11 @@ type DumpStream struct {
 	tool string
 	pos  segment.Position
 	at   time.Time
-	out  io.ReadCloser
-	cmd  *exec.Cmd
-	errb *tail.Buffer
+	out  *proc.Output
 	repl *pgconn.PgConn
 
-	mu     sync.Mutex
-	closed bool
-	eof    bool
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Dump starts a consistent dump of cfg's database. It creates a temporary
@@ -137,15 +132,9 @@ func dump(ctx context.Context, cfg Config) (_ *DumpStream, err error) {
 		tool: strings.TrimSpace(string(ver)),
 		pos:  segment.Position{Lo: uint64(lsn)},
 		at:   at.UTC(),
-		cmd:  cmd,
-		errb: &tail.Buffer{Max: 4096},
 		repl: repl,
 	}
-	cmd.Stderr = d.errb
-	if d.out, err = cmd.StdoutPipe(); err != nil {
-		return nil, fmt.Errorf("postgres dump: %w", err)
-	}
-	if err := cmd.Start(); err != nil {
+	if d.out, err = proc.Start(cmd); err != nil {
 		return nil, fmt.Errorf("postgres dump: start pg_dump: %w", err)
 	}
 	return d, nil
@@ -172,39 +161,19 @@ func (d *DumpStream) Pos() segment.Position { return d.pos }
 func (d *DumpStream) Time() time.Time { return d.at }
 
 // Read reads pg_dump's output.
-func (d *DumpStream) Read(p []byte) (int, error) {
-	n, err := d.out.Read(p)
-	if errors.Is(err, io.EOF) {
-		d.mu.Lock()
-		d.eof = true
-		d.mu.Unlock()
-	}
-	return n, err
-}
+func (d *DumpStream) Read(p []byte) (int, error) { return d.out.Read(p) }
 
 // Close waits for pg_dump and reports its failure (with the end of its
 // error output), or that the dump was closed before its end; then it
 // closes the replication connection, which drops the temporary slot.
 func (d *DumpStream) Close() error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed {
-		return nil
-	}
-	d.closed = true
-	early := !d.eof
-	// Closing the pipe makes a pg_dump still writing fail (EPIPE) rather
-	// than block forever.
-	_ = d.out.Close()
-	werr := d.cmd.Wait()
-	_ = d.repl.Close(context.Background())
-	switch {
-	case werr != nil:
-		return fmt.Errorf("postgres dump: pg_dump: %w: %s", werr, d.errb.String())
-	case early:
-		return errors.New("postgres dump: closed before the end of the dump")
-	}
-	return nil
+	d.closeOnce.Do(func() {
+		if err := d.out.Close(); err != nil {
+			d.closeErr = fmt.Errorf("postgres dump: pg_dump: %w", err)
+		}
+		_ = d.repl.Close(context.Background())
+	})
+	return d.closeErr
 }
 
 // pgDumpPath finds pg_dump in dir, else in PATH.
