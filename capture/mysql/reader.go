@@ -166,7 +166,6 @@ func (r *Reader) Run(ctx context.Context, sink capture.Sink) error {
 
 	a := &assembler{r: r, sink: sink, lazy: rows, cur: r.start.Hi, rels: make(map[uint64]*tableRel), caughtUp: r.start.Compare(r.backlog) >= 0,
 		buf: newTxnBuf(r.cfg.SpillDir, r.cfg.SpillThreshold)}
-	defer a.buf.reset()
 	defer a.reset()
 	for {
 		var batch []*replication.BinlogEvent
