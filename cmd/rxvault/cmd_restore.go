@@ -166,12 +166,12 @@ func runRestore(ctx context.Context, g *globals, cmd *cobra.Command, opts restor
 			config.RedactURL(opts.target), res.Backup, res.BackupPos.Format(plan.Engine), point)
 		return nil
 	}
-	last := res.LastPos.Format(plan.Engine)
 	if res.LastID != "" {
-		last += " (transaction " + res.LastID + ")"
+		// A line of its own, before the summary line scripts read last.
+		fmt.Fprintf(g.stdout, "last transaction replayed: %s\n", res.LastID)
 	}
 	fmt.Fprintf(g.stdout, "restored %s to %s: last commit %s at %s (%d transactions, %d changes replayed after base backup %s at %s)\n",
-		config.RedactURL(opts.target), point, res.LastCommit.UTC().Format("2006-01-02T15:04:05.999999Z"), last,
+		config.RedactURL(opts.target), point, res.LastCommit.UTC().Format("2006-01-02T15:04:05.999999Z"), res.LastPos.Format(plan.Engine),
 		res.Txns, res.Changes, res.Backup, res.BackupPos.Format(plan.Engine))
 	return nil
 }
