@@ -226,7 +226,7 @@ func benchCapture(t *testing.T, pg *testenv.Postgres, bin string) (benchRow, str
 		"(the agent's own plugin options), timed to its exit, and the agent, timed from process start until its slot's confirmed_flush_lsn "+
 		"reached the end LSN (polled every 10 ms). The agent's time includes what pg_recvlogical does not do: encoding, compressing, "+
 		"encrypting and sealing segments, fsyncing them into the spool and storing them, acknowledging only then; it ran with "+
-		"segment.interval 1s; once the stream passes the WAL end it saw at start (CaughtUp), the open segment is sealed at once. Its fixed cost, start to acknowledgement of a backlog of "+
+		"segment.interval 1s and its default garbage collector settings (GOGC=400, a 192 MiB soft limit); while it drains a backlog segments close at 8 MiB, and once the stream passes the WAL end it saw at start (CaughtUp), the open segment is sealed at once. Its fixed cost, start to acknowledgement of a backlog of "+
 		"one message, was %.2f s. Medians; ratio = agent throughput / pg_recvlogical throughput (ratios %s). CPU seconds per round, "+
 		"median: agent %.1f s and PostgreSQL %.1f s; pg_recvlogical %.1f s and PostgreSQL %.1f s.",
 		benchCaptureRounds, benchBacklogTxns, fixed.Seconds(), fmtFloats(ratio), median(agentCPU), median(agentServer), median(recvCPU), median(recvServer))
