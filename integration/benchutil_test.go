@@ -231,6 +231,42 @@ func procStatusKB(pid int, field string) (int64, error) {
 	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
 }
 
+// runPeak runs cmd to its end and returns its combined output, the highest
+// VmHWM of the process itself (polled from /proc every 20ms while it runs, so
+// a peak in its last 20ms can be missed), and wait4's ru_maxrss, which on
+// Linux is the larger of the process's own peak and that of any child it
+// waited for. Both are in KiB.
+func runPeak(cmd *exec.Cmd) (out []byte, self, withChildren int64, err error) {
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	if err := cmd.Start(); err != nil {
+		return nil, 0, 0, err
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			if v, err := procStatusKB(cmd.Process.Pid, "VmHWM"); err == nil && v > self {
+				self = v
+			}
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	err = cmd.Wait()
+	close(done)
+	wg.Wait()
+	withChildren = cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss
+	return buf.Bytes(), self, withChildren, err
+}
+
 // procCPU returns the user plus system CPU time a process has used, from
 // /proc/<pid>/stat (clock ticks of 10ms).
 func procCPU(pid int) (time.Duration, error) {
