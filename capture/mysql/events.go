@@ -51,8 +51,9 @@ type assembler struct {
 // tableRel is a table's relation and the table map body it was built
 // from.
 type tableRel struct {
-	body []byte
-	rel  *segment.Relation
+	body     []byte
+	rel      *segment.Relation
+	unsigned []bool // by column: an unsigned integer
 }
 
 // commitPoint is where a transaction commits.
@@ -290,18 +291,23 @@ func (a *assembler) tableMap(e *replication.TableMapEvent, raw []byte) error {
 	if len(raw) >= replication.EventHeaderSize+a.crc {
 		body = raw[replication.EventHeaderSize : len(raw)-a.crc]
 	}
+	// go-mysql rebuilds a map of the signedness bitmap for every row it
+	// decodes; without the bitmap it decodes every integer as signed, and
+	// value reinterprets those of the unsigned columns this relation
+	// names. The stream goroutine that parsed e reads the bitmap no more.
+	defer func() { e.SignednessBitmap = nil }()
 	old := a.rels[e.TableID]
 	if old != nil && body != nil && bytes.Equal(old.body, body) {
 		return nil
 	}
-	rel, err := relation(e)
+	rel, unsigned, err := relation(e)
 	if err != nil {
 		return capture.Permanent(fmt.Errorf("mysql capture: %w", err))
 	}
 	if old != nil && sameRelation(old.rel, rel) {
 		rel = old.rel
 	}
-	a.rels[e.TableID] = &tableRel{body: bytes.Clone(body), rel: rel}
+	a.rels[e.TableID] = &tableRel{body: bytes.Clone(body), rel: rel, unsigned: unsigned}
 	return nil
 }
 
@@ -338,7 +344,7 @@ func (a *assembler) rows(e *replication.RowsEvent, t replication.EventType) erro
 	}
 	for i := 0; i+step <= len(e.Rows); i += step {
 		c := segment.Change{Op: op, Rel: rel}
-		first, err := a.tuple(rel, e.Rows[i])
+		first, err := a.tuple(tr, e.Rows[i])
 		if err != nil {
 			return err
 		}
@@ -349,7 +355,7 @@ func (a *assembler) rows(e *replication.RowsEvent, t replication.EventType) erro
 			c.OldKind, c.Old = segment.OldFull, first
 		case segment.OpUpdate:
 			c.OldKind, c.Old = segment.OldFull, first
-			if c.New, err = a.tuple(rel, e.Rows[i+1]); err != nil {
+			if c.New, err = a.tuple(tr, e.Rows[i+1]); err != nil {
 				return err
 			}
 		}
@@ -360,14 +366,15 @@ func (a *assembler) rows(e *replication.RowsEvent, t replication.EventType) erro
 	return nil
 }
 
-func (a *assembler) tuple(rel *segment.Relation, row []any) ([]segment.Value, error) {
+func (a *assembler) tuple(tr *tableRel, row []any) ([]segment.Value, error) {
+	rel := tr.rel
 	if len(row) != len(rel.Columns) {
 		return nil, fmt.Errorf("mysql capture: %s.%s: a row of %d values for %d columns (binlog_row_image must be FULL)",
 			mysqlconn.QuoteIdent(rel.Schema), mysqlconn.QuoteIdent(rel.Table), len(row), len(rel.Columns))
 	}
 	out := a.buf.arena.values(len(row))
 	for i, v := range row {
-		val, err := value(&a.buf.arena, v, &rel.Columns[i])
+		val, err := value(&a.buf.arena, v, &rel.Columns[i], tr.unsigned[i])
 		if err != nil {
 			return nil, fmt.Errorf("mysql capture: %s.%s: %w", mysqlconn.QuoteIdent(rel.Schema), mysqlconn.QuoteIdent(rel.Table), err)
 		}

@@ -248,6 +248,43 @@ func TestCaptureTypes(t *testing.T) {
 	}
 }
 
+// TestCaptureIntegerWidths captures every integer width, signed and
+// unsigned, at both ends of its range and in the middle, and checks each
+// value against the server's own text of it: unsigned values travel as
+// signed bits (see assembler.tableMap), so the top half of each unsigned
+// range and the negative half of each signed one are where a wrong
+// reinterpretation would show.
+func TestCaptureIntegerWidths(t *testing.T) {
+	m, cfg := newServer(t)
+	m.Exec(t, `CREATE TABLE pharmacy.ints (id INT NOT NULL PRIMARY KEY,
+		t TINYINT, tu TINYINT UNSIGNED, s SMALLINT, su SMALLINT UNSIGNED, m MEDIUMINT, mu MEDIUMINT UNSIGNED,
+		i INT, iu INT UNSIGNED, b BIGINT, bu BIGINT UNSIGNED)`)
+	run := start(t, cfg)
+	m.Exec(t, `INSERT INTO pharmacy.ints VALUES
+		(1, -128, 255, -32768, 65535, -8388608, 16777215, -2147483648, 4294967295, -9223372036854775808, 18446744073709551615),
+		(2, 127, 128, 32767, 32768, 8388607, 8388608, 2147483647, 2147483648, 9223372036854775807, 9223372036854775808),
+		(3, -1, 0, -1, 0, -1, 0, -1, 0, -1, 0),
+		(4, 5, 200, -300, 40000, -70000, 9000000, -5, 3000000000, -7, 10000000000000000000)`)
+	waitFor(t, "the insert", func() bool { return len(run.sink.data()) >= 1 })
+	ins := run.sink.data()[0].Changes
+	if len(ins) != 4 {
+		t.Fatalf("%d changes, want 4", len(ins))
+	}
+	want := m.Exec(t, `SELECT CAST(id AS CHAR), CAST(t AS CHAR), CAST(tu AS CHAR), CAST(s AS CHAR), CAST(su AS CHAR), CAST(m AS CHAR),
+		CAST(mu AS CHAR), CAST(i AS CHAR), CAST(iu AS CHAR), CAST(b AS CHAR), CAST(bu AS CHAR) FROM pharmacy.ints ORDER BY id`)
+	for r, c := range ins {
+		for col, v := range c.New {
+			w, _ := want.GetString(r, col)
+			if v.Kind != segment.Text || string(v.Data) != w {
+				t.Errorf("row %d, %s (%s): captured %q (kind %d), server says %q", r+1, c.Rel.Columns[col].Name, c.Rel.Columns[col].Type, v.Data, v.Kind, w)
+			}
+		}
+	}
+	if err := run.stop(); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+}
+
 // TestCaptureDDLAndHeartbeat checks DDL in commit order between row
 // changes, other databases ignored, and heartbeats carrying counters.
 func TestCaptureDDLAndHeartbeat(t *testing.T) {

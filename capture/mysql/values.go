@@ -12,25 +12,27 @@ import (
 
 // relation builds the segment.Relation of a table map event: column names
 // (binlog_row_metadata=FULL), the real type of each column and the
-// primary key.
-func relation(tm *replication.TableMapEvent) (*segment.Relation, error) {
+// primary key; and which columns are unsigned integers.
+func relation(tm *replication.TableMapEvent) (*segment.Relation, []bool, error) {
 	names := tm.ColumnNameString()
 	if uint64(len(names)) != tm.ColumnCount {
-		return nil, fmt.Errorf("table %s.%s: the row event carries no column names: binlog_row_metadata was not FULL when it was written; fix: SET GLOBAL binlog_row_metadata = 'FULL'",
+		return nil, nil, fmt.Errorf("table %s.%s: the row event carries no column names: binlog_row_metadata was not FULL when it was written; fix: SET GLOBAL binlog_row_metadata = 'FULL'",
 			mysqlconn.QuoteIdent(string(tm.Schema)), mysqlconn.QuoteIdent(string(tm.Table)))
 	}
-	unsigned := tm.UnsignedMap()
+	um := tm.UnsignedMap()
+	unsigned := make([]bool, tm.ColumnCount)
 	rel := &segment.Relation{Schema: string(tm.Schema), Table: string(tm.Table), Columns: make([]segment.Column, tm.ColumnCount)}
 	for i := range rel.Columns {
 		tp, meta := realType(tm.ColumnType[i], tm.ColumnMeta[i])
-		rel.Columns[i] = segment.Column{Name: names[i], Type: typeName(tp, meta, unsigned[i]), TypeID: uint32(tp)}
+		unsigned[i] = um[i]
+		rel.Columns[i] = segment.Column{Name: names[i], Type: typeName(tp, meta, um[i]), TypeID: uint32(tp)}
 	}
 	for _, k := range tm.PrimaryKey {
 		if k < uint64(len(rel.Columns)) {
 			rel.Columns[k].Key = true
 		}
 	}
-	return rel, nil
+	return rel, unsigned, nil
 }
 
 // realType unpacks the real type of a MYSQL_TYPE_STRING column (ENUM and
@@ -108,7 +110,9 @@ func withFsp(name string, v2 bool, meta uint16) string {
 }
 
 // value converts one decoded binlog value of column col to its segment
-// form. The forms are the contract with replay (pitr/mysql):
+// form. unsigned says the column is an unsigned integer: go-mysql then
+// decodes it as signed (see assembler.tableMap) and value reinterprets
+// the bits. The forms are the contract with replay (pitr/mysql):
 //
 //   - integers, YEAR: decimal text (unsigned columns as unsigned);
 //   - DECIMAL: its exact decimal text;
@@ -119,21 +123,37 @@ func withFsp(name string, v2 bool, meta uint16) string {
 //     unsigned integer, all as decimal text;
 //   - CHAR, VARCHAR, TEXT, BLOB, JSON, GEOMETRY: Binary, the stored bytes
 //     (in the column's character set; JSON as MySQL's text form).
-func value(ar *arena, v any, col *segment.Column) (segment.Value, error) {
+func value(ar *arena, v any, col *segment.Column, unsigned bool) (segment.Value, error) {
 	if v == nil {
 		return segment.Value{Kind: segment.Null}, nil
 	}
 	text := func(b []byte) segment.Value { return segment.Value{Kind: segment.Text, Data: b} }
 	switch x := v.(type) {
 	case int8:
+		if unsigned {
+			return text(ar.uint(uint64(uint8(x)))), nil
+		}
 		return text(ar.int(int64(x))), nil
 	case int16:
+		if unsigned {
+			return text(ar.uint(uint64(uint16(x)))), nil
+		}
 		return text(ar.int(int64(x))), nil
 	case int32:
+		if unsigned {
+			u := uint64(uint32(x))
+			if byte(col.TypeID) == gomysql.MYSQL_TYPE_INT24 {
+				u &= 1<<24 - 1 // decoded sign-extended from 24 bits
+			}
+			return text(ar.uint(u)), nil
+		}
 		return text(ar.int(int64(x))), nil
 	case int:
 		return text(ar.int(int64(x))), nil
 	case int64:
+		if unsigned {
+			return text(ar.uint(uint64(x))), nil
+		}
 		switch byte(col.TypeID) {
 		case gomysql.MYSQL_TYPE_BIT, gomysql.MYSQL_TYPE_SET:
 			return text(ar.uint(uint64(x))), nil
