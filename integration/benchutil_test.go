@@ -231,27 +231,26 @@ func procStatusKB(pid int, field string) (int64, error) {
 	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
 }
 
-// runPeak runs cmd to its end and returns its combined output, the highest
-// VmHWM of the process itself (polled from /proc every 20ms while it runs, so
-// a peak in its last 20ms can be missed), and wait4's ru_maxrss, which on
-// Linux is the larger of the process's own peak and that of any child it
-// waited for. Both are in KiB.
-func runPeak(cmd *exec.Cmd) (out []byte, self, withChildren int64, err error) {
+// runPeak runs cmd to its end and returns its combined output and the
+// highest VmHWM (KiB) of the process itself, polled from /proc every 20ms
+// while it runs (a peak in its last 20ms can be missed). Not wait4's
+// ru_maxrss: Go starts a child with vfork, and Linux counts the parent's
+// resident set at that moment into the child's maxrss, so a child of a
+// large test process would report the test's memory.
+func runPeak(cmd *exec.Cmd) (out []byte, peak int64, err error) {
 	var buf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &buf, &buf
 	if err := cmd.Start(); err != nil {
-		return nil, 0, 0, err
+		return nil, 0, err
 	}
 	done := make(chan struct{})
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	wg.Go(func() {
 		tick := time.NewTicker(20 * time.Millisecond)
 		defer tick.Stop()
 		for {
-			if v, err := procStatusKB(cmd.Process.Pid, "VmHWM"); err == nil && v > self {
-				self = v
+			if v, err := procStatusKB(cmd.Process.Pid, "VmHWM"); err == nil && v > peak {
+				peak = v
 			}
 			select {
 			case <-done:
@@ -259,12 +258,11 @@ func runPeak(cmd *exec.Cmd) (out []byte, self, withChildren int64, err error) {
 			case <-tick.C:
 			}
 		}
-	}()
+	})
 	err = cmd.Wait()
 	close(done)
 	wg.Wait()
-	withChildren = cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss
-	return buf.Bytes(), self, withChildren, err
+	return buf.Bytes(), peak, err
 }
 
 // procCPU returns the user plus system CPU time a process has used, from
