@@ -16,7 +16,7 @@ import (
 
 // Message prefixes rxvault itself writes into the source's change stream
 // (PostgreSQL logical messages). A reader turns ddl messages into
-// segment.OpDDL changes; the other two pass through as segment.OpMessage.
+// segment.OpDDL changes; the others pass through as segment.OpMessage.
 const (
 	// PrefixDDL carries a DDL statement captured by rxvault's event trigger.
 	PrefixDDL = "rxvault.ddl"
@@ -30,6 +30,11 @@ const (
 	// table of a captured MySQL or MariaDB database, as JSON
 	// {"table": "42", ...}.
 	PrefixAutoIncrement = "rxvault.auto_increment"
+	// PrefixDDLSession comes just before a MySQL or MariaDB DDL change
+	// and carries the session settings it ran with, as JSON
+	// {"sql_mode": "1411383296", "time_zone": "+05:00"} (sql_mode's
+	// bits in decimal; no time_zone: the server's default).
+	PrefixDDLSession = "rxvault.ddl_session"
 )
 
 // Txn is one committed transaction as a reader delivers it.

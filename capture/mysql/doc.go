@@ -31,7 +31,10 @@
 // (github.com/pingcap/tidb/pkg/parser) finds the databases of the tables
 // it names, with the statement's default database for unqualified names;
 // account statements (GRANT, CREATE USER, …) and maintenance (ANALYZE,
-// FLUSH, …) are not captured. Rows of other databases are skipped.
+// FLUSH, …) are not captured. Rows of other databases are skipped. A DDL
+// change comes after a capture.PrefixDDLSession message with the sql_mode
+// and time zone of the session that ran it, read from the query event's
+// status variables, for replay to set.
 //
 // Positions are segment.Positions with Hi the binlog file's number and Lo
 // the offset in it. A transaction's Pos is the start of its commit event,

@@ -3,6 +3,7 @@ package mysql
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -195,6 +196,15 @@ func (a *assembler) query(ctx context.Context, e *replication.QueryEvent, here c
 		a.begin("")
 	}
 	if isDDL(q) && a.concerns(string(e.Schema), q) {
+		if s, ok := parseStatusVars(e.StatusVars); ok {
+			content, err := json.Marshal(s)
+			if err != nil {
+				return err
+			}
+			if err := a.buf.add(segment.Change{Op: segment.OpMessage, Prefix: capture.PrefixDDLSession, Content: content, Transactional: true}); err != nil {
+				return err
+			}
+		}
 		if err := a.buf.add(segment.Change{Op: segment.OpDDL, Schema: string(e.Schema), SQL: q}); err != nil {
 			return err
 		}

@@ -77,7 +77,7 @@ func (s *sink) data() []segment.Txn {
 	defer s.mu.Unlock()
 	var out []segment.Txn
 	for _, t := range s.txns {
-		if len(t.Changes) > 0 && t.Changes[0].Op == segment.OpMessage {
+		if len(t.Changes) > 0 && t.Changes[0].Prefix == capture.PrefixHeartbeat {
 			continue
 		}
 		out = append(out, t)
@@ -285,6 +285,61 @@ func TestCaptureIntegerWidths(t *testing.T) {
 	}
 }
 
+// TestCaptureDDLSession checks that each DDL change comes after a message
+// with its session's sql_mode and time zone, and that the server reads the
+// captured sql_mode back as the mode the session had.
+func TestCaptureDDLSession(t *testing.T) {
+	m, cfg := newServer(t)
+	run := start(t, cfg)
+	c, err := m.RootConn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const mode = "ANSI_QUOTES,STRICT_ALL_TABLES,NO_ZERO_DATE,PAD_CHAR_TO_FULL_LENGTH"
+	for _, q := range []string{
+		"USE pharmacy",
+		"CREATE TABLE a (id INT PRIMARY KEY)", // the server's defaults
+		"SET SESSION sql_mode = '" + mode + "', time_zone = '+05:30'",
+		"CREATE TABLE b (id INT PRIMARY KEY, at TIMESTAMP NOT NULL DEFAULT '2026-06-01 12:00:00')",
+	} {
+		if _, err := c.Execute(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	waitFor(t, "two DDL transactions", func() bool { return len(run.sink.data()) >= 2 })
+	var sessions []map[string]string
+	for _, tx := range run.sink.data()[:2] {
+		if len(tx.Changes) != 2 || tx.Changes[0].Prefix != capture.PrefixDDLSession || tx.Changes[1].Op != segment.OpDDL {
+			t.Fatalf("DDL transaction %s: %d changes, want the session message then the DDL", tx.ID, len(tx.Changes))
+		}
+		var s map[string]string
+		if err := json.Unmarshal(tx.Changes[0].Content, &s); err != nil {
+			t.Fatal(err)
+		}
+		sessions = append(sessions, s)
+	}
+	def := m.Exec(t, "SELECT @@GLOBAL.sql_mode")
+	for i, want := range []struct{ mode, tz string }{{"", ""}, {mode, "+05:30"}} {
+		if want.mode == "" {
+			want.mode, _ = def.GetString(0, 0)
+		}
+		if _, err := c.Execute("SET SESSION sql_mode = " + sessions[i]["sql_mode"]); err != nil {
+			t.Fatalf("DDL %d: captured sql_mode %q: %v", i, sessions[i]["sql_mode"], err)
+		}
+		r, err := c.Execute("SELECT @@SESSION.sql_mode")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := r.GetString(0, 0); got != want.mode || sessions[i]["time_zone"] != want.tz {
+			t.Errorf("DDL %d: captured sql_mode %s (%q), time zone %q; want %q, %q", i, sessions[i]["sql_mode"], got, sessions[i]["time_zone"], want.mode, want.tz)
+		}
+	}
+	if err := run.stop(); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+}
+
 // TestCaptureDDLAndHeartbeat checks DDL in commit order between row
 // changes, other databases ignored, and heartbeats carrying counters.
 func TestCaptureDDLAndHeartbeat(t *testing.T) {
@@ -315,7 +370,7 @@ func TestCaptureDDLAndHeartbeat(t *testing.T) {
 	}
 	waitFor(t, "the truncate", func() bool {
 		d := run.sink.data()
-		return len(d) > 0 && strings.HasPrefix(d[len(d)-1].Changes[0].SQL, "TRUNCATE")
+		return len(d) > 0 && strings.HasPrefix(d[len(d)-1].Changes[len(d[len(d)-1].Changes)-1].SQL, "TRUNCATE")
 	})
 	var got []string
 	for _, tx := range run.sink.data() {
@@ -323,12 +378,15 @@ func TestCaptureDDLAndHeartbeat(t *testing.T) {
 			switch ch.Op {
 			case segment.OpDDL:
 				got = append(got, "ddl:"+strings.Fields(ch.SQL)[0]+" "+strings.Fields(ch.SQL)[1])
+			case segment.OpMessage:
+				got = append(got, "message:"+ch.Prefix)
 			default:
 				got = append(got, fmt.Sprintf("%s:%s:%d", ch.Op, ch.Rel.Table, len(ch.Rel.Columns)))
 			}
 		}
 	}
-	want := "ddl:CREATE TABLE,insert:fills:2,insert:fills:2,ddl:ALTER TABLE,insert:fills:3,ddl:ALTER TABLE,ddl:TRUNCATE TABLE"
+	const sess = "message:" + capture.PrefixDDLSession + ","
+	want := sess + "ddl:CREATE TABLE,insert:fills:2,insert:fills:2," + sess + "ddl:ALTER TABLE,insert:fills:3," + sess + "ddl:ALTER TABLE," + sess + "ddl:TRUNCATE TABLE"
 	if strings.Join(got, ",") != want {
 		t.Errorf("captured\n %s\nwant\n %s", strings.Join(got, ","), want)
 	}

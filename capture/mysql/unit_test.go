@@ -202,3 +202,35 @@ func TestTxnBufReuse(t *testing.T) {
 		b.reset()
 	}
 }
+
+func TestParseStatusVars(t *testing.T) {
+	mode := []byte{1, 0x00, 0x00, 0x20, 0x54, 0, 0, 0, 0} // Q_SQL_MODE_CODE, 1411383296
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		want ddlSession
+		ok   bool
+	}{
+		{"flags, mode, catalog, auto_increment, charset, time zone",
+			cat([]byte{0, 0, 0, 0, 0}, mode, []byte{6, 3, 's', 't', 'd'}, []byte{3, 1, 0, 1, 0}, []byte{4, 33, 0, 33, 0, 8, 0}, []byte{5, 6, '+', '0', '5', ':', '3', '0'}, []byte{129, 1, 2, 3, 4, 5, 6, 7, 8}),
+			ddlSession{SQLMode: "1411383296", TimeZone: "+05:30"}, true},
+		{"no time zone", cat([]byte{0, 0, 0, 0, 0}, mode, []byte{12, 1, 'p', 0}, []byte{128, 1, 2, 3}), ddlSession{SQLMode: "1411383296"}, true},
+		{"an unknown code before the time zone", cat(mode, []byte{99, 1}, []byte{5, 1, 'X'}), ddlSession{SQLMode: "1411383296"}, true},
+		{"truncated mode", []byte{1, 0, 0}, ddlSession{}, false},
+		{"truncated time zone", cat(mode, []byte{5, 9, '+'}), ddlSession{SQLMode: "1411383296"}, true},
+		{"empty", nil, ddlSession{}, false},
+	} {
+		got, ok := parseStatusVars(tc.b)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("%s: %+v %v, want %+v %v", tc.name, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+func cat(bs ...[]byte) []byte {
+	var out []byte
+	for _, b := range bs {
+		out = append(out, b...)
+	}
+	return out
+}

@@ -10,6 +10,7 @@ import (
 	"iter"
 	"regexp"
 	"strings"
+	"time"
 
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
 
@@ -63,6 +64,7 @@ func (t *Target) Apply(ctx context.Context, info *segment.TxnInfo, changes iter.
 		return fmt.Errorf("Apply after Finish")
 	}
 	t.seq++
+	t.commitAt = info.Commit
 	name := txnName(info)
 	n := 0
 	var nch int64
@@ -103,12 +105,19 @@ func (t *Target) change(txn string, n int, c *segment.Change) error {
 	case segment.OpDDL:
 		return t.ddl(c)
 	case segment.OpMessage:
-		if c.Prefix == capture.PrefixAutoIncrement {
+		switch c.Prefix {
+		case capture.PrefixAutoIncrement:
 			m := map[string]string{}
 			if err := json.Unmarshal(c.Content, &m); err != nil {
 				return fmt.Errorf("bad %s message: %w", c.Prefix, err)
 			}
 			t.autoInc = m
+		case capture.PrefixDDLSession:
+			var s ddlSession
+			if err := json.Unmarshal(c.Content, &s); err != nil || !sqlModeRE.MatchString(s.SQLMode) || s.TimeZone != "" && !timeZoneRE.MatchString(s.TimeZone) {
+				return fmt.Errorf("bad %s message", c.Prefix)
+			}
+			t.ddlSess = &s
 		}
 		return nil
 	case segment.OpTruncate:
@@ -448,25 +457,82 @@ func appendLiteral(b []byte, c *segment.Column, v segment.Value) ([]byte, error)
 	return b, fmt.Errorf("column %s: value kind %d does not come from MySQL sources", c.Name, v.Kind)
 }
 
-// ddl runs a DDL statement in its place, after committing the open group.
+// ddl runs a DDL statement in its place, after committing the open group,
+// with the source session's sql_mode and time zone when the archive has
+// them (see runDDL).
 func (t *Target) ddl(c *segment.Change) error {
+	sess := t.ddlSess
+	t.ddlSess = nil
 	if err := t.commitOpen(); err != nil {
 		return err
 	}
 	if err := t.checkNames(c); err != nil {
 		return err
 	}
+	if isEventDDL(c.SQL) {
+		t.eventDDL = append(t.eventDDL, heldDDL{sql: c.SQL, at: t.commitAt, sess: sess}) // run by Finish (see events.go)
+		return nil
+	}
 	clear(t.tables)
 	if name, ok := dropTrigger(c.SQL); ok && t.dropKeptTrigger(name) {
 		return nil // the trigger was kept aside: dropping it is forgetting it
 	}
-	if _, err := t.conn.Execute(c.SQL); err != nil {
+	if err := t.runDDL(c.SQL, sess, time.Time{}); err != nil {
 		return err
 	}
 	if strings.Contains(strings.ToUpper(c.SQL), "TRIGGER") {
 		return t.setTriggersAside()
 	}
 	return nil
+}
+
+// ddlSession is the session settings of a DDL statement on the source
+// (capture.PrefixDDLSession).
+type ddlSession struct {
+	SQLMode  string `json:"sql_mode"`
+	TimeZone string `json:"time_zone"`
+}
+
+// What a ddlSession message may hold: sql_mode's bits in decimal, and a
+// time zone name or offset ("+05:00", "SYSTEM", "America/New_York").
+var (
+	sqlModeRE  = regexp.MustCompile(`^[0-9]{1,20}$`)
+	timeZoneRE = regexp.MustCompile(`^[A-Za-z0-9_+\-:/]{1,64}$`)
+)
+
+// runDDL runs q under the source session's settings sess (nil: replay's
+// own, for archives written before they were captured), and, unless at is
+// zero, with the session clock set to at; then puts replay's settings
+// back. A source session on the server's default time zone is run in
+// UTC, replay's zone: the archive does not know the source server's
+// default.
+func (t *Target) runDDL(q string, sess *ddlSession, at time.Time) error {
+	var set []string
+	if sess != nil {
+		set = append(set, "sql_mode = "+sess.SQLMode)
+		if sess.TimeZone != "" {
+			set = append(set, "time_zone = '"+sess.TimeZone+"'") // checked against timeZoneRE
+		}
+	}
+	if !at.IsZero() {
+		set = append(set, fmt.Sprintf("timestamp = %d.%06d", at.Unix(), at.Nanosecond()/1000))
+	}
+	if len(set) > 0 {
+		if _, err := t.conn.Execute("SET SESSION " + strings.Join(set, ", ")); err != nil {
+			if sess != nil && sess.TimeZone != "" && strings.Contains(err.Error(), "time zone") {
+				return fmt.Errorf("the source ran this DDL in time zone %s, which the target does not know: %w; fix: load the target's time zone tables (mariadb-tzinfo-to-sql /usr/share/zoneinfo | mariadb mysql)", sess.TimeZone, err)
+			}
+			return fmt.Errorf("set the source session's settings for DDL: %w", err)
+		}
+	}
+	_, err := t.conn.Execute(q)
+	if len(set) > 0 {
+		_, rerr := t.conn.Execute("SET SESSION sql_mode = '" + replaySQLMode + "', time_zone = '+00:00', timestamp = DEFAULT")
+		if err == nil && rerr != nil {
+			return fmt.Errorf("restore replay's session settings after DDL: %w", rerr)
+		}
+	}
+	return err
 }
 
 // checkNames refuses a statement naming the source database explicitly

@@ -1,6 +1,7 @@
 package mysql
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strings"
@@ -49,7 +50,9 @@ func (t *Target) dropKeptTrigger(name string) bool {
 
 // Finish commits the last group, sets every table's AUTO_INCREMENT to the
 // value of the last heartbeat replayed (the server never sets it below the
-// table's largest value plus one), and creates the triggers kept aside.
+// table's largest value plus one), creates the triggers kept aside, then
+// the dump's events and the replayed event statements, in order (see
+// events.go).
 func (t *Target) Finish(ctx context.Context) error {
 	if t.broken != nil {
 		return fmt.Errorf("restore target unusable after an earlier error: %w", t.broken)
@@ -77,6 +80,23 @@ func (t *Target) Finish(ctx context.Context) error {
 			return fmt.Errorf("recreate trigger %s: %w", tr.name, err)
 		}
 	}
+	if len(t.triggers) > 0 {
+		if _, err := t.conn.Execute("SET SESSION sql_mode = '" + replaySQLMode + "'"); err != nil {
+			return fmt.Errorf("restore replay's sql_mode: %w", err)
+		}
+	}
 	t.triggers = nil
+	if t.events != nil {
+		if err := t.runClient(ctx, bytes.NewReader(t.events)); err != nil {
+			return fmt.Errorf("create the base backup's events with %s: %w", t.client, err)
+		}
+		t.events = nil
+	}
+	for _, q := range t.eventDDL {
+		if err := t.runDDL(q.sql, q.sess, q.at); err != nil {
+			return fmt.Errorf("replay an event statement after the rows: %w", err)
+		}
+	}
+	t.eventDDL = nil
 	return nil
 }

@@ -23,6 +23,13 @@
 // does a replayed CREATE TRIGGER; Finish creates them all again, in their
 // order, once replay is over.
 //
+// # Events and DDL sessions
+//
+// Scheduled events are held back until Finish (see events.go). Each DDL
+// statement runs with the sql_mode and time zone of its source session
+// when the archive has them (capture.PrefixDDLSession), and replay's own
+// settings come back after it.
+//
 // # Rows
 //
 // Values are those capture/mysql documents (see its value function):
@@ -51,6 +58,7 @@
 package mysql
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -61,6 +69,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/go-mysql-org/go-mysql/client"
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
@@ -98,6 +107,10 @@ type Target struct {
 
 	tables   map[string]*tableInfo // by table name, as of the last DDL
 	triggers []trigger             // kept aside until Finish
+	events   []byte                // the dump's events section, run by Finish (see events.go)
+	eventDDL []heldDDL             // replayed event statements, run by Finish after events
+	commitAt time.Time             // the commit time of the transaction being applied
+	ddlSess  *ddlSession           // the session settings of the next DDL change
 	autoInc  map[string]string     // table → next AUTO_INCREMENT, from the latest heartbeat
 
 	open      bool   // a target transaction is open
@@ -119,11 +132,14 @@ type Target struct {
 
 var _ pitr.Target = (*Target)(nil)
 
+// replaySQLMode is replay's sql_mode (see the package documentation).
+const replaySQLMode = "NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION"
+
 // sessionSettings pin how replay parses values and behaves.
 var sessionSettings = []string{
 	"SET NAMES utf8mb4",
 	"SET time_zone = '+00:00'",
-	"SET sql_mode = 'NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'",
+	"SET sql_mode = '" + replaySQLMode + "'",
 	"SET foreign_key_checks = 1",
 	"SET unique_checks = 1",
 	"SET autocommit = 1",
@@ -237,6 +253,17 @@ func (t *Target) CheckEmpty(ctx context.Context) error {
 // triggers aside (see the package documentation). On failure the target
 // holds part of the dump.
 func (t *Target) RestoreBase(ctx context.Context, dump io.Reader) error {
+	f := newEventsFilter(dump)
+	if err := t.runClient(ctx, f); err != nil {
+		return fmt.Errorf("load the dump with %s: %w", t.client, err)
+	}
+	t.events = bytes.Clone(f.section())
+	return t.setTriggersAside()
+}
+
+// runClient runs SQL from in through the client program, in the target
+// database.
+func (t *Target) runClient(ctx context.Context, in io.Reader) error {
 	args := []string{"--no-defaults", "--host=" + t.d.Host, "--port=" + strconv.Itoa(int(t.d.Port)), "--user=" + t.d.User,
 		"--protocol=TCP", "--default-character-set=utf8mb4", "--binary-mode", "--batch", "--database=" + t.d.DB}
 	if t.d.TLS != nil {
@@ -247,13 +274,13 @@ func (t *Target) RestoreBase(ctx context.Context, dump io.Reader) error {
 	}
 	cmd := exec.CommandContext(ctx, t.client, args...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "MYSQL_PWD=" + t.d.Password, "TZ=UTC"}
-	cmd.Stdin = dump
+	cmd.Stdin = in
 	errb := &tail.Buffer{Max: 4096}
 	cmd.Stderr, cmd.Stdout = errb, io.Discard
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("load the dump with %s: %w: %s", t.client, err, errb.String())
+		return fmt.Errorf("%w: %s", err, errb.String())
 	}
-	return t.setTriggersAside()
+	return nil
 }
 
 // Close releases the connection; an open group is rolled back.

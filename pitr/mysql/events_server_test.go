@@ -1,0 +1,147 @@
+package mysql
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os/exec"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/rxvault/rxvault/capture"
+	"github.com/rxvault/rxvault/internal/mysqlconn"
+	"github.com/rxvault/rxvault/internal/testenv"
+	"github.com/rxvault/rxvault/segment"
+)
+
+// TestEventsHeldUntilFinish loads a real mariadb-dump of a database with
+// scheduled events into a target on a server whose event scheduler is on,
+// and replays event statements: no event exists on the target (so none
+// can fire under the replay) until Finish, which creates them all as the
+// source has them, each with its own time zone, status and definition.
+func TestEventsHeldUntilFinish(t *testing.T) {
+	m := testenv.StartMariaDB(t)
+	ctx := context.Background()
+	root, err := m.RootConn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	run := func(qs ...string) {
+		t.Helper()
+		for _, q := range qs {
+			if _, err := root.Execute(q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+	}
+	run("SET GLOBAL event_scheduler = ON", "CREATE DATABASE src", "CREATE DATABASE dst", "USE src",
+		"CREATE TABLE ticks (id INT AUTO_INCREMENT PRIMARY KEY, db VARCHAR(64) NOT NULL)",
+		"SET time_zone = '+05:00'",
+		// Fires every second on the target only: the source stays still.
+		"CREATE EVENT tick ON SCHEDULE EVERY 1 SECOND STARTS '2026-01-01 00:00:00' DO INSERT INTO ticks (db) SELECT DATABASE() FROM DUAL WHERE DATABASE() <> 'src'",
+		"CREATE EVENT later ON SCHEDULE AT '2037-01-01 00:00:00' ON COMPLETION PRESERVE DISABLE COMMENT 'once' DO DELETE FROM ticks")
+	var dump bytes.Buffer
+	cmd := exec.Command("mariadb-dump", "--no-defaults", "--socket="+m.Socket, "--user=root", "--single-transaction", "--master-data=2",
+		"--routines", "--events", "--triggers", "--hex-blob", "--tz-utc", "--default-character-set=utf8mb4", "--skip-dump-date", "src")
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &dump, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("mariadb-dump: %v %s", err, stderr.Bytes())
+	}
+	// Replayed after the base backup: a new event, a changed one, from a
+	// session with its own sql_mode (STRICT_TRANS_TABLES alone, bit 21) and
+	// time zone, at a set time.
+	const created = 1796000000 // 2026-12-01T09:33:20Z
+	const sess = `{"sql_mode": "2097152", "time_zone": "-03:00"}`
+	run("SET sql_mode = 2097152, time_zone = '-03:00'", fmt.Sprintf("SET timestamp = %d", created), "CREATE DEFINER=`root`@`localhost` EVENT tock ON SCHEDULE EVERY 1 SECOND DO INSERT INTO ticks (db) SELECT CONCAT(DATABASE(), '+') FROM DUAL WHERE DATABASE() <> 'src'",
+		"ALTER EVENT later COMMENT 'moved'")
+
+	tg, err := Open(ctx, Config{DSN: m.DSN("dst") + "?tls=false"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close(ctx)
+	if err := tg.CheckEmpty(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := tg.RestoreBase(ctx, &dump); err != nil {
+		t.Fatal(err)
+	}
+	events := func() []string {
+		t.Helper()
+		rows, err := mysqlconn.QueryRows(root, "SELECT CONCAT_WS(' ', EVENT_NAME, STATUS, TIME_ZONE, SQL_MODE, EVENT_COMMENT, EXECUTE_AT, INTERVAL_VALUE, INTERVAL_FIELD, STARTS, EVENT_DEFINITION) FROM information_schema.EVENTS WHERE EVENT_SCHEMA = 'dst' ORDER BY EVENT_NAME")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, r := range rows {
+			out = append(out, r[0])
+		}
+		return out
+	}
+	ticks := func() string {
+		t.Helper()
+		r, err := mysqlconn.QueryRow(root, "SELECT COUNT(*) FROM dst.ticks")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r[0]
+	}
+	if got := events(); len(got) != 0 {
+		t.Fatalf("after the base backup, before replay, the target has events %q", got)
+	}
+	for _, q := range []string{
+		"CREATE DEFINER=`root`@`localhost` EVENT tock ON SCHEDULE EVERY 1 SECOND DO INSERT INTO ticks (db) SELECT CONCAT(DATABASE(), '+') FROM DUAL WHERE DATABASE() <> 'src'",
+		"ALTER EVENT later COMMENT 'moved'",
+	} {
+		changes := []*segment.Change{
+			{Op: segment.OpMessage, Prefix: capture.PrefixDDLSession, Content: []byte(sess), Transactional: true},
+			{Op: segment.OpDDL, Schema: "src", SQL: q},
+		}
+		info := &segment.TxnInfo{ID: "0-1-1", Commit: time.Unix(created, 0)}
+		err := tg.Apply(ctx, info, func(yield func(*segment.Change, error) bool) {
+			for _, c := range changes {
+				if !yield(c, nil) {
+					return
+				}
+			}
+		})
+		if err != nil {
+			t.Fatalf("apply %q: %v", q, err)
+		}
+	}
+	// Two scheduler periods: an event present now would have fired.
+	time.Sleep(2500 * time.Millisecond)
+	if got := events(); len(got) != 0 {
+		t.Fatalf("during replay the target has events %q", got)
+	}
+	if n := ticks(); n != "0" {
+		t.Fatalf("during replay events wrote %s rows into the target", n)
+	}
+	if err := tg.Finish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	run("USE src")
+	want, err := mysqlconn.QueryRows(root, "SELECT CONCAT_WS(' ', EVENT_NAME, STATUS, TIME_ZONE, SQL_MODE, EVENT_COMMENT, EXECUTE_AT, INTERVAL_VALUE, INTERVAL_FIELD, STARTS, EVENT_DEFINITION) FROM information_schema.EVENTS WHERE EVENT_SCHEMA = 'src' ORDER BY EVENT_NAME")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wantS []string
+	for _, r := range want {
+		wantS = append(wantS, r[0])
+	}
+	got := events()
+	if len(wantS) != 3 || !slices.Equal(got, wantS) {
+		t.Fatalf("after Finish the target's events are\n%q\nthe source's\n%q", got, wantS)
+	}
+	// And they run now.
+	deadline := time.Now().Add(10 * time.Second)
+	for ticks() == "0" {
+		if time.Now().After(deadline) {
+			t.Fatal("the target's events did not run after Finish")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
