@@ -68,10 +68,12 @@ func myQuietPoint(t *testing.T, m *testenv.MariaDB, db string) myQuiet {
 }
 
 // newMariaDBSource starts a MariaDB with the workload's schema in
-// database pharmacy.
+// database pharmacy (utf8mb4, collation utf8mb4_unicode_520_ci).
 func newMariaDBSource(t *testing.T) (*testenv.MariaDB, *client.Conn, string) {
 	m := testenv.StartMariaDB(t)
-	m.CreateDatabase(t, "pharmacy")
+	// Not the server's default character set: restored tables created by
+	// replayed DDL must inherit the source database's.
+	m.Exec(t, "CREATE DATABASE pharmacy CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_520_ci")
 	conn := myConn(t, m, "pharmacy")
 	if err := myworkload.Setup(conn); err != nil {
 		t.Fatal(err)

@@ -91,7 +91,7 @@ func Dump(ctx context.Context, cfg Config) (*DumpStream, error) {
 		return nil, fmt.Errorf("mysql dump: start %s: %w", bin, err)
 	}
 	ds := &DumpStream{id: srv.identity(d.DB), tool: strings.TrimSpace(string(ver)), out: out}
-	head, file, pos, err := readHead(out)
+	head, ahead, file, pos, err := readHead(out)
 	if err != nil {
 		_ = ds.Close()
 		return nil, fmt.Errorf("mysql dump: %w: %s", err, out.Stderr())
@@ -116,35 +116,51 @@ func Dump(ctx context.Context, cfg Config) (*DumpStream, error) {
 		_ = ds.Close()
 		return nil, fmt.Errorf("mysql dump: read the server clock: %w", err)
 	}
-	ds.r = io.MultiReader(bytes.NewReader(head), out)
+	// The dump names no database, so that it loads into one of any name;
+	// it does carry the database's defaults (what tables created later by
+	// replayed DDL inherit), read after the snapshot so that a change
+	// between the two is in the binlog after Pos.
+	dbDefaults, err := mysqlconn.QueryRow(c, "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", d.DB)
+	if err != nil {
+		_ = ds.Close()
+		return nil, fmt.Errorf("mysql dump: read the database's character set: %w", err)
+	}
+	if !charsetRE.MatchString(dbDefaults[0]) || !charsetRE.MatchString(dbDefaults[1]) {
+		_ = ds.Close()
+		return nil, fmt.Errorf("mysql dump: unexpected character set %q or collation %q", dbDefaults[0], dbDefaults[1])
+	}
+	defaults := fmt.Appendf(nil, "\n-- rxvault: the database's defaults\nALTER DATABASE CHARACTER SET %s COLLATE %s;\n", dbDefaults[0], dbDefaults[1])
+	ds.r = io.MultiReader(bytes.NewReader(head), bytes.NewReader(defaults), bytes.NewReader(ahead), out)
 	return ds, nil
 }
 
+// charsetRE matches character set and collation names.
+var charsetRE = regexp.MustCompile(`^[A-Za-z0-9_]{1,64}$`)
+
 // readHead reads the dump up to and including the position line and
-// returns what it read, the binlog file name and the position.
-func readHead(out io.Reader) ([]byte, string, segment.Position, error) {
+// returns what it read (head: up to the end of the position line; then
+// what was read ahead), the binlog file name and the position.
+func readHead(out io.Reader) (head, ahead []byte, file string, pos segment.Position, err error) {
 	br := bufio.NewReaderSize(out, 64<<10)
-	var head []byte
 	for len(head) < 1<<20 {
-		line, err := br.ReadBytes('\n')
+		line, rerr := br.ReadBytes('\n')
 		head = append(head, line...)
 		if m := changeMasterRE.FindSubmatch(line); m != nil {
 			_, n, perr := parseBinlogName(string(m[1]))
 			off, oerr := strconv.ParseUint(string(m[2]), 10, 64)
 			if perr != nil || oerr != nil {
-				return nil, "", segment.Position{}, fmt.Errorf("bad position line %q", bytes.TrimSpace(line))
+				return nil, nil, "", segment.Position{}, fmt.Errorf("bad position line %q", bytes.TrimSpace(line))
 			}
 			// What bufio read ahead belongs to the stream too.
 			rest, _ := br.Peek(br.Buffered())
-			head = append(head, rest...)
-			_, _ = br.Discard(len(rest))
-			return head, string(m[1]), segment.Position{Hi: n, Lo: off}, nil
+			ahead = bytes.Clone(rest)
+			return head, ahead, string(m[1]), segment.Position{Hi: n, Lo: off}, nil
 		}
-		if err != nil {
-			return nil, "", segment.Position{}, fmt.Errorf("the dump ended before its binlog position line (%w)", err)
+		if rerr != nil {
+			return nil, nil, "", segment.Position{}, fmt.Errorf("the dump ended before its binlog position line (%w)", rerr)
 		}
 	}
-	return nil, "", segment.Position{}, errors.New("no binlog position in the dump's first MiB")
+	return nil, nil, "", segment.Position{}, errors.New("no binlog position in the dump's first MiB")
 }
 
 // Identity names the source dumped.

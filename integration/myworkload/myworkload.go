@@ -261,9 +261,17 @@ func (w *Runner) AddColumn() error {
 	return err
 }
 
-// CreateTable creates a table mid-run and fills it.
+// CreateTable changes the database's collation, then creates a table
+// (which inherits it) mid-run and fills it.
 func (w *Runner) CreateTable() error {
+	db, err := column(w.conn, "SELECT DATABASE()")
+	if err != nil {
+		return err
+	}
 	for _, q := range []string{
+		// Names the database: replay must apply it to the restore target,
+		// never to the database named.
+		"ALTER DATABASE " + strings.Join(db, "") + " CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci",
 		"CREATE TABLE recalls (id INT AUTO_INCREMENT PRIMARY KEY, ndc CHAR(11) NOT NULL, issued DATETIME(6) NOT NULL, reason TEXT)",
 		"INSERT INTO recalls (ndc, issued, reason) VALUES ('00000000001', UTC_TIMESTAMP(6), 'contamination ⚠')",
 		// DDL from a session on the server's default time zone replays in
@@ -286,7 +294,8 @@ func quote(s string) string {
 
 // State summarizes a database: per table, a digest of its definition
 // (SHOW CREATE TABLE without the AUTO_INCREMENT counter), its rows and its
-// AUTO_INCREMENT counter; the triggers and the scheduled events.
+// AUTO_INCREMENT counter; the triggers, the scheduled events and the
+// database's default character set and collation.
 type State map[string]string
 
 // Snapshot reads conn's current database.
@@ -343,6 +352,11 @@ func Snapshot(conn *client.Conn) (State, error) {
 		return nil, err
 	}
 	s["events"] = strings.Join(ev, "; ")
+	dbDefaults, err := column(conn, "SELECT CONCAT(DEFAULT_CHARACTER_SET_NAME, ' ', DEFAULT_COLLATION_NAME) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = DATABASE()")
+	if err != nil {
+		return nil, err
+	}
+	s["database defaults"] = strings.Join(dbDefaults, "")
 	return s, nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode"
 
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
 
@@ -469,18 +470,29 @@ func (t *Target) ddl(c *segment.Change) error {
 	if err := t.checkNames(c); err != nil {
 		return err
 	}
-	if isEventDDL(c.SQL) {
-		t.eventDDL = append(t.eventDDL, heldDDL{sql: c.SQL, at: t.commitAt, sess: sess}) // run by Finish (see events.go)
+	q := c.SQL
+	if verb, rest, ok := databaseStmt(q); ok {
+		switch verb {
+		case "DROP":
+			return errors.New("the source database was dropped here (DROP DATABASE), and replay never drops a database; fix: restore to a point before this transaction (--gtid ID --exclusive, or --time before its commit)")
+		case "CREATE":
+			t.log.Info("replay skips CREATE DATABASE: the restore target is the database")
+			return nil
+		}
+		q = "ALTER DATABASE " + mysqlconn.QuoteIdent(t.d.DB) + " " + alterDatabaseOptions(rest)
+	}
+	if isEventDDL(q) {
+		t.eventDDL = append(t.eventDDL, heldDDL{sql: q, at: t.commitAt, sess: sess}) // run by Finish (see events.go)
 		return nil
 	}
 	clear(t.tables)
 	if name, ok := dropTrigger(c.SQL); ok && t.dropKeptTrigger(name) {
 		return nil // the trigger was kept aside: dropping it is forgetting it
 	}
-	if err := t.runDDL(c.SQL, sess, time.Time{}); err != nil {
+	if err := t.runDDL(q, sess, time.Time{}); err != nil {
 		return err
 	}
-	if strings.Contains(strings.ToUpper(c.SQL), "TRIGGER") {
+	if strings.Contains(strings.ToUpper(q), "TRIGGER") {
 		return t.setTriggersAside()
 	}
 	return nil
@@ -533,6 +545,51 @@ func (t *Target) runDDL(q string, sess *ddlSession, at time.Time) error {
 		}
 	}
 	return err
+}
+
+// databaseStmtRE matches CREATE, DROP and ALTER DATABASE (or SCHEMA).
+var databaseStmtRE = regexp.MustCompile(`(?is)^\s*(CREATE|DROP|ALTER)\s+(?:DATABASE|SCHEMA)(?:\s+(.*))?$`)
+
+// databaseStmt reports a statement on a whole database, which capture
+// keeps only when it names the source database (or, for ALTER, names
+// none and ran in it). Replay must never run one as written: on a server
+// that also holds the source database it would change or drop that one.
+// verb is CREATE, DROP or ALTER, rest what follows DATABASE.
+func databaseStmt(q string) (verb, rest string, ok bool) {
+	m := databaseStmtRE.FindStringSubmatch(q)
+	if m == nil {
+		return "", "", false
+	}
+	return strings.ToUpper(m[1]), m[2], true
+}
+
+// alterDatabaseOptions returns an ALTER DATABASE statement's options:
+// rest without the database name, if it starts with one.
+func alterDatabaseOptions(rest string) string {
+	rest = strings.TrimSpace(rest)
+	if strings.HasPrefix(rest, "`") {
+		for i := 1; i < len(rest); i++ {
+			if rest[i] != '`' {
+				continue
+			}
+			if i+1 < len(rest) && rest[i+1] == '`' {
+				i++ // a doubled backquote inside the name
+				continue
+			}
+			return strings.TrimSpace(rest[i+1:])
+		}
+		return rest
+	}
+	word, after := rest, ""
+	if i := strings.IndexFunc(rest, unicode.IsSpace); i >= 0 {
+		word, after = rest[:i], rest[i:]
+	}
+	key, _, _ := strings.Cut(word, "=")
+	switch strings.ToUpper(key) {
+	case "DEFAULT", "CHARACTER", "CHARSET", "COLLATE", "COMMENT", "ENCRYPTION", "READ", "UPGRADE":
+		return rest
+	}
+	return strings.TrimSpace(after)
 }
 
 // checkNames refuses a statement naming the source database explicitly

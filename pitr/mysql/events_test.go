@@ -88,3 +88,32 @@ func TestIsEventDDL(t *testing.T) {
 		}
 	}
 }
+
+func TestDatabaseStmt(t *testing.T) {
+	for _, tc := range []struct {
+		q, verb, options string
+		ok               bool
+	}{
+		{"DROP DATABASE pharmacy", "DROP", "", true},
+		{"drop schema if exists `pharmacy`", "DROP", "", true},
+		{"CREATE DATABASE IF NOT EXISTS pharmacy", "CREATE", "", true},
+		{"ALTER DATABASE pharmacy CHARACTER SET utf8mb4", "ALTER", "CHARACTER SET utf8mb4", true},
+		{"ALTER DATABASE `phar``macy`\n\tCOLLATE = utf8mb4_bin", "ALTER", "COLLATE = utf8mb4_bin", true},
+		{"ALTER SCHEMA DEFAULT CHARACTER SET latin1", "ALTER", "DEFAULT CHARACTER SET latin1", true},
+		{"ALTER DATABASE CHARSET=latin1", "ALTER", "CHARSET=latin1", true},
+		{"ALTER DATABASE COMMENT 'x'", "ALTER", "COMMENT 'x'", true},
+		{"ALTER TABLE databases ADD COLUMN x INT", "", "", false},
+		{"CREATE TABLE `database` (id INT)", "", "", false},
+	} {
+		verb, rest, ok := databaseStmt(tc.q)
+		if ok != tc.ok || verb != tc.verb {
+			t.Errorf("databaseStmt(%q) = %q, %v; want %q, %v", tc.q, verb, ok, tc.verb, tc.ok)
+			continue
+		}
+		if ok && verb == "ALTER" {
+			if got := alterDatabaseOptions(rest); got != tc.options {
+				t.Errorf("alterDatabaseOptions of %q = %q, want %q", tc.q, got, tc.options)
+			}
+		}
+	}
+}

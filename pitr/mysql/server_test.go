@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os/exec"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -143,5 +144,55 @@ func TestEventsHeldUntilFinish(t *testing.T) {
 			t.Fatal("the target's events did not run after Finish")
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestDatabaseStatements replays statements on the source database as a
+// whole into a target on the same server: ALTER DATABASE changes the
+// target, never the database it names; CREATE DATABASE is skipped; DROP
+// DATABASE is refused, naming the fix, and drops nothing.
+func TestDatabaseStatements(t *testing.T) {
+	m := testenv.StartMariaDB(t)
+	ctx := context.Background()
+	m.Exec(t, "CREATE DATABASE src CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+	m.Exec(t, "CREATE TABLE src.t (id INT PRIMARY KEY)")
+	m.Exec(t, "CREATE DATABASE dst CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+	tg, err := Open(ctx, Config{DSN: m.DSN("dst") + "?tls=false"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close(ctx)
+	if err := tg.RestoreBase(ctx, strings.NewReader("CREATE TABLE t (id INT PRIMARY KEY);\n")); err != nil {
+		t.Fatal(err)
+	}
+	apply := func(q string) error {
+		c := &segment.Change{Op: segment.OpDDL, Schema: "src", SQL: q}
+		return tg.Apply(ctx, &segment.TxnInfo{ID: "0-1-9", Commit: time.Now()}, func(yield func(*segment.Change, error) bool) { yield(c, nil) })
+	}
+	defaults := func(db string) string {
+		t.Helper()
+		r, err := m.Exec(t, "SELECT CONCAT(DEFAULT_CHARACTER_SET_NAME, ' ', DEFAULT_COLLATION_NAME) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '"+db+"'").GetString(0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	for _, q := range []string{"ALTER DATABASE src CHARACTER SET latin1 COLLATE latin1_bin", "CREATE DATABASE IF NOT EXISTS src"} {
+		if err := apply(q); err != nil {
+			t.Fatalf("apply %q: %v", q, err)
+		}
+	}
+	if got := defaults("dst"); got != "latin1 latin1_bin" {
+		t.Errorf("target database after ALTER DATABASE src: %s, want latin1 latin1_bin", got)
+	}
+	if got := defaults("src"); got != "utf8mb4 utf8mb4_unicode_ci" {
+		t.Errorf("ALTER DATABASE src replayed into dst changed src: %s", got)
+	}
+	err = apply("DROP DATABASE src")
+	if err == nil || !strings.Contains(err.Error(), "DROP DATABASE") || !strings.Contains(err.Error(), "--exclusive") {
+		t.Fatalf("DROP DATABASE src replayed: %v, want a refusal naming the fix", err)
+	}
+	if r := m.Exec(t, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA IN ('src', 'dst')"); r.Values[0][0].AsInt64() != 2 {
+		t.Errorf("after the refused DROP DATABASE, %d of the 2 tables remain", r.Values[0][0].AsInt64())
 	}
 }
