@@ -33,7 +33,9 @@ const (
 	// PrefixDDLSession comes just before a MySQL or MariaDB DDL change
 	// and carries the session settings it ran with, as JSON
 	// {"sql_mode": "1411383296", "time_zone": "+05:00"} (sql_mode's
-	// bits in decimal; no time_zone: the server's default).
+	// bits in decimal; no time_zone: the server's default), with
+	// "other_databases": true when the statement also names objects of
+	// databases other than the captured one.
 	PrefixDDLSession = "rxvault.ddl_session"
 )
 

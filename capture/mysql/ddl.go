@@ -3,11 +3,13 @@ package mysql
 import (
 	"bytes"
 	"encoding/binary"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/pingcap/tidb/pkg/parser"
 	"github.com/pingcap/tidb/pkg/parser/ast"
+	tidbmysql "github.com/pingcap/tidb/pkg/parser/mysql"
 	_ "github.com/pingcap/tidb/pkg/parser/test_driver" // literal values for the parser
 )
 
@@ -15,15 +17,24 @@ import (
 type ddlScope struct {
 	ours   bool // it names a table (or the database) of the captured database
 	others bool // it names another database's objects
-	parsed bool // the parser understood it; otherwise the text was searched
+	// othersChanged: it creates, changes, renames, drops or copies
+	// another database's objects (RENAME TABLE t TO other.t, DROP TABLE
+	// t, other.x, CREATE TABLE t LIKE other.t), not only names them in a
+	// query (CREATE VIEW v AS SELECT … FROM other.t); see changedTables.
+	othersChanged bool
+	parsed        bool // the parser understood it; otherwise the text was searched
 }
 
 // scopeOf finds the databases statement q touches when run with default
 // database schema; db is the captured database. Names are compared
 // case-insensitively (lower_case_table_names varies by server; a false
 // match only captures a statement that replay then runs or refuses).
-func scopeOf(q, schema, db string) ddlScope {
-	stmts, _, err := parser.New().Parse(q, "", "")
+func scopeOf(q, schema, db string, ansiQuotes bool) ddlScope {
+	p := parser.New()
+	if ansiQuotes {
+		p.SetSQLMode(tidbmysql.ModeANSIQuotes) // "name" is an identifier, as the server logged it
+	}
+	stmts, _, err := p.Parse(q, "", "")
 	if err != nil || len(stmts) == 0 {
 		return textScope(q, schema, db)
 	}
@@ -46,7 +57,50 @@ func scopeOf(q, schema, db string) ddlScope {
 	if !v.any {
 		v.name(schema)
 	}
-	return ddlScope{ours: v.ours, others: v.others, parsed: true}
+	sc := ddlScope{ours: v.ours, others: v.others, parsed: true}
+	for _, s := range stmts {
+		for _, tn := range changedTables(s) {
+			if name := tn.Schema.O; name != "" && !strings.EqualFold(name, db) || name == "" && !strings.EqualFold(schema, db) {
+				sc.othersChanged = true
+			}
+		}
+	}
+	return sc
+}
+
+// changedTables returns the tables (and views) a DDL statement creates,
+// changes, renames or drops, and the one CREATE TABLE … LIKE copies: what
+// replay cannot run exactly when they are another database's (their state
+// on the restore server is not the source's). Tables it only reads, as a
+// view's query does, are not among them.
+func changedTables(s ast.StmtNode) []*ast.TableName {
+	var out []*ast.TableName
+	switch n := s.(type) {
+	case *ast.CreateTableStmt:
+		out = append(out, n.Table, n.ReferTable) // LIKE copies the other's definition
+	case *ast.DropTableStmt:
+		out = append(out, n.Tables...)
+	case *ast.RenameTableStmt:
+		for _, tt := range n.TableToTables {
+			out = append(out, tt.OldTable, tt.NewTable)
+		}
+	case *ast.AlterTableStmt:
+		out = append(out, n.Table)
+		for _, sp := range n.Specs {
+			if sp.NewTable != nil {
+				out = append(out, sp.NewTable)
+			}
+		}
+	case *ast.TruncateTableStmt:
+		out = append(out, n.Table)
+	case *ast.CreateIndexStmt:
+		out = append(out, n.Table)
+	case *ast.DropIndexStmt:
+		out = append(out, n.Table)
+	case *ast.CreateViewStmt:
+		out = append(out, n.ViewName)
+	}
+	return slices.DeleteFunc(out, func(t *ast.TableName) bool { return t == nil })
 }
 
 // nameVisitor collects the databases of every table name in a statement.
@@ -82,7 +136,7 @@ func (v *nameVisitor) Leave(n ast.Node) (ast.Node, bool) { return n, true }
 // database or names it followed by a dot.
 func textScope(q, schema, db string) ddlScope {
 	lq, ldb := strings.ToLower(q), strings.ToLower(db)
-	named := strings.Contains(lq, "`"+ldb+"`.") || strings.Contains(lq, ldb+".")
+	named := strings.Contains(lq, "`"+ldb+"`.") || strings.Contains(lq, `"`+ldb+`".`) || strings.Contains(lq, ldb+".")
 	return ddlScope{ours: strings.EqualFold(schema, db) || named}
 }
 
@@ -93,6 +147,10 @@ func textScope(q, schema, db string) ddlScope {
 type ddlSession struct {
 	SQLMode  string `json:"sql_mode"`            // the mode's bits, in decimal (SET sql_mode takes them)
 	TimeZone string `json:"time_zone,omitempty"` // empty: the server's default zone
+	// OtherDatabases says the statement also creates, changes or drops
+	// another database's objects (RENAME TABLE t TO other.t, DROP TABLE
+	// t, other.x).
+	OtherDatabases bool `json:"other_databases,omitempty"`
 }
 
 // Query event status variable codes (MySQL's and MariaDB's log_event.h)
@@ -111,6 +169,16 @@ const (
 	qInvoker    = 11
 	qUpdatedDBs = 12
 )
+
+// modeANSIQuotes is sql_mode's ANSI_QUOTES bit (the same in MySQL and
+// MariaDB): the statement quotes identifiers with ".
+const modeANSIQuotes = 1 << 2
+
+// ansiQuotes reports whether the session's sql_mode had ANSI_QUOTES.
+func (s ddlSession) ansiQuotes() bool {
+	m, err := strconv.ParseUint(s.SQLMode, 10, 64)
+	return err == nil && m&modeANSIQuotes != 0
+}
 
 // parseStatusVars reads the sql_mode and time zone from a query event's
 // status variables. Servers write sql_mode second and the time zone

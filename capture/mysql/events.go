@@ -195,21 +195,10 @@ func (a *assembler) query(ctx context.Context, e *replication.QueryEvent, here c
 	if !a.open {
 		a.begin("")
 	}
-	if isDDL(q) && a.concerns(string(e.Schema), q) {
-		if s, ok := parseStatusVars(e.StatusVars); ok {
-			content, err := json.Marshal(s)
-			if err != nil {
-				return err
-			}
-			if err := a.buf.add(segment.Change{Op: segment.OpMessage, Prefix: capture.PrefixDDLSession, Content: content, Transactional: true}); err != nil {
-				return err
-			}
-		}
-		if err := a.buf.add(segment.Change{Op: segment.OpDDL, Schema: string(e.Schema), SQL: q}); err != nil {
+	if isDDL(q) {
+		if err := a.ddl(e, q); err != nil {
 			return err
 		}
-		// Tables may change: forget cached relations.
-		clear(a.rels)
 	}
 	if a.begun {
 		return nil // inside BEGIN ... COMMIT (MariaDB CREATE TABLE ... SELECT)
@@ -221,16 +210,43 @@ func (a *assembler) query(ctx context.Context, e *replication.QueryEvent, here c
 	return nil
 }
 
+// ddl adds DDL statement q of query event e to the transaction, after a
+// message with its session's settings, if it concerns the captured
+// database.
+func (a *assembler) ddl(e *replication.QueryEvent, q string) error {
+	sess, hasSess := parseStatusVars(e.StatusVars)
+	ours, othersChanged := a.concerns(string(e.Schema), q, sess.ansiQuotes())
+	if !ours {
+		return nil
+	}
+	if hasSess {
+		sess.OtherDatabases = othersChanged
+		content, err := json.Marshal(sess)
+		if err != nil {
+			return err
+		}
+		if err := a.buf.add(segment.Change{Op: segment.OpMessage, Prefix: capture.PrefixDDLSession, Content: content, Transactional: true}); err != nil {
+			return err
+		}
+	}
+	if err := a.buf.add(segment.Change{Op: segment.OpDDL, Schema: string(e.Schema), SQL: q}); err != nil {
+		return err
+	}
+	clear(a.rels) // tables may change: forget cached relations
+	return nil
+}
+
 // concerns reports whether a statement run with default database schema
 // concerns the captured database. A statement that names both it and
-// another database (RENAME TABLE pharmacy.t TO other.t) is captured and
-// logged: replay runs it only where that is safe (see pitr/mysql).
-func (a *assembler) concerns(schema, q string) bool {
-	sc := scopeOf(q, schema, a.r.d.DB)
-	if sc.ours && sc.others {
-		a.r.log.Warn("DDL names the captured database and another one; replay may refuse it", "schema", schema)
+// another database (RENAME TABLE pharmacy.t TO other.t) is captured;
+// one that changes objects of both is flagged and logged, and a restore
+// stops before it (see pitr/mysql).
+func (a *assembler) concerns(schema, q string, ansiQuotes bool) (ours, othersChanged bool) {
+	sc := scopeOf(q, schema, a.r.d.DB, ansiQuotes)
+	if sc.ours && sc.othersChanged {
+		a.r.log.Warn("DDL changes objects of the captured database and of another one; a restore stops before it", "schema", schema)
 	}
-	return sc.ours
+	return sc.ours, sc.ours && sc.othersChanged
 }
 
 // ddlVerbs are the statements replay runs; other statements in the binlog

@@ -286,8 +286,9 @@ func TestCaptureIntegerWidths(t *testing.T) {
 }
 
 // TestCaptureDDLSession checks that each DDL change comes after a message
-// with its session's sql_mode and time zone, and that the server reads the
-// captured sql_mode back as the mode the session had.
+// with its session's sql_mode and time zone, that the server reads the
+// captured sql_mode back as the mode the session had, and that a statement
+// changing another database's table is flagged.
 func TestCaptureDDLSession(t *testing.T) {
 	m, cfg := newServer(t)
 	run := start(t, cfg)
@@ -302,18 +303,22 @@ func TestCaptureDDLSession(t *testing.T) {
 		"CREATE TABLE a (id INT PRIMARY KEY)", // the server's defaults
 		"SET SESSION sql_mode = '" + mode + "', time_zone = '+05:30'",
 		"CREATE TABLE b (id INT PRIMARY KEY, at TIMESTAMP NOT NULL DEFAULT '2026-06-01 12:00:00')",
+		"CREATE DATABASE other",
+		"CREATE TABLE other.x (id INT PRIMARY KEY)",
+		"CREATE VIEW v AS SELECT * FROM other.x", // reads another database: fine
+		"DROP TABLE b, other.x",                  // changes another database: flagged
 	} {
 		if _, err := c.Execute(q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
-	waitFor(t, "two DDL transactions", func() bool { return len(run.sink.data()) >= 2 })
-	var sessions []map[string]string
-	for _, tx := range run.sink.data()[:2] {
+	waitFor(t, "four DDL transactions", func() bool { return len(run.sink.data()) >= 4 })
+	var sessions []map[string]any
+	for _, tx := range run.sink.data()[:4] {
 		if len(tx.Changes) != 2 || tx.Changes[0].Prefix != capture.PrefixDDLSession || tx.Changes[1].Op != segment.OpDDL {
 			t.Fatalf("DDL transaction %s: %d changes, want the session message then the DDL", tx.ID, len(tx.Changes))
 		}
-		var s map[string]string
+		var s map[string]any
 		if err := json.Unmarshal(tx.Changes[0].Content, &s); err != nil {
 			t.Fatal(err)
 		}
@@ -324,15 +329,21 @@ func TestCaptureDDLSession(t *testing.T) {
 		if want.mode == "" {
 			want.mode, _ = def.GetString(0, 0)
 		}
-		if _, err := c.Execute("SET SESSION sql_mode = " + sessions[i]["sql_mode"]); err != nil {
+		if _, err := c.Execute(fmt.Sprint("SET SESSION sql_mode = ", sessions[i]["sql_mode"])); err != nil {
 			t.Fatalf("DDL %d: captured sql_mode %q: %v", i, sessions[i]["sql_mode"], err)
 		}
 		r, err := c.Execute("SELECT @@SESSION.sql_mode")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got, _ := r.GetString(0, 0); got != want.mode || sessions[i]["time_zone"] != want.tz {
-			t.Errorf("DDL %d: captured sql_mode %s (%q), time zone %q; want %q, %q", i, sessions[i]["sql_mode"], got, sessions[i]["time_zone"], want.mode, want.tz)
+		tz, _ := sessions[i]["time_zone"].(string)
+		if got, _ := r.GetString(0, 0); got != want.mode || tz != want.tz {
+			t.Errorf("DDL %d: captured sql_mode %v (%q), time zone %q; want %q, %q", i, sessions[i]["sql_mode"], got, tz, want.mode, want.tz)
+		}
+	}
+	for i, want := range []any{nil, nil, nil, true} {
+		if got := sessions[i]["other_databases"]; got != want {
+			t.Errorf("DDL %d (%s): other_databases %v, want %v", i, run.sink.data()[i].Changes[1].SQL, got, want)
 		}
 	}
 	if err := run.stop(); err != nil {

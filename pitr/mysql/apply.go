@@ -470,6 +470,9 @@ func (t *Target) ddl(c *segment.Change) error {
 	if err := t.checkNames(c); err != nil {
 		return err
 	}
+	if sess != nil && sess.OtherDatabases {
+		return errors.New("this DDL also creates, changes, drops or copies another database's objects (such as RENAME TABLE t TO other.t, DROP TABLE t, other.x or CREATE TABLE t LIKE other.t): replaying it would change that database on the restore server, or depend on it; fix: restore to a point before this transaction (--gtid ID --exclusive, or --time before its commit)")
+	}
 	q := c.SQL
 	if verb, rest, ok := databaseStmt(q); ok {
 		switch verb {
@@ -501,8 +504,9 @@ func (t *Target) ddl(c *segment.Change) error {
 // ddlSession is the session settings of a DDL statement on the source
 // (capture.PrefixDDLSession).
 type ddlSession struct {
-	SQLMode  string `json:"sql_mode"`
-	TimeZone string `json:"time_zone"`
+	SQLMode        string `json:"sql_mode"`
+	TimeZone       string `json:"time_zone"`
+	OtherDatabases bool   `json:"other_databases"`
 }
 
 // What a ddlSession message may hold: sql_mode's bits in decimal, and a
@@ -600,7 +604,7 @@ func (t *Target) checkNames(c *segment.Change) error {
 		return nil
 	}
 	lq, ls := strings.ToLower(c.SQL), strings.ToLower(src)
-	if strings.Contains(lq, "`"+ls+"`.") || strings.Contains(lq, ls+".") {
+	if strings.Contains(lq, "`"+ls+"`.") || strings.Contains(lq, `"`+ls+`".`) || strings.Contains(lq, ls+".") {
 		return fmt.Errorf("DDL names the source database %s explicitly: replaying it here would change that database; restore into a database named %s", mysqlconn.QuoteIdent(src), mysqlconn.QuoteIdent(src))
 	}
 	return nil
@@ -614,7 +618,7 @@ func dropTrigger(q string) (string, bool) {
 	if m == nil {
 		return "", false
 	}
-	return m[1], true
+	return strings.Trim(m[1], `"`), true // "name" under ANSI_QUOTES
 }
 
 // commitOpen runs the batch and commits the open group, if any.

@@ -149,8 +149,9 @@ func TestEventsHeldUntilFinish(t *testing.T) {
 
 // TestDatabaseStatements replays statements on the source database as a
 // whole into a target on the same server: ALTER DATABASE changes the
-// target, never the database it names; CREATE DATABASE is skipped; DROP
-// DATABASE is refused, naming the fix, and drops nothing.
+// target, never the database it names; CREATE DATABASE is skipped; a
+// statement that changes another database's table, and DROP DATABASE,
+// are refused, naming the fix, and drop nothing.
 func TestDatabaseStatements(t *testing.T) {
 	m := testenv.StartMariaDB(t)
 	ctx := context.Background()
@@ -188,6 +189,31 @@ func TestDatabaseStatements(t *testing.T) {
 	if got := defaults("src"); got != "utf8mb4 utf8mb4_unicode_ci" {
 		t.Errorf("ALTER DATABASE src replayed into dst changed src: %s", got)
 	}
+	// Capture flags a statement that changes another database's objects.
+	m.Exec(t, "CREATE DATABASE other")
+	m.Exec(t, "CREATE TABLE other.x (id INT PRIMARY KEY)")
+	flagged := []*segment.Change{
+		{Op: segment.OpMessage, Prefix: capture.PrefixDDLSession, Content: []byte(`{"sql_mode": "0", "other_databases": true}`), Transactional: true},
+		{Op: segment.OpDDL, Schema: "src", SQL: "DROP TABLE t, other.x"},
+	}
+	err = tg.Apply(ctx, &segment.TxnInfo{ID: "0-1-10", Commit: time.Now()}, func(yield func(*segment.Change, error) bool) {
+		for _, c := range flagged {
+			if !yield(c, nil) {
+				return
+			}
+		}
+	})
+	if err == nil || !strings.Contains(err.Error(), "another database") {
+		t.Fatalf("DROP TABLE t, other.x replayed: %v, want a refusal", err)
+	}
+	if r := m.Exec(t, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'other'"); r.Values[0][0].AsInt64() != 1 {
+		t.Error("the refused DROP TABLE t, other.x dropped other.x")
+	}
+	tg.Close(ctx) // a failed Apply leaves the target unusable: open another
+	if tg, err = Open(ctx, Config{DSN: m.DSN("dst") + "?tls=false"}); err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close(ctx)
 	err = apply("DROP DATABASE src")
 	if err == nil || !strings.Contains(err.Error(), "DROP DATABASE") || !strings.Contains(err.Error(), "--exclusive") {
 		t.Fatalf("DROP DATABASE src replayed: %v, want a refusal naming the fix", err)
