@@ -147,6 +147,14 @@ func textScope(q, schema, db string) ddlScope {
 type ddlSession struct {
 	SQLMode  string `json:"sql_mode"`            // the mode's bits, in decimal (SET sql_mode takes them)
 	TimeZone string `json:"time_zone,omitempty"` // empty: the server's default zone
+	// Timestamp is the session's clock when the statement ran, seconds
+	// and microseconds ("1796000000.123456"): what CURRENT_TIMESTAMP was
+	// for it (the default that ALTER TABLE … ADD COLUMN … DEFAULT
+	// CURRENT_TIMESTAMP gives existing rows, an event's default STARTS).
+	Timestamp string `json:"timestamp,omitempty"`
+	// micros is the microseconds of that clock, from the status
+	// variables (0 if the server wrote none).
+	micros uint32
 	// OtherDatabases says the statement also creates, changes or drops
 	// another database's objects (RENAME TABLE t TO other.t, DROP TABLE
 	// t, other.x).
@@ -162,6 +170,8 @@ var statusVarSize = map[byte]int{
 }
 
 const (
+	qMicros     = 13  // MySQL: the statement's start, microseconds (3 bytes)
+	qHRNow      = 128 // MariaDB: the same
 	qSQLMode    = 1
 	qCatalog    = 2 // length byte, name, NUL (MySQL 5.0.0 to 5.0.3)
 	qTimeZone   = 5 // length byte, name
@@ -199,8 +209,11 @@ func parseStatusVars(b []byte) (s ddlSession, ok bool) {
 			if i+n > len(b) {
 				return s, ok
 			}
-			if code == qSQLMode {
+			switch code {
+			case qSQLMode:
 				s.SQLMode, ok = strconv.FormatUint(binary.LittleEndian.Uint64(b[i:]), 10), true
+			case qMicros, qHRNow:
+				s.micros = uint32(b[i]) | uint32(b[i+1])<<8 | uint32(b[i+2])<<16
 			}
 			i += n
 			continue

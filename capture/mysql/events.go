@@ -196,7 +196,7 @@ func (a *assembler) query(ctx context.Context, e *replication.QueryEvent, here c
 		a.begin("")
 	}
 	if isDDL(q) {
-		if err := a.ddl(e, q); err != nil {
+		if err := a.ddl(e, q, here.ts); err != nil {
 			return err
 		}
 	}
@@ -210,10 +210,10 @@ func (a *assembler) query(ctx context.Context, e *replication.QueryEvent, here c
 	return nil
 }
 
-// ddl adds DDL statement q of query event e to the transaction, after a
-// message with its session's settings, if it concerns the captured
-// database.
-func (a *assembler) ddl(e *replication.QueryEvent, q string) error {
+// ddl adds DDL statement q of query event e, written at (the event's
+// whole-second timestamp), to the transaction, after a message with its
+// session's settings, if it concerns the captured database.
+func (a *assembler) ddl(e *replication.QueryEvent, q string, at time.Time) error {
 	sess, hasSess := parseStatusVars(e.StatusVars)
 	ours, othersChanged := a.concerns(string(e.Schema), q, sess.ansiQuotes())
 	if !ours {
@@ -221,6 +221,9 @@ func (a *assembler) ddl(e *replication.QueryEvent, q string) error {
 	}
 	if hasSess {
 		sess.OtherDatabases = othersChanged
+		if sess.micros < 1_000_000 {
+			sess.Timestamp = fmt.Sprintf("%d.%06d", at.Unix(), sess.micros)
+		}
 		content, err := json.Marshal(sess)
 		if err != nil {
 			return err

@@ -218,10 +218,11 @@ func TestParseStatusVars(t *testing.T) {
 		want ddlSession
 		ok   bool
 	}{
-		{"flags, mode, catalog, auto_increment, charset, time zone",
-			cat([]byte{0, 0, 0, 0, 0}, mode, []byte{6, 3, 's', 't', 'd'}, []byte{3, 1, 0, 1, 0}, []byte{4, 33, 0, 33, 0, 8, 0}, []byte{5, 6, '+', '0', '5', ':', '3', '0'}, []byte{129, 1, 2, 3, 4, 5, 6, 7, 8}),
-			ddlSession{SQLMode: "1411383296", TimeZone: "+05:30"}, true},
-		{"no time zone", cat([]byte{0, 0, 0, 0, 0}, mode, []byte{12, 1, 'p', 0}, []byte{128, 1, 2, 3}), ddlSession{SQLMode: "1411383296"}, true},
+		{"flags, mode, catalog, auto_increment, charset, time zone, MariaDB's microseconds",
+			cat([]byte{0, 0, 0, 0, 0}, mode, []byte{6, 3, 's', 't', 'd'}, []byte{3, 1, 0, 1, 0}, []byte{4, 33, 0, 33, 0, 8, 0}, []byte{5, 6, '+', '0', '5', ':', '3', '0'}, []byte{128, 0x40, 0xe2, 0x01}, []byte{129, 1, 2, 3, 4, 5, 6, 7, 8}),
+			ddlSession{SQLMode: "1411383296", TimeZone: "+05:30", micros: 123456}, true},
+		{"MySQL's microseconds", cat(mode, []byte{13, 0x3f, 0x42, 0x0f}), ddlSession{SQLMode: "1411383296", micros: 999999}, true},
+		{"no time zone", cat([]byte{0, 0, 0, 0, 0}, mode, []byte{12, 1, 'p', 0}, []byte{128, 1, 2, 3}), ddlSession{SQLMode: "1411383296", micros: 0x030201}, true},
 		{"an unknown code before the time zone", cat(mode, []byte{99, 1}, []byte{5, 1, 'X'}), ddlSession{SQLMode: "1411383296"}, true},
 		{"truncated mode", []byte{1, 0, 0}, ddlSession{}, false},
 		{"truncated time zone", cat(mode, []byte{5, 9, '+'}), ddlSession{SQLMode: "1411383296"}, true},

@@ -255,10 +255,19 @@ func (w *Runner) deletePatient() error {
 	return err
 }
 
-// AddColumn adds a column mid-run.
+// AddColumn adds two columns mid-run; the second gives every existing row
+// the ALTER's own clock, which a restore must reproduce to the
+// microsecond.
 func (w *Runner) AddColumn() error {
-	_, err := w.conn.Execute("ALTER TABLE prescriptions ADD COLUMN prior_auth VARCHAR(40) CHARACTER SET utf8mb4 DEFAULT 'none'")
-	return err
+	for _, q := range []string{
+		"ALTER TABLE prescriptions ADD COLUMN prior_auth VARCHAR(40) CHARACTER SET utf8mb4 DEFAULT 'none'",
+		"ALTER TABLE prescriptions ADD COLUMN reviewed_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)",
+	} {
+		if _, err := w.conn.Execute(q); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // CreateTable changes the database's collation, then creates a table

@@ -115,7 +115,8 @@ func (t *Target) change(txn string, n int, c *segment.Change) error {
 			t.autoInc = m
 		case capture.PrefixDDLSession:
 			var s ddlSession
-			if err := json.Unmarshal(c.Content, &s); err != nil || !sqlModeRE.MatchString(s.SQLMode) || s.TimeZone != "" && !timeZoneRE.MatchString(s.TimeZone) {
+			if err := json.Unmarshal(c.Content, &s); err != nil || !sqlModeRE.MatchString(s.SQLMode) ||
+				s.TimeZone != "" && !timeZoneRE.MatchString(s.TimeZone) || s.Timestamp != "" && !timestampRE.MatchString(s.Timestamp) {
 				return fmt.Errorf("bad %s message", c.Prefix)
 			}
 			t.ddlSess = &s
@@ -506,20 +507,22 @@ func (t *Target) ddl(c *segment.Change) error {
 type ddlSession struct {
 	SQLMode        string `json:"sql_mode"`
 	TimeZone       string `json:"time_zone"`
+	Timestamp      string `json:"timestamp"` // seconds.microseconds
 	OtherDatabases bool   `json:"other_databases"`
 }
 
 // What a ddlSession message may hold: sql_mode's bits in decimal, and a
 // time zone name or offset ("+05:00", "SYSTEM", "America/New_York").
 var (
-	sqlModeRE  = regexp.MustCompile(`^[0-9]{1,20}$`)
-	timeZoneRE = regexp.MustCompile(`^[A-Za-z0-9_+\-:/]{1,64}$`)
+	sqlModeRE   = regexp.MustCompile(`^[0-9]{1,20}$`)
+	timeZoneRE  = regexp.MustCompile(`^[A-Za-z0-9_+\-:/]{1,64}$`)
+	timestampRE = regexp.MustCompile(`^[0-9]{1,12}\.[0-9]{6}$`)
 )
 
 // runDDL runs q under the source session's settings sess (nil: replay's
-// own, for archives written before they were captured), and, unless at is
-// zero, with the session clock set to at; then puts replay's settings
-// back. A source session on the server's default time zone is run in
+// own, for archives written before they were captured), with the session
+// clock set to the source's (sess.Timestamp, else at unless it is zero);
+// then puts replay's settings back. A source session on the server's default time zone is run in
 // UTC, replay's zone: the archive does not know the source server's
 // default.
 func (t *Target) runDDL(q string, sess *ddlSession, at time.Time) error {
@@ -530,7 +533,10 @@ func (t *Target) runDDL(q string, sess *ddlSession, at time.Time) error {
 			set = append(set, "time_zone = '"+sess.TimeZone+"'") // checked against timeZoneRE
 		}
 	}
-	if !at.IsZero() {
+	switch {
+	case sess != nil && sess.Timestamp != "":
+		set = append(set, "timestamp = "+sess.Timestamp) // checked against timestampRE
+	case !at.IsZero():
 		set = append(set, fmt.Sprintf("timestamp = %d.%06d", at.Unix(), at.Nanosecond()/1000))
 	}
 	if len(set) > 0 {
