@@ -31,11 +31,15 @@ const (
 	// {"table": "42", ...}.
 	PrefixAutoIncrement = "rxvault.auto_increment"
 	// PrefixDDLSession comes just before a MySQL or MariaDB DDL change
-	// and carries the session settings it ran with, as JSON
-	// {"sql_mode": "1411383296", "time_zone": "+05:00"} (sql_mode's
-	// bits in decimal; no time_zone: the server's default), with
-	// "other_databases": true when the statement also names objects of
-	// databases other than the captured one.
+	// and carries the session settings it ran with, as JSON:
+	// {"sql_mode": "1411383296", "time_zone": "+05:00",
+	// "timestamp": "1796000000.123456", "charset": [33, 33, 8],
+	// "no_foreign_key_checks": true, "other_databases": true}: sql_mode's
+	// bits in decimal; no time_zone: the server's default; the session
+	// clock; character_set_client, collation_connection and
+	// collation_server as collation ids; foreign_key_checks=0; and that
+	// the statement also changes objects of databases other than the
+	// captured one.
 	PrefixDDLSession = "rxvault.ddl_session"
 )
 

@@ -152,6 +152,13 @@ type ddlSession struct {
 	// for it (the default that ALTER TABLE … ADD COLUMN … DEFAULT
 	// CURRENT_TIMESTAMP gives existing rows, an event's default STARTS).
 	Timestamp string `json:"timestamp,omitempty"`
+	// Charset is the session's character_set_client, collation_connection
+	// and collation_server, as collation ids (SET takes them): how the
+	// server read the statement's text and literals.
+	Charset []uint16 `json:"charset,omitempty"`
+	// NoForeignKeyChecks: the session ran with foreign_key_checks=0 (so
+	// a table may reference one created later).
+	NoForeignKeyChecks bool `json:"no_foreign_key_checks,omitempty"`
 	// micros is the microseconds of that clock, from the status
 	// variables (0 if the server wrote none).
 	micros uint32
@@ -169,7 +176,13 @@ var statusVarSize = map[byte]int{
 	128: 3, 129: 8, 130: 1, // MariaDB
 }
 
+// optionNoForeignKeyChecks is the session flags' (Q_FLAGS2) bit for
+// foreign_key_checks=0, the same in MySQL and MariaDB.
+const optionNoForeignKeyChecks = 1 << 26
+
 const (
+	qFlags2     = 0
+	qCharset    = 4   // character_set_client, collation_connection, collation_server (2 bytes each)
 	qMicros     = 13  // MySQL: the statement's start, microseconds (3 bytes)
 	qHRNow      = 128 // MariaDB: the same
 	qSQLMode    = 1
@@ -210,6 +223,10 @@ func parseStatusVars(b []byte) (s ddlSession, ok bool) {
 				return s, ok
 			}
 			switch code {
+			case qFlags2:
+				s.NoForeignKeyChecks = binary.LittleEndian.Uint32(b[i:])&optionNoForeignKeyChecks != 0
+			case qCharset:
+				s.Charset = []uint16{binary.LittleEndian.Uint16(b[i:]), binary.LittleEndian.Uint16(b[i+2:]), binary.LittleEndian.Uint16(b[i+4:])}
 			case qSQLMode:
 				s.SQLMode, ok = strconv.FormatUint(binary.LittleEndian.Uint64(b[i:]), 10), true
 			case qMicros, qHRNow:

@@ -3,6 +3,7 @@ package mysql
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -220,7 +221,8 @@ func TestParseStatusVars(t *testing.T) {
 	}{
 		{"flags, mode, catalog, auto_increment, charset, time zone, MariaDB's microseconds",
 			cat([]byte{0, 0, 0, 0, 0}, mode, []byte{6, 3, 's', 't', 'd'}, []byte{3, 1, 0, 1, 0}, []byte{4, 33, 0, 33, 0, 8, 0}, []byte{5, 6, '+', '0', '5', ':', '3', '0'}, []byte{128, 0x40, 0xe2, 0x01}, []byte{129, 1, 2, 3, 4, 5, 6, 7, 8}),
-			ddlSession{SQLMode: "1411383296", TimeZone: "+05:30", micros: 123456}, true},
+			ddlSession{SQLMode: "1411383296", TimeZone: "+05:30", Charset: []uint16{33, 33, 8}, micros: 123456}, true},
+		{"foreign_key_checks=0", cat([]byte{0, 0, 0, 0, 4}, mode), ddlSession{SQLMode: "1411383296", NoForeignKeyChecks: true}, true},
 		{"MySQL's microseconds", cat(mode, []byte{13, 0x3f, 0x42, 0x0f}), ddlSession{SQLMode: "1411383296", micros: 999999}, true},
 		{"no time zone", cat([]byte{0, 0, 0, 0, 0}, mode, []byte{12, 1, 'p', 0}, []byte{128, 1, 2, 3}), ddlSession{SQLMode: "1411383296", micros: 0x030201}, true},
 		{"an unknown code before the time zone", cat(mode, []byte{99, 1}, []byte{5, 1, 'X'}), ddlSession{SQLMode: "1411383296"}, true},
@@ -229,7 +231,7 @@ func TestParseStatusVars(t *testing.T) {
 		{"empty", nil, ddlSession{}, false},
 	} {
 		got, ok := parseStatusVars(tc.b)
-		if got != tc.want || ok != tc.ok {
+		if !reflect.DeepEqual(got, tc.want) || ok != tc.ok {
 			t.Errorf("%s: %+v %v, want %+v %v", tc.name, got, ok, tc.want, tc.ok)
 		}
 	}

@@ -289,6 +289,16 @@ func (w *Runner) CreateTable() error {
 		"SET time_zone = '+00:00'",
 		"CREATE EVENT purge_recalls ON SCHEDULE EVERY 1 HOUR DO DELETE FROM recalls WHERE issued < '2000-01-01'",
 		"SET time_zone = DEFAULT",
+		// A latin1 client: the server reads the literal's byte E9 as é.
+		"SET @cs = @@character_set_client, @coll = @@collation_connection, @res = @@character_set_results",
+		"SET NAMES latin1",
+		"ALTER TABLE recalls ADD COLUMN note VARCHAR(20) CHARACTER SET utf8mb4 DEFAULT 'caf\xe9'",
+		"SET character_set_client = @cs, collation_connection = @coll, character_set_results = @res",
+		// A migration that creates a table before the one it references.
+		"SET foreign_key_checks = 0",
+		"CREATE TABLE recall_notes (id INT PRIMARY KEY, batch_id INT, FOREIGN KEY (batch_id) REFERENCES recall_batches (id))",
+		"CREATE TABLE recall_batches (id INT PRIMARY KEY)",
+		"SET foreign_key_checks = 1",
 	} {
 		if _, err := w.conn.Execute(q); err != nil {
 			return err

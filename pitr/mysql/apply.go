@@ -505,10 +505,12 @@ func (t *Target) ddl(c *segment.Change) error {
 // ddlSession is the session settings of a DDL statement on the source
 // (capture.PrefixDDLSession).
 type ddlSession struct {
-	SQLMode        string `json:"sql_mode"`
-	TimeZone       string `json:"time_zone"`
-	Timestamp      string `json:"timestamp"` // seconds.microseconds
-	OtherDatabases bool   `json:"other_databases"`
+	SQLMode            string   `json:"sql_mode"`
+	TimeZone           string   `json:"time_zone"`
+	Timestamp          string   `json:"timestamp"` // seconds.microseconds
+	Charset            []uint16 `json:"charset"`   // client, connection, server collation ids
+	NoForeignKeyChecks bool     `json:"no_foreign_key_checks"`
+	OtherDatabases     bool     `json:"other_databases"`
 }
 
 // What a ddlSession message may hold: sql_mode's bits in decimal, and a
@@ -532,6 +534,12 @@ func (t *Target) runDDL(q string, sess *ddlSession, at time.Time) error {
 		if sess.TimeZone != "" {
 			set = append(set, "time_zone = '"+sess.TimeZone+"'") // checked against timeZoneRE
 		}
+		if len(sess.Charset) == 3 {
+			set = append(set, fmt.Sprintf("character_set_client = %d, collation_connection = %d, collation_server = %d", sess.Charset[0], sess.Charset[1], sess.Charset[2]))
+		}
+		if sess.NoForeignKeyChecks {
+			set = append(set, "foreign_key_checks = 0")
+		}
 	}
 	switch {
 	case sess != nil && sess.Timestamp != "":
@@ -549,7 +557,7 @@ func (t *Target) runDDL(q string, sess *ddlSession, at time.Time) error {
 	}
 	_, err := t.conn.Execute(q)
 	if len(set) > 0 {
-		_, rerr := t.conn.Execute("SET SESSION sql_mode = '" + replaySQLMode + "', time_zone = '+00:00', timestamp = DEFAULT")
+		rerr := t.resetSession()
 		if err == nil && rerr != nil {
 			return fmt.Errorf("restore replay's session settings after DDL: %w", rerr)
 		}

@@ -66,6 +66,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -143,6 +144,17 @@ var sessionSettings = []string{
 	"SET foreign_key_checks = 1",
 	"SET unique_checks = 1",
 	"SET autocommit = 1",
+}
+
+// resetSession puts replay's session settings back (after a DDL statement
+// ran with its source session's) and the server's collation_server.
+func (t *Target) resetSession() error {
+	for _, q := range slices.Concat(sessionSettings, []string{"SET timestamp = DEFAULT, collation_server = DEFAULT"}) {
+		if _, err := t.conn.Execute(q); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Open connects to the target database.
