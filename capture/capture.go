@@ -41,6 +41,11 @@ const (
 	// the statement also changes objects of databases other than the
 	// captured one.
 	PrefixDDLSession = "rxvault.ddl_session"
+	// PrefixForeignKeyChecks comes before the MySQL or MariaDB row
+	// changes of a transaction that were written with another
+	// foreign_key_checks than the ones before them: "0" or "1". Each
+	// transaction starts with checks on.
+	PrefixForeignKeyChecks = "rxvault.foreign_key_checks"
 )
 
 // Txn is one committed transaction as a reader delivers it.

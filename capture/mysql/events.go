@@ -47,6 +47,7 @@ type assembler struct {
 	commitTS  time.Time // MySQL's immediate commit timestamp, if any
 	buf       *txnBuf
 	ddlCommit *commitPoint // MySQL: a DDL query that commits unless rows follow
+	fkOff     bool         // the last rows event was written with foreign_key_checks=0
 }
 
 // tableRel is a table's relation and the table map body it was built
@@ -167,7 +168,7 @@ func (a *assembler) begin(id string) {
 // reset drops the open transaction, if any.
 func (a *assembler) reset() {
 	a.buf.reset()
-	a.open, a.begun, a.id, a.commitTS, a.ddlCommit = false, false, "", time.Time{}, nil
+	a.open, a.begun, a.id, a.commitTS, a.ddlCommit, a.fkOff = false, false, "", time.Time{}, nil, false
 }
 
 func (a *assembler) query(ctx context.Context, e *replication.QueryEvent, here commitPoint) error {
@@ -355,6 +356,18 @@ func (a *assembler) rows(e *replication.RowsEvent, t replication.EventType) erro
 	}
 	if rel.Schema == HeartbeatSchema {
 		return a.heartbeatRows(e, t)
+	}
+	// Rows written with foreign_key_checks=0 neither checked nor cascaded
+	// on the source; replay must run them so too.
+	if off := e.Flags&replication.NO_FOREIGN_KEY_CHECKS_F != 0; off != a.fkOff {
+		v := "1"
+		if off {
+			v = "0"
+		}
+		if err := a.buf.add(segment.Change{Op: segment.OpMessage, Prefix: capture.PrefixForeignKeyChecks, Content: []byte(v), Transactional: true}); err != nil {
+			return err
+		}
+		a.fkOff = off
 	}
 	var op segment.Op
 	switch t {

@@ -79,6 +79,11 @@ func (t *Target) Apply(ctx context.Context, info *segment.TxnInfo, changes iter.
 		}
 		nch++
 	}
+	if t.fkOff {
+		if err := t.foreignKeyChecks(name, n, true); err != nil {
+			return t.fail(info, n, err)
+		}
+	}
 	t.txns.Add(1)
 	t.changes.Add(nch)
 	if t.open {
@@ -97,11 +102,7 @@ func (t *Target) Apply(ctx context.Context, info *segment.TxnInfo, changes iter.
 func (t *Target) change(txn string, n int, c *segment.Change) error {
 	switch c.Op {
 	case segment.OpInsert, segment.OpUpdate, segment.OpDelete:
-		if !t.open {
-			t.batch = append(t.sep(), "BEGIN"...)
-			t.pending = append(t.pending, stmt{txn: txn, first: n, last: n})
-			t.open = true
-		}
+		t.beginGroup(txn, n)
 		return t.row(txn, n, c)
 	case segment.OpDDL:
 		return t.ddl(c)
@@ -113,6 +114,14 @@ func (t *Target) change(txn string, n int, c *segment.Change) error {
 				return fmt.Errorf("bad %s message: %w", c.Prefix, err)
 			}
 			t.autoInc = m
+		case capture.PrefixForeignKeyChecks:
+			switch string(c.Content) {
+			case "0":
+				return t.foreignKeyChecks(txn, n, false)
+			case "1":
+				return t.foreignKeyChecks(txn, n, true)
+			}
+			return fmt.Errorf("bad %s message", c.Prefix)
 		case capture.PrefixDDLSession:
 			var s ddlSession
 			if err := json.Unmarshal(c.Content, &s); err != nil || !sqlModeRE.MatchString(s.SQLMode) ||
@@ -126,6 +135,35 @@ func (t *Target) change(txn string, n int, c *segment.Change) error {
 		return fmt.Errorf("truncate changes do not come from MySQL sources")
 	}
 	return fmt.Errorf("unknown change %s", c.Op)
+}
+
+// beginGroup opens a target transaction, if none is open, at change n of
+// transaction txn.
+func (t *Target) beginGroup(txn string, n int) {
+	if !t.open {
+		t.batch = append(t.sep(), "BEGIN"...)
+		t.pending = append(t.pending, stmt{txn: txn, first: n, last: n})
+		t.open = true
+	}
+}
+
+// foreignKeyChecks sets foreign_key_checks for the row changes that follow
+// (capture.PrefixForeignKeyChecks), as a statement of the batch; Apply
+// turns the checks back on at the end of each source transaction.
+func (t *Target) foreignKeyChecks(txn string, n int, on bool) error {
+	if on != t.fkOff {
+		return nil // already so
+	}
+	t.beginGroup(txn, n)
+	start := len(t.batch)
+	if on {
+		t.batch = append(t.sep(), "SET foreign_key_checks = 1"...)
+	} else {
+		t.batch = append(t.sep(), "SET foreign_key_checks = 0"...)
+	}
+	t.pending = append(t.pending, stmt{txn: txn, first: n, last: n})
+	t.fkOff = !on
+	return t.fill(start)
 }
 
 // stmt is one statement of the batch: BEGIN (op 0) or the row statement

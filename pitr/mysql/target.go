@@ -13,7 +13,9 @@
 // unique_checks on. Foreign-key checks stay on: rows arrive in the order
 // the source applied them, and the source's cascaded changes are not in
 // the binlog (a replica's own foreign keys cascade them), so replay must
-// let them cascade too.
+// let them cascade too; rows the source wrote with foreign_key_checks=0,
+// which neither checked nor cascaded there, replay with them off
+// (capture.PrefixForeignKeyChecks).
 //
 // # Triggers
 //
@@ -112,6 +114,7 @@ type Target struct {
 	eventDDL []heldDDL             // replayed event statements, run by Finish after events
 	commitAt time.Time             // the commit time of the transaction being applied
 	ddlSess  *ddlSession           // the session settings of the next DDL change
+	fkOff    bool                  // the batch has turned foreign_key_checks off
 	autoInc  map[string]string     // table → next AUTO_INCREMENT, from the latest heartbeat
 
 	open      bool   // a target transaction is open
