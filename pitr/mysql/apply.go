@@ -498,8 +498,10 @@ func appendLiteral(b []byte, c *segment.Column, v segment.Value) ([]byte, error)
 }
 
 // ddl runs a DDL statement in its place, after committing the open group,
-// with the source session's sql_mode and time zone when the archive has
-// them (see runDDL).
+// with its source session's settings when the archive has them (see
+// runDDL). Statements on the database as a whole, and ones that change
+// another database's objects, are turned to the target or refused; event
+// statements are held for Finish.
 func (t *Target) ddl(c *segment.Change) error {
 	sess := t.ddlSess
 	t.ddlSess = nil
@@ -560,11 +562,12 @@ var (
 )
 
 // runDDL runs q under the source session's settings sess (nil: replay's
-// own, for archives written before they were captured), with the session
-// clock set to the source's (sess.Timestamp, else at unless it is zero);
-// then puts replay's settings back. A source session on the server's default time zone is run in
-// UTC, replay's zone: the archive does not know the source server's
-// default.
+// own, for archives written before they were captured): sql_mode, time
+// zone, character sets, foreign_key_checks, and the session clock
+// (sess.Timestamp, else at unless it is zero), as mariadb-binlog sets
+// them; then puts replay's settings back. A source session on the
+// server's default time zone runs in UTC, replay's zone: the archive does
+// not know the source server's default.
 func (t *Target) runDDL(q string, sess *ddlSession, at time.Time) error {
 	var set []string
 	if sess != nil {
