@@ -70,9 +70,9 @@ func TestEventsHeldUntilFinish(t *testing.T) {
 	if err := tg.RestoreBase(ctx, &dump); err != nil {
 		t.Fatal(err)
 	}
-	events := func() []string {
+	eventsOf := func(db string) []string {
 		t.Helper()
-		rows, err := mysqlconn.QueryRows(root, "SELECT CONCAT_WS(' ', EVENT_NAME, STATUS, TIME_ZONE, SQL_MODE, EVENT_COMMENT, EXECUTE_AT, INTERVAL_VALUE, INTERVAL_FIELD, STARTS, EVENT_DEFINITION) FROM information_schema.EVENTS WHERE EVENT_SCHEMA = 'dst' ORDER BY EVENT_NAME")
+		rows, err := mysqlconn.QueryRows(root, "SELECT CONCAT_WS(' ', EVENT_NAME, STATUS, TIME_ZONE, SQL_MODE, EVENT_COMMENT, EXECUTE_AT, INTERVAL_VALUE, INTERVAL_FIELD, STARTS, EVENT_DEFINITION) FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ? ORDER BY EVENT_NAME", db)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -82,6 +82,7 @@ func TestEventsHeldUntilFinish(t *testing.T) {
 		}
 		return out
 	}
+	events := func() []string { t.Helper(); return eventsOf("dst") }
 	ticks := func() string {
 		t.Helper()
 		r, err := mysqlconn.QueryRow(root, "SELECT COUNT(*) FROM dst.ticks")
@@ -124,15 +125,7 @@ func TestEventsHeldUntilFinish(t *testing.T) {
 	if err := tg.Finish(ctx); err != nil {
 		t.Fatal(err)
 	}
-	run("USE src")
-	want, err := mysqlconn.QueryRows(root, "SELECT CONCAT_WS(' ', EVENT_NAME, STATUS, TIME_ZONE, SQL_MODE, EVENT_COMMENT, EXECUTE_AT, INTERVAL_VALUE, INTERVAL_FIELD, STARTS, EVENT_DEFINITION) FROM information_schema.EVENTS WHERE EVENT_SCHEMA = 'src' ORDER BY EVENT_NAME")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wantS []string
-	for _, r := range want {
-		wantS = append(wantS, r[0])
-	}
+	wantS := eventsOf("src")
 	got := events()
 	if len(wantS) != 3 || !slices.Equal(got, wantS) {
 		t.Fatalf("after Finish the target's events are\n%q\nthe source's\n%q", got, wantS)
