@@ -149,7 +149,11 @@ func (a *Agent) session(ctx context.Context) error {
 	if cfg.Logger == nil {
 		cfg.Logger = a.log
 	}
-	d, err := shipper.Resume(ctx, cfg, shipper.StreamStart{Created: r.SlotCreated(), Pos: r.StartPos(), Slot: a.cfg.Slot})
+	start := shipper.StreamStart{Created: r.SlotCreated(), Pos: r.StartPos(), Slot: a.cfg.Slot}
+	if rw, ok := r.(capture.Rewinder); ok {
+		start.Rewind = rw.Rewind
+	}
+	d, err := shipper.Resume(ctx, cfg, start)
 	if err != nil {
 		return fmt.Errorf("resume archive: %w", err)
 	}

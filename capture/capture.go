@@ -141,6 +141,25 @@ type Reader interface {
 	Close() error
 }
 
+// ArchiveTip is where the archive's newest chain ends, from its last
+// segment's header: what a Rewinder checks against the source.
+type ArchiveTip struct {
+	EndPos     segment.Position // every transaction committing before it is archived
+	LastPos    segment.Position // the commit position of the last archived transaction
+	LastCommit time.Time        // and its commit time
+}
+
+// Rewinder is a Reader that can resume from the archive's end when it had
+// no anchor of its own (SlotCreated: a MySQL agent whose saved position was
+// lost with its spool). Rewind checks that the source still holds the
+// stream at tip, exactly the stream that was archived, and if so makes the
+// reader resume at tip.EndPos (SlotCreated then reports false) and
+// returns true. It returns false, changing nothing, when it cannot be sure.
+// Rewind is called before Run.
+type Rewinder interface {
+	Rewind(ctx context.Context, tip ArchiveTip) (bool, error)
+}
+
 // Dump is a consistent snapshot of the source as a stream, joined exactly
 // to the change stream.
 type Dump interface {

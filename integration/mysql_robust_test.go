@@ -369,6 +369,69 @@ func TestMariaDBGap(t *testing.T) {
 	mrCompare(t, "restore from the new chain", m, "restored", want, wantLedger)
 }
 
+// TestMariaDBLostSpool kills the agent under load and deletes its spool,
+// saved binlog position included, as a lost volume would; the workload
+// goes on. Restarted, the agent resumes from the archive's end, which the
+// server still holds: one chain, no gap, and the latest restore equals the
+// source, ledger included. Then the spool is lost again and the binlog is
+// written anew (RESET MASTER): the archive's end is no longer the
+// server's stream, so the agent starts a new chain, a gap.
+func TestMariaDBLostSpool(t *testing.T) {
+	m, conn, dsn := newMariaDBSource(t)
+	w := myworkload.NewRunner(conn, 35)
+	d := newDeployment(t, dsn, []string{"file://" + t.TempDir()}, nil)
+	d.start()
+	d.waitLog("base backup stored", 60*time.Second)
+	stopLoad := mrLoad(w, 2*time.Millisecond)
+	time.Sleep(3 * time.Second)
+	d.kill()
+	if err := os.RemoveAll(filepath.Join(d.dir, "spool")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second) // committed while no agent runs and no position is saved
+	d.start()
+	d.waitLog("resuming from the archive's end", 30*time.Second)
+	d.waitLog("continuing chain", 30*time.Second)
+	time.Sleep(2 * time.Second)
+	if err := stopLoad(); err != nil {
+		t.Fatal(err)
+	}
+	want, wantLedger := mrEnd(t, m)
+	d.stop()
+	if strings.Contains(d.agentLog(), "GAP") {
+		t.Error("the agent logged a gap after resuming from the archive's end")
+	}
+	if l, code := mrListing(t, d, ""); code != 0 || len(l.Chains) != 1 {
+		t.Errorf("list after a lost spool: exit %d, want 0 and one chain: %+v", code, l.Chains)
+	}
+	mrRestoreLatest(t, d, m, "restored", "")
+	mrCompare(t, "restore after a lost spool", m, "restored", want, wantLedger)
+
+	if err := os.RemoveAll(filepath.Join(d.dir, "spool")); err != nil {
+		t.Fatal(err)
+	}
+	m.Exec(t, "RESET MASTER")
+	if err := w.RunFor(t.Context(), time.Second); err != nil {
+		t.Fatal(err)
+	}
+	d.start()
+	d.waitLog("cannot resume from the archive's end", 30*time.Second)
+	d.waitLog("GAP in the archive", 30*time.Second)
+	d.waitLogCount("base backup stored", 2, 60*time.Second)
+	want, wantLedger = mrEnd(t, m)
+	d.stop()
+	for line := range strings.Lines(d.agentLog()) {
+		if strings.Contains(line, "archive's end") {
+			t.Log(strings.TrimSpace(line))
+		}
+	}
+	if l, _ := mrListing(t, d, ""); len(l.Chains) != 2 || !l.Chains[1].Gap {
+		t.Errorf("after RESET MASTER and a lost spool, want a second chain after a gap: %+v", l.Chains)
+	}
+	mrRestoreLatest(t, d, m, "restored_2", "")
+	mrCompare(t, "restore from the chain after RESET MASTER", m, "restored_2", want, wantLedger)
+}
+
 // TestMariaDBRefusals: restore refuses a non-empty target, a time before
 // the first base backup, a wrong identity and a tampered segment, each
 // with a one-line message and a non-zero exit, and changes nothing.

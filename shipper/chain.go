@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/rxvault/rxvault/archive"
+	"github.com/rxvault/rxvault/capture"
 	"github.com/rxvault/rxvault/internal/store"
 	"github.com/rxvault/rxvault/segment"
 )
@@ -16,6 +17,10 @@ type StreamStart struct {
 	Created bool             // the reader created its slot: nothing older can be replayed from it
 	Pos     segment.Position // where the stream resumes (slot confirmed flush, or consistent point)
 	Slot    string
+	// Rewind, if set, is offered the archive's end when Created (see
+	// capture.Rewinder); true means the stream now resumes there, and the
+	// chain continues.
+	Rewind func(ctx context.Context, tip capture.ArchiveTip) (bool, error)
 }
 
 // Decision is what Resume decided.
@@ -27,10 +32,11 @@ type Decision struct {
 
 // Resume decides whether the stream continues the archive's newest chain
 // or starts a new one, and returns the tip to continue from. A new chain
-// starts when the source's slot was just created, when the archive has no
+// starts when the source's slot was just created (unless start.Rewind
+// takes the stream back to the chain's end), when the archive has no
 // chain, or when the slot stands past the chain's tip (something
-// acknowledged what the archive does not hold): the two last are gaps, and
-// the marker says so. Resume registers the source and writes a new chain's
+// acknowledged what the archive does not hold): the first with a chain
+// before it and the last are gaps, and the marker says so. Resume registers the source and writes a new chain's
 // marker to every store.
 func Resume(ctx context.Context, cfg Config, start StreamStart) (Decision, error) {
 	src := archive.SourceDir(cfg.Engine, cfg.SourceID)
@@ -60,6 +66,21 @@ func Resume(ctx context.Context, cfg Config, start StreamStart) (Decision, error
 		reason = "first run on an existing " + anchor
 	case start.Created:
 		reason, gap = anchor+" created anew: the previous chain cannot be continued", true
+		if start.Rewind != nil {
+			tip, err := chainTip(ctx, cfg.Stores, src, latest)
+			if err != nil {
+				return Decision{}, err
+			}
+			if tip.Seq > 0 {
+				ok, err := start.Rewind(ctx, capture.ArchiveTip{EndPos: tip.EndPos, LastPos: tip.LastPos, LastCommit: tip.LastCommit})
+				if err != nil {
+					return Decision{}, err
+				}
+				if ok {
+					return Decision{Tip: tip}, nil
+				}
+			}
+		}
 	}
 	if reason == "" {
 		tip, err := chainTip(ctx, cfg.Stores, src, latest)
@@ -132,6 +153,7 @@ func chainTip(ctx context.Context, stores []store.Store, src string, c *archive.
 		return Tip{}, fmt.Errorf("chain tip %s: %w", name, err)
 	}
 	tip.Digest, tip.EndPos, tip.EndTime = sum.Digest, hdr.EndPos, hdr.EndTime
+	tip.LastPos, tip.LastCommit = hdr.LastPos, hdr.LastCommit
 	return tip, nil
 }
 

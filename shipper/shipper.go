@@ -65,6 +65,10 @@ type Tip struct {
 	Digest  segment.Digest // of segment Seq
 	EndPos  segment.Position
 	EndTime time.Time // the segment's newest commit time
+	// LastPos and LastCommit are the commit position and time of the
+	// segment's last transaction (zero before the first segment).
+	LastPos    segment.Position
+	LastCommit time.Time
 }
 
 // Shipper is a capture.Sink that archives what it receives. Txn and

@@ -404,6 +404,52 @@ func TestResumeDetectsGap(t *testing.T) {
 	}
 }
 
+// TestResumeRewind offers a reader that lost its anchor the archive's end:
+// accepted, the chain continues from its tip; refused, a new chain starts
+// after a gap.
+func TestResumeRewind(t *testing.T) {
+	e := newEnv(t)
+	s, _ := start(t, e)
+	stop := run(t, s)
+	ctx := context.Background()
+	txns := segtest.NewCorpus(8).Txns(10)
+	for i := range txns {
+		if err := s.Txn(ctx, txn(txns[i])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	want := s.Tip()
+	last := txns[len(txns)-1].TxnInfo
+	var offered []capture.ArchiveTip
+	rewind := func(accept bool) func(context.Context, capture.ArchiveTip) (bool, error) {
+		return func(_ context.Context, tip capture.ArchiveTip) (bool, error) {
+			offered = append(offered, tip)
+			return accept, nil
+		}
+	}
+	lost := segment.Position{Lo: want.EndPos.Lo + 5000} // the binlog's end, where a reader without a position starts
+	d, err := shipper.Resume(ctx, e.cfg, shipper.StreamStart{Created: true, Pos: lost, Rewind: rewind(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantOffer := capture.ArchiveTip{EndPos: want.EndPos, LastPos: last.Pos, LastCommit: last.Commit}
+	if d.New || d.Tip.Chain != want.Chain || d.Tip.Seq != want.Seq || len(offered) != 1 || offered[0].EndPos != wantOffer.EndPos ||
+		offered[0].LastPos != wantOffer.LastPos || !offered[0].LastCommit.Equal(wantOffer.LastCommit) {
+		t.Fatalf("accepted rewind: decision %+v, offered %+v; want the chain continued from %+v, offered %+v", d, offered, want, wantOffer)
+	}
+	d, err = shipper.Resume(ctx, e.cfg, shipper.StreamStart{Created: true, Pos: lost, Rewind: rewind(false)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d.New || !d.Marker.Gap {
+		t.Fatalf("refused rewind: decision %+v, want a new chain after a gap", d)
+	}
+}
+
 func TestConflictStops(t *testing.T) {
 	e := newEnv(t)
 	s, d := start(t, e)

@@ -49,7 +49,8 @@
 // atomically and durably to a file in Config.StateDir (the spool), and
 // Open resumes from it. Without the file the stream starts at the end of
 // the binlog and SlotCreated reports true, so the archive starts a new
-// chain with a new base backup. A saved position whose binlog file the
+// chain with a new base backup, unless Rewind (capture.Rewinder) can show
+// that the server still holds the stream at the archive's end. A saved position whose binlog file the
 // server no longer has (purged) is capture.ErrStreamLost: a gap; the file
 // is forgotten and the next Open starts a new chain. The saved position
 // also records the timestamp of its binlog file's format description

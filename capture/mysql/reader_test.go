@@ -606,3 +606,97 @@ func TestResetMaster(t *testing.T) {
 		t.Error("the saved position was not forgotten")
 	}
 }
+
+// TestRewind checks each proof Rewind asks of the server before a reader
+// without a saved position resumes at the archive's end: the real end of
+// an archived transaction is accepted and streams on from there; a wrong
+// commit time, a position inside an event, and the same position in a
+// binlog written anew after RESET MASTER are refused, leaving the reader
+// at the binlog's end.
+func TestRewind(t *testing.T) {
+	m, cfg := newServer(t)
+	m.Exec(t, "CREATE TABLE pharmacy.l (id INT PRIMARY KEY)")
+	run := start(t, cfg)
+	for i := 1; i <= 3; i++ {
+		m.Exec(t, fmt.Sprintf("INSERT INTO pharmacy.l VALUES (%d)", i))
+	}
+	waitFor(t, "three inserts", func() bool { return len(run.sink.data()) >= 3 })
+	if err := run.stop(); err != nil {
+		t.Fatal(err)
+	}
+	var tip capture.ArchiveTip // the end of insert 2, as the archive would hold it
+	run.sink.mu.Lock()
+	for i, tx := range run.sink.txns {
+		if len(tx.Changes) > 0 && tx.Changes[0].Op == segment.OpInsert && string(tx.Changes[0].New[0].Data) == "2" {
+			tip = capture.ArchiveTip{EndPos: run.sink.ends[i], LastPos: tx.Pos, LastCommit: tx.Commit}
+		}
+	}
+	run.sink.mu.Unlock()
+
+	var why strings.Builder // what the refusals logged
+	rewind := func(tip capture.ArchiveTip) (*mysql.Reader, bool) {
+		t.Helper()
+		why.Reset()
+		c := cfg
+		c.StateDir = t.TempDir() // the spool was lost
+		c.Logger = slog.New(slog.NewTextHandler(&why, nil))
+		r, err := mysql.Open(context.Background(), c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.Close() })
+		if !r.SlotCreated() {
+			t.Fatal("a reader without a saved position is not SlotCreated")
+		}
+		end := r.StartPos()
+		ok, err := r.Rewind(context.Background(), tip)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok && (r.StartPos() != end || !r.SlotCreated()) {
+			t.Fatalf("a refused rewind moved the reader to %v", r.StartPos())
+		}
+		return r, ok
+	}
+	wrongTime := tip
+	wrongTime.LastCommit = tip.LastCommit.Add(time.Second)
+	inside := tip
+	inside.LastPos.Lo++
+	for _, tc := range []struct {
+		name, why string
+		tip       capture.ArchiveTip
+	}{
+		{"a wrong commit time", "has another time", wrongTime},
+		{"a position inside an event", "read the event at the last archived commit", inside}, // the server refuses to start there
+	} {
+		if _, ok := rewind(tc.tip); ok || !strings.Contains(why.String(), tc.why) {
+			t.Errorf("rewind to %s: ok %v, log %q; want a refusal saying %q", tc.name, ok, why.String(), tc.why)
+		}
+	}
+	r, ok := rewind(tip)
+	if !ok || r.SlotCreated() || r.StartPos() != tip.EndPos {
+		t.Fatalf("rewind to the archive's end: ok %v, created %v, start %v; want %v", ok, r.SlotCreated(), r.StartPos(), tip.EndPos)
+	}
+	s := &sink{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx, s) }()
+	waitFor(t, "insert 3 after the rewind", func() bool { return len(s.data()) >= 1 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("run after the rewind: %v", err)
+	}
+	if d := s.data(); string(d[0].Changes[0].New[0].Data) != "3" {
+		t.Errorf("after the rewind the stream starts with %q, want insert 3", d[0].Changes[0].New[0].Data)
+	}
+
+	// The same positions in a binlog written anew.
+	time.Sleep(1100 * time.Millisecond) // its creation second is after every commit above
+	m.Exec(t, "RESET MASTER")
+	for i := 10; i < 40; i++ {
+		m.Exec(t, fmt.Sprintf("INSERT INTO pharmacy.l VALUES (%d)", i))
+	}
+	if _, ok := rewind(tip); ok || !strings.Contains(why.String(), "created after the last archived commit") {
+		t.Errorf("rewind into a binlog written anew after RESET MASTER: ok %v, log %q", ok, why.String())
+	}
+}

@@ -98,6 +98,15 @@ func (s *stateFile) save(pos segment.Position) error {
 	return nil
 }
 
+// rewind records pos durably as the resume point even though it is before
+// the last one saved (see Reader.Rewind).
+func (s *stateFile) rewind(pos segment.Position) error {
+	s.mu.Lock()
+	s.last, s.savedCreated = segment.Position{}, s.created[pos.Hi]
+	s.mu.Unlock()
+	return s.save(pos)
+}
+
 // fileSeen records the format description timestamp of binlog file n. It
 // reports false when n is the saved position's file and its recorded
 // timestamp differs: the file was replaced (RESET MASTER) and the saved
