@@ -370,12 +370,14 @@ func TestRestartContinuesChain(t *testing.T) {
 	}
 }
 
-func TestResumeDetectsGap(t *testing.T) {
-	e := newEnv(t)
-	s, d1 := start(t, e)
+// archiveCorpus starts a first chain and archives n transactions of corpus
+// seed into it, durably, then stops the shipper.
+func archiveCorpus(t *testing.T, e *env, seed, n int) (*shipper.Shipper, shipper.Decision, []segment.Txn) {
+	t.Helper()
+	s, d := start(t, e)
 	stop := run(t, s)
 	ctx := context.Background()
-	txns := segtest.NewCorpus(6).Txns(10)
+	txns := segtest.NewCorpus(uint64(seed)).Txns(n)
 	for i := range txns {
 		if err := s.Txn(ctx, txn(txns[i])); err != nil {
 			t.Fatal(err)
@@ -385,6 +387,13 @@ func TestResumeDetectsGap(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop()
+	return s, d, txns
+}
+
+func TestResumeDetectsGap(t *testing.T) {
+	e := newEnv(t)
+	s, d1, _ := archiveCorpus(t, e, 6, 10)
+	ctx := context.Background()
 	tipEnd := s.Tip().EndPos
 	// The slot resumes beyond what the archive holds: a gap.
 	d, err := shipper.Resume(ctx, e.cfg, shipper.StreamStart{Pos: segment.Position{Lo: tipEnd.Lo + 1}})
@@ -409,19 +418,8 @@ func TestResumeDetectsGap(t *testing.T) {
 // after a gap.
 func TestResumeRewind(t *testing.T) {
 	e := newEnv(t)
-	s, _ := start(t, e)
-	stop := run(t, s)
+	s, _, txns := archiveCorpus(t, e, 8, 10)
 	ctx := context.Background()
-	txns := segtest.NewCorpus(8).Txns(10)
-	for i := range txns {
-		if err := s.Txn(ctx, txn(txns[i])); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := s.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
-	stop()
 	want := s.Tip()
 	last := txns[len(txns)-1].TxnInfo
 	var offered []capture.ArchiveTip

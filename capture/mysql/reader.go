@@ -122,27 +122,16 @@ func (r *Reader) Run(ctx context.Context, sink capture.Sink) error {
 	sctx, stall := context.WithCancelCause(ctx)
 	rows := newLazyRows()
 	batches := newBatcher(sctx)
-	syncer := replication.NewBinlogSyncer(replication.BinlogSyncerConfig{
-		ServerID:                r.cfg.ServerID,
-		Flavor:                  r.srv.flavor(),
-		Host:                    r.d.Host,
-		Port:                    r.d.Port,
-		User:                    r.d.User,
-		Password:                r.d.Password,
-		Charset:                 "utf8mb4",
-		TLSConfig:               r.d.TLS,
-		TimestampStringLocation: time.UTC,
-		RenderJSONAsMySQLText:   true,
-		HeartbeatPeriod:         r.cfg.Heartbeat,
-		// No ReadTimeout: it sets a deadline on every packet read, the
-		// largest single cost of draining a backlog; stallWatch detects
-		// a dead connection instead.
-		DisableRetrySync:        true,
-		DiscardGTIDSet:          true, // the assembler reads each GTID event itself
-		RowsEventDecodeFunc:     rows.hold,
-		SynchronousEventHandler: batches,
-		Logger:                  slog.New(slog.DiscardHandler),
-	})
+	sc := r.syncerConfig()
+	sc.TimestampStringLocation = time.UTC
+	sc.RenderJSONAsMySQLText = true
+	sc.HeartbeatPeriod = r.cfg.Heartbeat
+	// No ReadTimeout: it sets a deadline on every packet read, the largest
+	// single cost of draining a backlog; stallWatch detects a dead
+	// connection instead.
+	sc.RowsEventDecodeFunc = rows.hold
+	sc.SynchronousEventHandler = batches
+	syncer := replication.NewBinlogSyncer(sc)
 	defer syncer.Close()
 	defer stall(nil)
 	streamer, err := syncer.StartSync(gomysql.Position{Name: r.base.name(r.start.Hi), Pos: uint32(r.start.Lo)})
@@ -200,6 +189,25 @@ func (r *Reader) Run(ctx context.Context, sink capture.Sink) error {
 		if err := a.events(ctx, batch); err != nil {
 			return err
 		}
+	}
+}
+
+// syncerConfig is what every binlog stream of r shares: the server and
+// credentials, no retries (the agent reconnects), GTID events read by the
+// assembler rather than collected, and go-mysql's log discarded.
+func (r *Reader) syncerConfig() replication.BinlogSyncerConfig {
+	return replication.BinlogSyncerConfig{
+		ServerID:         r.cfg.ServerID,
+		Flavor:           r.srv.flavor(),
+		Host:             r.d.Host,
+		Port:             r.d.Port,
+		User:             r.d.User,
+		Password:         r.d.Password,
+		Charset:          "utf8mb4",
+		TLSConfig:        r.d.TLS,
+		DisableRetrySync: true,
+		DiscardGTIDSet:   true,
+		Logger:           slog.New(slog.DiscardHandler),
 	}
 }
 

@@ -3,7 +3,6 @@ package mysql
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"time"
 
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
@@ -104,19 +103,7 @@ func (r *Reader) rewindCheck(ctx context.Context, tip capture.ArchiveTip) string
 // sends first) and the event that starts at pos (nil if none does; at
 // offset 4, the start of the file, the format description itself).
 func (r *Reader) eventAt(ctx context.Context, pos segment.Position) (created int64, ev *replication.BinlogEvent, err error) {
-	syncer := replication.NewBinlogSyncer(replication.BinlogSyncerConfig{
-		ServerID:         r.cfg.ServerID,
-		Flavor:           r.srv.flavor(),
-		Host:             r.d.Host,
-		Port:             r.d.Port,
-		User:             r.d.User,
-		Password:         r.d.Password,
-		Charset:          "utf8mb4",
-		TLSConfig:        r.d.TLS,
-		DisableRetrySync: true,
-		DiscardGTIDSet:   true,
-		Logger:           slog.New(slog.DiscardHandler),
-	})
+	syncer := replication.NewBinlogSyncer(r.syncerConfig())
 	defer syncer.Close()
 	streamer, err := syncer.StartSync(gomysql.Position{Name: r.base.name(pos.Hi), Pos: uint32(pos.Lo)})
 	if err != nil {

@@ -81,8 +81,8 @@ func (t *Target) Finish(ctx context.Context) error {
 		}
 	}
 	if len(t.triggers) > 0 {
-		if _, err := t.conn.Execute("SET SESSION sql_mode = '" + replaySQLMode + "'"); err != nil {
-			return fmt.Errorf("restore replay's sql_mode: %w", err)
+		if err := t.resetSession(); err != nil {
+			return fmt.Errorf("restore replay's session settings after the triggers: %w", err)
 		}
 	}
 	t.triggers = nil
