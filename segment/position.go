@@ -39,8 +39,11 @@ func (e Engine) valid() bool { return e >= EnginePostgres && e <= EngineSQLServe
 // pair (Hi, Lo). Each engine maps its native position onto it:
 //
 //   - PostgreSQL: Hi 0, Lo the LSN;
-//   - MySQL and MariaDB: Hi the binlog file's sequence number (the numeric
-//     suffix of mysql-bin.000042), Lo the byte offset in that file;
+//   - MySQL and MariaDB: Hi the source's epoch << 32 | the binlog file's
+//     sequence number (the numeric suffix of mysql-bin.000042), Lo the
+//     byte offset in that file. The epoch counts the servers the source
+//     has moved to (a failover to a replica: see capture/mysql); it is 0
+//     until the first move, and keeps positions ordered across servers;
 //   - SQL Server: Hi the VLF sequence number, Lo the log block offset << 16
 //     | the slot number.
 //
@@ -61,13 +64,16 @@ func (p Position) Compare(q Position) int {
 func (p Position) IsZero() bool { return p == Position{} }
 
 // Format renders p in the engine's native notation: PostgreSQL "16/B374D848",
-// MySQL and MariaDB "000042:1234" (file sequence number and offset), SQL
-// Server "0000002a:00000100:0001".
+// MySQL and MariaDB "000042:1234" (file sequence number and offset;
+// "2/000042:1234" in epoch 2), SQL Server "0000002a:00000100:0001".
 func (p Position) Format(e Engine) string {
 	switch e {
 	case EnginePostgres:
 		return fmt.Sprintf("%X/%X", p.Lo>>32, uint32(p.Lo))
 	case EngineMySQL, EngineMariaDB:
+		if e := p.Hi >> 32; e != 0 {
+			return fmt.Sprintf("%d/%06d:%d", e, uint32(p.Hi), p.Lo)
+		}
 		return fmt.Sprintf("%06d:%d", p.Hi, p.Lo)
 	case EngineSQLServer:
 		return fmt.Sprintf("%08x:%08x:%04x", p.Hi, p.Lo>>16, uint16(p.Lo))
@@ -96,13 +102,18 @@ func ParsePosition(e Engine, s string) (Position, error) {
 		}
 		return p, fmt.Errorf("position %q: want a PostgreSQL LSN such as 16/B374D848", s)
 	case EngineMySQL, EngineMariaDB:
-		file, off, ok := strings.Cut(s, ":")
-		hi, err1 := strconv.ParseUint(file, 10, 64)
-		lo, err2 := strconv.ParseUint(off, 10, 64)
-		if ok && err1 == nil && err2 == nil {
-			return Position{Hi: hi, Lo: lo}, nil
+		epoch, rest, hasEpoch := strings.Cut(s, "/")
+		if !hasEpoch {
+			epoch, rest = "0", s
 		}
-		return p, fmt.Errorf("position %q: want binlog file number and offset such as 000042:1234", s)
+		file, off, ok := strings.Cut(rest, ":")
+		ep, err0 := strconv.ParseUint(epoch, 10, 32)
+		hi, err1 := strconv.ParseUint(file, 10, 32)
+		lo, err2 := strconv.ParseUint(off, 10, 64)
+		if ok && err0 == nil && err1 == nil && err2 == nil {
+			return Position{Hi: ep<<32 | hi, Lo: lo}, nil
+		}
+		return p, fmt.Errorf("position %q: want binlog file number and offset such as 000042:1234 (epoch/file:offset such as 1/000042:1234 after a failover)", s)
 	}
 	return p, fmt.Errorf("position %q: want 32 hex digits", s)
 }

@@ -15,6 +15,8 @@ func TestParsePosition(t *testing.T) {
 		{segment.EnginePostgres, "16/B374D848", segment.Position{Lo: 0x16B374D848}},
 		{segment.EnginePostgres, "0/16b3748", segment.Position{Lo: 0x16B3748}},
 		{segment.EngineMariaDB, "000042:1234", segment.Position{Hi: 42, Lo: 1234}},
+		{segment.EngineMariaDB, "2/000042:1234", segment.Position{Hi: 2<<32 | 42, Lo: 1234}},
+		{segment.EngineMySQL, "0/000007:4", segment.Position{Hi: 7, Lo: 4}},
 		{segment.EnginePostgres, "00000000000000000000000016b3748a", segment.Position{Lo: 0x16B3748A}},
 	} {
 		got, err := segment.ParsePosition(tc.e, tc.text)
@@ -28,6 +30,11 @@ func TestParsePosition(t *testing.T) {
 	for _, bad := range []string{"", "16", "16/", "x/y", "16/B374D848/1", "1 6/0"} {
 		if _, err := segment.ParsePosition(segment.EnginePostgres, bad); err == nil {
 			t.Errorf("ParsePosition(%q) accepted", bad)
+		}
+	}
+	for _, bad := range []string{"42", "1/2/3:4", "x/000042:1", "4294967296:1", "4294967296/000001:4", "/000001:4"} {
+		if _, err := segment.ParsePosition(segment.EngineMariaDB, bad); err == nil {
+			t.Errorf("ParsePosition(mariadb, %q) accepted", bad)
 		}
 	}
 }
