@@ -21,8 +21,9 @@ import (
 )
 
 // MariaDB is a private MariaDB 10.11 server with a ROW binlog (full row
-// images and full row metadata: column names in every table map) and GTID
-// strict mode, server_id 1, listening on 127.0.0.1:Port
+// images and full row metadata: column names in every table map, and
+// log_slave_updates) and GTID strict mode, server_id 1 (a replica: see
+// StartMariaDBReplica), listening on 127.0.0.1:Port
 // and on the unix socket Socket. root has no password over the socket;
 // User/Password is a TCP account (from 127.0.0.1) with REPLICATION SLAVE,
 // REPLICATION CLIENT and ALL PRIVILEGES on *.*.
@@ -31,6 +32,8 @@ type MariaDB struct {
 	Socket   string // unix socket path
 	User     string // TCP user, "rxvault"
 	Password string // random password of User
+
+	ServerID int // server_id
 
 	bin     string
 	dir     string
@@ -45,8 +48,13 @@ type MariaDB struct {
 // removes its directory, when the test ends.
 func StartMariaDB(t testing.TB) *MariaDB {
 	t.Helper()
+	return startMariaDB(t, 1)
+}
+
+func startMariaDB(t testing.TB, serverID int) *MariaDB {
+	t.Helper()
 	bin := Need(t, ServerMariaDB)
-	m, err := launchMariaDB(bin, shortTempDir(t, "my"))
+	m, err := launchMariaDB(bin, shortTempDir(t, "my"), serverID)
 	if m != nil {
 		t.Cleanup(func() {
 			if err := m.stop(); err != nil {
@@ -72,7 +80,7 @@ func LaunchMariaDB(dir string) (*MariaDB, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := launchMariaDB(bin, dir)
+	m, err := launchMariaDB(bin, dir, 1)
 	if err != nil && m != nil {
 		if serr := m.stop(); serr != nil {
 			err = errors.Join(err, serr)
@@ -87,7 +95,7 @@ func (m *MariaDB) Shutdown() error { return m.stop() }
 
 // launchMariaDB starts a server in dir. On error the returned server, if
 // not nil, may hold a log worth showing and must be stopped.
-func launchMariaDB(bin, dir string) (*MariaDB, error) {
+func launchMariaDB(bin, dir string, serverID int) (*MariaDB, error) {
 	pw := make([]byte, 16)
 	if _, err := rand.Read(pw); err != nil {
 		return nil, err
@@ -96,6 +104,7 @@ func launchMariaDB(bin, dir string) (*MariaDB, error) {
 		Socket:   filepath.Join(dir, "my.sock"),
 		User:     "rxvault",
 		Password: hex.EncodeToString(pw),
+		ServerID: serverID,
 		bin:      bin,
 		dir:      dir,
 		dataDir:  filepath.Join(dir, "data"),
@@ -256,7 +265,8 @@ func (m *MariaDB) start() error {
 		"--socket="+m.Socket,
 		"--pid-file="+filepath.Join(m.dir, "mariadb.pid"),
 		"--skip-name-resolve",
-		"--server-id=1",
+		"--server-id="+strconv.Itoa(m.ServerID),
+		"--log-slave-updates",
 		"--log-bin="+filepath.Join(m.dataDir, "mysql-bin"),
 		"--binlog-format=ROW",
 		"--binlog-row-image=FULL",
