@@ -88,6 +88,12 @@ func mrEnd(t *testing.T, m *testenv.MariaDB) (myworkload.State, string) {
 // configured one when empty) into a new database name.
 func mrRestoreLatest(t *testing.T, d *deployment, m *testenv.MariaDB, name, store string) {
 	t.Helper()
+	mrRestoreLatestOut(t, d, m, name, store)
+}
+
+// mrRestoreLatestOut is mrRestoreLatest, returning the restore's output.
+func mrRestoreLatestOut(t *testing.T, d *deployment, m *testenv.MariaDB, name, store string) string {
+	t.Helper()
 	m.CreateDatabase(t, name)
 	args := []string{"restore", "--latest", "--target", m.DSN(name) + "?tls=false", "--identity", d.identity}
 	if store != "" {
@@ -98,6 +104,7 @@ func mrRestoreLatest(t *testing.T, d *deployment, m *testenv.MariaDB, name, stor
 		t.Fatalf("restore --latest into %s: exit %d\n%s%s", name, code, out, errOut)
 	}
 	t.Logf("%s", strings.TrimSpace(out))
+	return out
 }
 
 // mrCompare compares database db with the source's state and ledger.

@@ -30,7 +30,10 @@ type Point struct {
 	// Chain, if set, restricts the plan to that chain (FindTxn sets it to
 	// the chain the transaction was found in).
 	Chain segment.ChainID
-	// ID, if set, is the transaction at Pos, for messages.
+	// ID, if set, is the transaction at Pos. On MySQL and MariaDB, whose
+	// GTIDs are unique, replay also stops at the first transaction with
+	// that id: a source that moved to another server may have re-sent it
+	// (see movedSource), and FindTxn finds the newest copy.
 	ID string
 	// Engine, if set, is the source's engine: String writes Pos in its
 	// native notation.
@@ -66,6 +69,12 @@ func (p Point) past(t *segment.TxnInfo) bool {
 		return c > 0 || c == 0 && p.Exclusive
 	}
 	return false
+}
+
+// isTxn reports whether t is the point's transaction by id, on an engine
+// whose ids are unique (GTIDs).
+func (p Point) isTxn(t *segment.TxnInfo) bool {
+	return p.ID != "" && t.ID == p.ID && (p.Engine == segment.EngineMariaDB || p.Engine == segment.EngineMySQL)
 }
 
 func (p Point) check() error {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"regexp"
 	"time"
 
 	"github.com/rxvault/rxvault/internal/mysqlconn"
@@ -29,6 +30,12 @@ type Config struct {
 	// server's certificate). Keep the password out of files: set the DSN
 	// through RXVAULT_SOURCE_DSN, or put the password in MYSQL_PWD.
 	DSN string
+	// ID, if set, names the source in the archive instead of the
+	// server's identity (MySQL server_uuid, MariaDB server_id@host:port),
+	// so that its chain continues when the database moves to another
+	// server: a MariaDB replica promoted by a failover (see Open). Set it
+	// before the first run: a new name is a new source in the archive.
+	ID string
 	// ServerID is the replica server id rxvault registers with; it must
 	// differ from the source's and from every other replica's (default
 	// 42170001).
@@ -74,6 +81,9 @@ func (cfg Config) withDefaults() (Config, *mysqlconn.DSN, error) {
 	if cfg.StateDir == "" {
 		return cfg, nil, fmt.Errorf("mysql capture: no state directory; fix: set spool.dir")
 	}
+	if cfg.ID != "" && !sourceIDRE.MatchString(cfg.ID) {
+		return cfg, nil, fmt.Errorf("mysql capture: source id %q: want 1 to 64 letters, digits, '.', '_' or '-'; fix: set source.id to a name such as pharmacy-main", cfg.ID)
+	}
 	if cfg.Heartbeat < 0 || cfg.SpillThreshold < 0 {
 		return cfg, nil, fmt.Errorf("mysql capture: negative heartbeat or spill threshold; fix: leave them 0 for the defaults")
 	}
@@ -86,3 +96,6 @@ func (cfg Config) withDefaults() (Config, *mysqlconn.DSN, error) {
 	}
 	return cfg, d, nil
 }
+
+// sourceIDRE matches a valid Config.ID.
+var sourceIDRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)

@@ -36,8 +36,8 @@
 // and time zone of the session that ran it, read from the query event's
 // status variables, for replay to set.
 //
-// Positions are segment.Positions with Hi the binlog file's number and Lo
-// the offset in it. A transaction's Pos is the start of its commit event,
+// Positions are segment.Positions with Hi the epoch (below) << 32 | the
+// binlog file's number, and Lo the offset in it. A transaction's Pos is the start of its commit event,
 // End the end of it. Commit times are the commit event's timestamp: whole
 // seconds on MariaDB and on MySQL before 8.0.1; MySQL 8's GTID events carry
 // the commit time to the microsecond, and it is used.
@@ -57,6 +57,20 @@
 // event, which the server sends first when the stream resumes: a file of
 // the same name written anew (RESET MASTER) has another, and is a lost
 // stream too, never a resumption in the middle of unrelated events.
+//
+// # Following the source to another server
+//
+// With Config.ID set, the source's identity is that name, not the
+// server's, and the saved position also records the server it was taken
+// on, its epoch, and (MariaDB) the GTID position of the acknowledged point:
+// the last GTID of each domain committed at or before it, tracked as the
+// stream goes (gtidTrack). Open on another server (a promoted replica)
+// resumes after that GTID position, with StartSyncGTID, in the next epoch,
+// once the server runs gtid_strict_mode and its gtid_binlog_state shows
+// that it holds every GTID of the position. The new server re-sends
+// what the old one sent after the saved point, under its own positions;
+// restore skips those copies by GTID (pitr's movedSource). MySQL sources
+// are not followed: a server change is a lost stream.
 //
 // # Heartbeats
 //

@@ -33,9 +33,11 @@ type DumpStream struct {
 	tool string
 	pos  segment.Position
 	gtid string
-	at   time.Time
-	r    io.Reader // the head already read, then the rest
-	out  *proc.Output
+	// server is the identity of the server dumped (server.id).
+	server string
+	at     time.Time
+	r      io.Reader // the head already read, then the rest
+	out    *proc.Output
 }
 
 var _ capture.Dump = (*DumpStream)(nil)
@@ -90,7 +92,7 @@ func Dump(ctx context.Context, cfg Config) (*DumpStream, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mysql dump: start %s: %w", bin, err)
 	}
-	ds := &DumpStream{id: srv.identity(d.DB), tool: strings.TrimSpace(string(ver)), out: out}
+	ds := &DumpStream{id: srv.identity(cfg.ID, d.DB), server: srv.id, tool: strings.TrimSpace(string(ver)), out: out}
 	head, ahead, file, pos, err := readHead(out)
 	if err != nil {
 		_ = ds.Close()

@@ -26,7 +26,8 @@ import (
 // does not, so a DDL transaction commits when the next event shows that
 // no rows follow (CREATE TABLE ... SELECT continues with rows and an XID).
 //
-// Positions: Hi is the binlog file's number, Lo an offset in it. A
+// Positions: Hi is the epoch and the binlog file's number (see
+// segment.Position), Lo an offset in it. A
 // transaction's Pos is the start of its commit event (XID, COMMIT, or the
 // DDL query itself), its End the end of that event: the next
 // transaction's first event. Both select it exactly in --lsn targets.
@@ -34,7 +35,7 @@ type assembler struct {
 	r    *Reader
 	sink capture.Sink
 	lazy *lazyRows
-	cur  uint64 // current binlog file number
+	cur  uint64 // current binlog file: Position.Hi, its number 0 until the server names it
 
 	rels map[uint64]*tableRel // table id → relation, for this database and the heartbeat table
 	crc  int                  // bytes of checksum at the end of each event (from the format description)
@@ -44,6 +45,8 @@ type assembler struct {
 	open      bool
 	begun     bool // BEGIN seen
 	id        string
+	gtid      gtid      // MariaDB: the open transaction's GTID
+	hasGTID   bool      // gtid is set
 	commitTS  time.Time // MySQL's immediate commit timestamp, if any
 	buf       *txnBuf
 	ddlCommit *commitPoint // MySQL: a DDL query that commits unless rows follow
@@ -100,7 +103,10 @@ func (a *assembler) event(ctx context.Context, ev *replication.BinlogEvent) erro
 		if a.open {
 			return fmt.Errorf("binlog rotates to %s inside a transaction", e.NextLogName)
 		}
-		a.cur = n
+		if n == 0 || n >= 1<<32 {
+			return fmt.Errorf("binlog rotates to %s: its number is out of range", e.NextLogName)
+		}
+		a.cur = a.cur&^(1<<32-1) | n
 	case *replication.FormatDescriptionEvent:
 		a.crc = 0
 		if e.ChecksumAlgorithm == replication.BINLOG_CHECKSUM_ALG_CRC32 {
@@ -109,6 +115,9 @@ func (a *assembler) event(ctx context.Context, ev *replication.BinlogEvent) erro
 		stamp := h.Timestamp
 		if stamp == 0 {
 			stamp = e.CreateTimestamp
+		}
+		if !a.placed() {
+			return fmt.Errorf("binlog stream: a format description before the server named the binlog file")
 		}
 		if !a.r.state.fileSeen(a.cur, stamp) {
 			if err := a.r.state.remove(); err != nil {
@@ -133,6 +142,7 @@ func (a *assembler) event(ctx context.Context, ev *replication.BinlogEvent) erro
 	case *replication.MariadbGTIDEvent:
 		a.begin(mariadbGTID(e.GTID))
 		a.begun = !e.IsStandalone()
+		a.gtid, a.hasGTID = gtid{domain: e.GTID.DomainID, server: e.GTID.ServerID, seq: e.GTID.SequenceNumber}, true
 	case *replication.QueryEvent:
 		return a.query(ctx, e, here)
 	case *replication.TableMapEvent:
@@ -142,7 +152,7 @@ func (a *assembler) event(ctx context.Context, ev *replication.BinlogEvent) erro
 	case *replication.XIDEvent:
 		return a.commit(ctx, here)
 	case *replication.HeartbeatEvent:
-		if !a.open && h.LogPos > 0 {
+		if !a.open && h.LogPos > 0 && a.placed() {
 			pos := segment.Position{Hi: a.cur, Lo: uint64(h.LogPos)}
 			if err := a.sink.Progress(ctx, pos, time.Time{}); err != nil {
 				return err
@@ -169,7 +179,12 @@ func (a *assembler) begin(id string) {
 func (a *assembler) reset() {
 	a.buf.reset()
 	a.open, a.begun, a.id, a.commitTS, a.ddlCommit, a.fkOff = false, false, "", time.Time{}, nil, false
+	a.hasGTID = false
 }
+
+// placed reports that the server has named the binlog file the stream is
+// in (a stream started by GTID learns it from the first rotate event).
+func (a *assembler) placed() bool { return uint32(a.cur) != 0 }
 
 func (a *assembler) query(ctx context.Context, e *replication.QueryEvent, here commitPoint) error {
 	q := strings.TrimSpace(string(e.Query))
@@ -464,11 +479,17 @@ func (a *assembler) commit(ctx context.Context, p commitPoint) error {
 		return nil
 	}
 	defer a.reset()
+	if !a.placed() {
+		return fmt.Errorf("binlog stream: a transaction before the server named the binlog file")
+	}
 	ts := p.ts
 	if !a.commitTS.IsZero() {
 		ts = a.commitTS
 	}
 	end := segment.Position{Hi: a.cur, Lo: p.end}
+	if a.hasGTID {
+		a.r.state.committed(end, a.gtid)
+	}
 	var err error
 	if a.buf.n == 0 {
 		err = a.sink.Progress(ctx, end, ts)

@@ -21,16 +21,19 @@ import (
 // Reader is an open binlog stream of one database. Create with Open;
 // Run delivers its transactions; Close releases it.
 type Reader struct {
-	cfg     Config
-	d       *mysqlconn.DSN
-	srv     *server
-	id      capture.Identity
-	base    binlogFile
-	state   *stateFile
-	start   segment.Position
-	backlog segment.Position // the binlog's end when opened
-	created bool
-	log     *slog.Logger
+	cfg   Config
+	d     *mysqlconn.DSN
+	srv   *server
+	id    capture.Identity
+	base  binlogFile
+	state *stateFile
+	start segment.Position
+	// gtidStart, if set, is the GTID position the stream starts after:
+	// on a server other than start's (see moveServer).
+	gtidStart string
+	backlog   segment.Position // the binlog's end when opened
+	created   bool
+	log       *slog.Logger
 
 	ackErrOnce sync.Once
 }
@@ -44,6 +47,13 @@ var _ capture.Reader = (*Reader)(nil)
 // saved at once). A saved position whose binlog file the server no
 // longer has fails with capture.ErrStreamLost, after forgetting it, so
 // the next Open starts a new chain.
+//
+// A saved position taken on another server (Config.ID names the source,
+// and the database has moved: a failover to a replica) is followed by
+// GTID, on MariaDB: the stream resumes after the saved GTID position, in
+// the next epoch (see segment.Position), once this server is shown to
+// hold every archived transaction (see moveServer). Otherwise the stream
+// is lost.
 func Open(ctx context.Context, cfg Config) (*Reader, error) {
 	cfg, d, c, srv, err := openChecked(ctx, cfg)
 	if err != nil {
@@ -57,24 +67,33 @@ func Open(ctx context.Context, cfg Config) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Reader{cfg: cfg, d: d, srv: srv, id: srv.identity(d.DB), base: base, backlog: end, log: cfg.Logger.With("component", "capture")}
-	r.state = newStateFile(cfg.StateDir, r.id, base)
-	pos, ok, err := r.state.load()
+	r := &Reader{cfg: cfg, d: d, srv: srv, id: srv.identity(cfg.ID, d.DB), base: base, log: cfg.Logger.With("component", "capture")}
+	r.state = newStateFile(cfg.StateDir, r.id, srv.id, base)
+	sp, pos, ok, err := r.state.load()
 	if err != nil {
 		return nil, capture.Permanent(err)
 	}
 	if !ok {
+		r.state.begin(end)
 		if err := r.state.save(end); err != nil {
 			return nil, err
 		}
-		r.start, r.created = end, true
+		r.start, r.backlog, r.created = end, end, true
 		return r, nil
 	}
+	if sp.Server != srv.id {
+		if err := r.moveServer(c, sp, pos, end); err != nil {
+			return nil, err
+		}
+		return r, nil
+	}
+	r.state.resume(sp, pos)
+	r.backlog = r.state.at(end.Hi, end.Lo)
 	logs, err := binaryLogs(c)
 	if err != nil {
 		return nil, err
 	}
-	if _, has := logs[pos.Hi]; !has || pos.Compare(end) > 0 {
+	if _, has := logs[uint64(uint32(pos.Hi))]; !has || pos.Compare(r.backlog) > 0 {
 		if err := r.state.remove(); err != nil {
 			return nil, err
 		}
@@ -83,6 +102,50 @@ func Open(ctx context.Context, cfg Config) (*Reader, error) {
 	}
 	r.start = pos
 	return r, nil
+}
+
+// moveServer resumes, on a server other than the one the saved record sp
+// (at pos) was taken on, after sp's GTID position: the source's database
+// has moved to this server. It does so only on MariaDB, and only when
+// this server runs gtid_strict_mode and has binlogged every GTID of that
+// position (a replica promoted without log_slave_updates, or one that
+// had not received everything the archive holds, has not). Otherwise the
+// stream is lost: the saved record is removed, and a new chain starts.
+// end is this server's binlog end.
+func (r *Reader) moveServer(c *client.Conn, sp savedPos, pos, end segment.Position) error {
+	lost := func(why string, a ...any) error {
+		if err := r.state.remove(); err != nil {
+			return err
+		}
+		return fmt.Errorf("%w: the source's saved position was taken on server %s, not this server (%s), and "+why,
+			append([]any{capture.ErrStreamLost, sp.Server, r.srv.id}, a...)...)
+	}
+	if !r.srv.mariadb {
+		return lost("rxvault follows a source to another server only on MariaDB, by GTID")
+	}
+	if sp.GTID == "" {
+		return lost("no GTID position was saved with it")
+	}
+	row, err := mysqlconn.QueryRow(c, "SELECT @@gtid_strict_mode, @@gtid_binlog_state")
+	if err != nil {
+		return err
+	}
+	if row[0] != "1" {
+		return lost("this server does not run gtid_strict_mode, so its binlog cannot be shown to hold the archived transactions in order; fix: SET GLOBAL gtid_strict_mode = ON on every server of the source (and in their configuration)")
+	}
+	state, err := parseGTIDList(row[1])
+	if err != nil {
+		return fmt.Errorf("gtid_binlog_state: %w", err)
+	}
+	saved, _ := parseGTIDPos(sp.GTID) // validated by load
+	if g, missing := missingGTID(saved, state); missing {
+		return lost("this server's binlog lacks the archived transaction %s (it never reached this server, or log_slave_updates is off on it): the archive holds transactions this server does not", g)
+	}
+	r.state.moveTo(sp, pos)
+	r.start, r.gtidStart, r.backlog = pos, sp.GTID, r.state.at(end.Hi, end.Lo)
+	r.log.Warn("the source has moved to another server: resuming after the saved GTID position",
+		"from_server", sp.Server, "to_server", r.srv.id, "gtid", sp.GTID, "epoch", sp.Epoch+1)
+	return nil
 }
 
 // Identity names the source.
@@ -134,7 +197,7 @@ func (r *Reader) Run(ctx context.Context, sink capture.Sink) error {
 	syncer := replication.NewBinlogSyncer(sc)
 	defer syncer.Close()
 	defer stall(nil)
-	streamer, err := syncer.StartSync(gomysql.Position{Name: r.base.name(r.start.Hi), Pos: uint32(r.start.Lo)})
+	streamer, err := r.startSync(syncer)
 	if err != nil {
 		return r.streamErr(err)
 	}
@@ -155,6 +218,9 @@ func (r *Reader) Run(ctx context.Context, sink capture.Sink) error {
 
 	a := &assembler{r: r, sink: sink, lazy: rows, cur: r.start.Hi, rels: make(map[uint64]*tableRel), caughtUp: r.start.Compare(r.backlog) >= 0,
 		buf: newTxnBuf(r.cfg.SpillDir, r.cfg.SpillThreshold)}
+	if r.gtidStart != "" {
+		a.cur = r.state.at(0, 0).Hi // no file until the server's first rotate event names one
+	}
 	defer a.reset()
 	for {
 		var batch []*replication.BinlogEvent
@@ -190,6 +256,18 @@ func (r *Reader) Run(ctx context.Context, sink capture.Sink) error {
 			return err
 		}
 	}
+}
+
+// startSync starts the binlog stream at r.start, or after r.gtidStart.
+func (r *Reader) startSync(syncer *replication.BinlogSyncer) (*replication.BinlogStreamer, error) {
+	if r.gtidStart == "" {
+		return syncer.StartSync(gomysql.Position{Name: r.base.name(r.start.Hi), Pos: uint32(r.start.Lo)})
+	}
+	set, err := gomysql.ParseMariadbGTIDSet(r.gtidStart)
+	if err != nil {
+		return nil, fmt.Errorf("saved GTID position %q: %w", r.gtidStart, err)
+	}
+	return syncer.StartSyncGTID(set)
 }
 
 // syncerConfig is what every binlog stream of r shares: the server and

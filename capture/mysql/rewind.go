@@ -39,9 +39,15 @@ func (r *Reader) Rewind(ctx context.Context, tip capture.ArchiveTip) (bool, erro
 	if err := r.state.rewind(tip.EndPos); err != nil {
 		return false, err
 	}
-	r.start, r.created = tip.EndPos, false
+	r.start, r.created, r.backlog = tip.EndPos, false, r.inEpochOf(r.backlog, tip.EndPos)
 	r.log.Info("no saved binlog position: resuming from the archive's end", "archive_end", tip.EndPos.Format(r.srv.engine()))
 	return true, nil
+}
+
+// inEpochOf returns p, a position of this server's binlog, in the epoch
+// of q.
+func (r *Reader) inEpochOf(p, q segment.Position) segment.Position {
+	return segment.Position{Hi: q.Hi&^(1<<32-1) | uint64(uint32(p.Hi)), Lo: p.Lo}
 }
 
 // rewindCheck returns why the server cannot be shown to hold the archived
@@ -52,7 +58,8 @@ func (r *Reader) rewindCheck(ctx context.Context, tip capture.ArchiveTip) string
 		return "the reader has a saved position"
 	case !r.srv.mariadb:
 		return "only MariaDB binlogs carry the commit times to check against"
-	case tip.LastPos.IsZero() || tip.LastPos.Compare(tip.EndPos) >= 0 || tip.EndPos.Compare(r.backlog) > 0:
+	case tip.LastPos.IsZero() || tip.LastPos.Compare(tip.EndPos) >= 0 || tip.LastPos.Hi>>32 != tip.EndPos.Hi>>32 ||
+		tip.EndPos.Compare(r.inEpochOf(r.backlog, tip.EndPos)) > 0:
 		return "the archive's end is not a point of this binlog"
 	case tip.LastCommit.Nanosecond() != 0:
 		return "the last archived commit time is not whole seconds"
@@ -66,10 +73,10 @@ func (r *Reader) rewindCheck(ctx context.Context, tip capture.ArchiveTip) string
 	if err != nil {
 		return "list binary logs: " + err.Error()
 	}
-	if _, ok := logs[tip.LastPos.Hi]; !ok {
+	if _, ok := logs[uint64(uint32(tip.LastPos.Hi))]; !ok {
 		return "binlog " + r.base.name(tip.LastPos.Hi) + " is no longer on the server"
 	}
-	if _, ok := logs[tip.EndPos.Hi]; !ok {
+	if _, ok := logs[uint64(uint32(tip.EndPos.Hi))]; !ok {
 		return "binlog " + r.base.name(tip.EndPos.Hi) + " is no longer on the server"
 	}
 	created, _, err := r.eventAt(ctx, segment.Position{Hi: tip.LastPos.Hi, Lo: 4}) // the file's start: its format description

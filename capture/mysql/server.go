@@ -37,9 +37,13 @@ func (s *server) flavor() string {
 	return "mysql"
 }
 
-// identity names the captured database on this server.
-func (s *server) identity(db string) capture.Identity {
-	return capture.Identity{Engine: s.engine(), SourceID: s.id + "/" + db}
+// identity names the captured database: on this server, or, when name
+// (Config.ID) is set, under that name whatever server holds it.
+func (s *server) identity(name, db string) capture.Identity {
+	if name == "" {
+		name = s.id
+	}
+	return capture.Identity{Engine: s.engine(), SourceID: name + "/" + db}
 }
 
 // inspect reads the server's settings and refuses any that would make
@@ -138,9 +142,10 @@ func parseBinlogName(name string) (binlogFile, uint64, error) {
 	return binlogFile{base: name[:i], digits: len(name) - i - 1}, n, nil
 }
 
-// name returns the file name of binlog number n.
+// name returns the file name of binlog number n (Position.Hi: its epoch
+// half is ignored).
 func (b binlogFile) name(n uint64) string {
-	return fmt.Sprintf("%s.%0*d", b.base, b.digits, n)
+	return fmt.Sprintf("%s.%0*d", b.base, b.digits, uint32(n))
 }
 
 // masterStatus returns the end of the server's binlog.

@@ -2,6 +2,7 @@ package mysql
 
 import (
 	"context"
+	"fmt"
 	"sync"
 
 	"github.com/go-mysql-org/go-mysql/client"
@@ -44,12 +45,39 @@ func (s *Source) Open(ctx context.Context) (capture.Reader, error) {
 	return r, nil
 }
 
-// Dump starts a base-backup dump (see Dump).
+// Dump starts a base-backup dump (see Dump) and places its position in
+// the stream's epoch: that of the last opened reader, or of the saved
+// position when none was opened. A dump of a server other than the one
+// the stream follows fails: its position would mean nothing in the
+// stream.
 func (s *Source) Dump(ctx context.Context) (capture.Dump, error) {
 	d, err := Dump(ctx, s.cfg)
 	if err != nil {
 		return nil, err
 	}
+	s.mu.Lock()
+	st := s.state
+	s.mu.Unlock()
+	server, epoch := d.server, uint32(0)
+	if st != nil {
+		_, epoch = st.position()
+		server = st.streamedServer()
+	} else if s.cfg.StateDir != "" {
+		saved := newStateFile(s.cfg.StateDir, d.id, d.server, binlogFile{})
+		sp, _, ok, err := saved.load()
+		if err != nil {
+			d.Close()
+			return nil, err
+		}
+		if ok {
+			server, epoch = sp.Server, sp.Epoch
+		}
+	}
+	if server != d.server {
+		d.Close()
+		return nil, fmt.Errorf("mysql dump: the server dumped (%s) is not the one the stream follows (%s): the source has moved and the stream has not yet; retry once the agent streams from this server", d.server, server)
+	}
+	d.pos.Hi |= uint64(epoch) << 32
 	return d, nil
 }
 
@@ -63,9 +91,7 @@ func (s *Source) Lag(ctx context.Context) (capture.Lag, error) {
 	if st == nil {
 		return capture.Lag{Bytes: -1, Retained: -1}, nil
 	}
-	st.mu.Lock()
-	acked := st.last
-	st.mu.Unlock()
+	acked, epoch := st.position()
 	s.lagMu.Lock()
 	defer s.lagMu.Unlock()
 	if s.lagConn == nil {
@@ -87,7 +113,18 @@ func (s *Source) Lag(ctx context.Context) (capture.Lag, error) {
 		s.lagConn = nil
 		return capture.Lag{}, err
 	}
-	return binlogLag(acked, end, logs), nil
+	if uint32(acked.Hi>>32) != epoch {
+		// The stream has just moved to this server: nothing of its
+		// binlog is acknowledged yet, and where the stream started in it
+		// is not known.
+		return capture.Lag{Bytes: -1, Retained: -1}, nil
+	}
+	files := make(map[uint64]int64, len(logs))
+	for n, size := range logs {
+		files[uint64(epoch)<<32|n] = size
+	}
+	end.Hi |= uint64(epoch) << 32
+	return binlogLag(acked, end, files), nil
 }
 
 // Close releases the connection Lag keeps.

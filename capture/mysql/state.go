@@ -20,74 +20,152 @@ import (
 // PostgreSQL replication slot's confirmed flush LSN is for the other
 // engine. MySQL keeps no state for a replica, so rxvault keeps it.
 type savedPos struct {
-	Source string `json:"source"` // engine and source id, to refuse another server's file
+	Source string `json:"source"` // engine and source id, to refuse another source's file
 	File   string `json:"file"`   // binlog file name
 	Pos    uint64 `json:"pos"`    // offset in it: a transaction boundary
 	// Created is the timestamp of the file's format description event:
 	// a file of the same name written after RESET MASTER has another.
 	Created uint32 `json:"created,omitempty"`
+	// Server is the identity of the server File belongs to (see
+	// server.id); empty in files written before it was recorded, which
+	// then belong to the server the source names.
+	Server string `json:"server,omitempty"`
+	// Epoch counts the servers the source has moved to: Position.Hi's
+	// top half.
+	Epoch uint32 `json:"epoch,omitempty"`
+	// GTID is MariaDB's GTID position of the acknowledged point (the last
+	// GTID of each replication domain, in gtid_binlog_pos form), or an
+	// earlier one: what a stream from another server resumes after.
+	GTID string `json:"gtid,omitempty"`
 }
 
-// stateFile is the saved position of one source.
+// stateFile is the saved position of one source, and the GTIDs that
+// saving it needs.
 type stateFile struct {
 	path   string
 	source string
 	base   binlogFile
 
-	mu      sync.Mutex
-	last    segment.Position
-	created map[uint64]uint32 // binlog file number → its format description's timestamp
+	mu     sync.Mutex
+	server string // the server streamed now
+	epoch  uint32 // its epoch
+	last   segment.Position
+	// created maps a binlog file (Position.Hi) to its format
+	// description's timestamp.
+	created map[uint64]uint32
 	// savedCreated is the loaded position's Created (0: not recorded).
 	savedCreated uint32
+	// gtids is MariaDB's GTID position as of last, and the GTIDs
+	// committed since, by commit end.
+	gtids gtidTrack
 }
 
-func newStateFile(dir string, id capture.Identity, base binlogFile) *stateFile {
+func newStateFile(dir string, id capture.Identity, server string, base binlogFile) *stateFile {
 	key := id.Engine.String() + " " + id.SourceID
 	sum := sha256.Sum256([]byte(key))
 	return &stateFile{
 		path:    filepath.Join(dir, "binlog-position-"+hex.EncodeToString(sum[:6])+".json"),
 		source:  key,
+		server:  server,
 		base:    base,
 		created: map[uint64]uint32{},
 	}
 }
 
-// load returns the saved position, or ok false when there is none.
-func (s *stateFile) load() (pos segment.Position, ok bool, err error) {
+// load returns the saved record, or ok false when there is none. Its
+// position is not yet the state's: Open adopts it with resume (same
+// server) or moveTo (another server).
+func (s *stateFile) load() (sp savedPos, pos segment.Position, ok bool, err error) {
 	data, err := os.ReadFile(s.path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return pos, false, nil
+		return sp, pos, false, nil
 	}
 	if err != nil {
-		return pos, false, fmt.Errorf("saved binlog position: %w", err)
+		return sp, pos, false, fmt.Errorf("saved binlog position: %w", err)
 	}
-	var sp savedPos
 	if err := json.Unmarshal(data, &sp); err != nil {
-		return pos, false, fmt.Errorf("saved binlog position %s is damaged: %w; fix: remove it to start a new chain with a new base backup", s.path, err)
+		return sp, pos, false, fmt.Errorf("saved binlog position %s is damaged: %w; fix: remove it to start a new chain with a new base backup", s.path, err)
 	}
 	if sp.Source != s.source {
-		return pos, false, fmt.Errorf("saved binlog position %s belongs to %q, not %q; fix: give each source its own spool.dir", s.path, sp.Source, s.source)
+		return sp, pos, false, fmt.Errorf("saved binlog position %s belongs to %q, not %q; fix: give each source its own spool.dir", s.path, sp.Source, s.source)
 	}
 	_, n, err := parseBinlogName(sp.File)
-	if err != nil {
-		return pos, false, fmt.Errorf("saved binlog position %s: %w", s.path, err)
+	if err == nil && n >= 1<<32 {
+		err = fmt.Errorf("binlog file number %d is out of range", n)
 	}
-	pos = segment.Position{Hi: n, Lo: sp.Pos}
-	s.mu.Lock()
-	s.last, s.savedCreated = pos, sp.Created
-	s.created[pos.Hi] = sp.Created
-	s.mu.Unlock()
-	return pos, true, nil
+	if err != nil {
+		return sp, pos, false, fmt.Errorf("saved binlog position %s: %w", s.path, err)
+	}
+	if _, err := parseGTIDPos(sp.GTID); err != nil {
+		return sp, pos, false, fmt.Errorf("saved binlog position %s: %w; fix: remove it to start a new chain with a new base backup", s.path, err)
+	}
+	if sp.Server == "" {
+		sp.Server = s.server
+	}
+	return sp, segment.Position{Hi: uint64(sp.Epoch)<<32 | n, Lo: sp.Pos}, true, nil
 }
 
-// save records pos durably if it is past the last saved position.
+// resume makes the loaded record the state: the stream continues on its
+// server.
+func (s *stateFile) resume(sp savedPos, pos segment.Position) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.epoch, s.last, s.savedCreated = sp.Epoch, pos, sp.Created
+	s.created[pos.Hi] = sp.Created
+	s.gtids.reset(sp.GTID)
+}
+
+// moveTo starts the next epoch on the server streamed now, from the
+// loaded record's GTID position. The record stays as it is on disk until
+// a position of the new epoch is saved.
+func (s *stateFile) moveTo(sp savedPos, pos segment.Position) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.epoch, s.last = sp.Epoch+1, pos
+	s.gtids.reset(sp.GTID)
+}
+
+// begin sets the state of a stream with no saved position, at pos.
+func (s *stateFile) begin(pos segment.Position) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.epoch, s.last, s.savedCreated = uint32(pos.Hi>>32), segment.Position{}, 0
+	s.gtids.reset("")
+}
+
+// at returns the position of offset off in binlog file n of the current
+// epoch.
+func (s *stateFile) at(n, off uint64) segment.Position {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return segment.Position{Hi: uint64(s.epoch)<<32 | n, Lo: off}
+}
+
+// committed records that the transaction with MariaDB GTID g committed,
+// its commit event ending at end.
+func (s *stateFile) committed(end segment.Position, g gtid) {
+	s.mu.Lock()
+	s.gtids.add(end, g)
+	s.mu.Unlock()
+}
+
+// save records pos durably if it is a position of the current epoch past
+// the last saved one, with the GTID position of the transactions
+// committed up to it (as far as this stream has seen them: a position
+// the stream has not reached yet, left in the spool by an earlier run,
+// is saved with an earlier GTID position, which only makes a move to
+// another server re-send more).
 func (s *stateFile) save(pos segment.Position) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if pos.Compare(s.last) <= 0 {
+	if pos.Compare(s.last) <= 0 || uint32(pos.Hi>>32) != s.epoch {
 		return nil
 	}
-	data, err := json.Marshal(savedPos{Source: s.source, File: s.base.name(pos.Hi), Pos: pos.Lo, Created: s.created[pos.Hi]})
+	g := s.gtids.upTo(pos)
+	data, err := json.Marshal(savedPos{
+		Source: s.source, File: s.base.name(pos.Hi), Pos: pos.Lo, Created: s.created[pos.Hi],
+		Server: s.server, Epoch: s.epoch, GTID: g,
+	})
 	if err != nil {
 		return err
 	}
@@ -99,18 +177,20 @@ func (s *stateFile) save(pos segment.Position) error {
 }
 
 // rewind records pos durably as the resume point even though it is before
-// the last one saved (see Reader.Rewind).
+// the last one saved (see Reader.Rewind); pos's epoch becomes the
+// current one.
 func (s *stateFile) rewind(pos segment.Position) error {
 	s.mu.Lock()
-	s.last, s.savedCreated = segment.Position{}, s.created[pos.Hi]
+	s.epoch, s.last, s.savedCreated = uint32(pos.Hi>>32), segment.Position{}, s.created[pos.Hi]
+	s.gtids.reset("")
 	s.mu.Unlock()
 	return s.save(pos)
 }
 
-// fileSeen records the format description timestamp of binlog file n. It
-// reports false when n is the saved position's file and its recorded
-// timestamp differs: the file was replaced (RESET MASTER) and the saved
-// offset means nothing in it.
+// fileSeen records the format description timestamp of binlog file n
+// (Position.Hi). It reports false when n is the saved position's file
+// and its recorded timestamp differs: the file was replaced (RESET
+// MASTER) and the saved offset means nothing in it.
 func (s *stateFile) fileSeen(n uint64, created uint32) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -121,6 +201,20 @@ func (s *stateFile) fileSeen(n uint64, created uint32) bool {
 		s.created[n] = created
 	}
 	return true
+}
+
+// position returns the last saved position and the current epoch.
+func (s *stateFile) position() (segment.Position, uint32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.last, s.epoch
+}
+
+// streamedServer returns the identity of the server streamed now.
+func (s *stateFile) streamedServer() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.server
 }
 
 // remove forgets the saved position: the stream from it is lost.

@@ -244,3 +244,61 @@ func cat(bs ...[]byte) []byte {
 	}
 	return out
 }
+
+func TestGTIDTrack(t *testing.T) {
+	var tr gtidTrack
+	tr.reset("1-1-4,0-1-9")
+	at := func(off uint64) segment.Position { return segment.Position{Hi: 3, Lo: off} }
+	tr.add(at(100), gtid{0, 1, 10})
+	tr.add(at(200), gtid{1, 2, 5})
+	tr.add(at(300), gtid{0, 1, 11})
+	for _, tc := range []struct {
+		upTo uint64
+		want string
+	}{
+		{50, "0-1-9,1-1-4"},
+		{100, "0-1-10,1-1-4"},
+		{250, "0-1-10,1-2-5"},
+		{300, "0-1-11,1-2-5"},
+		{900, "0-1-11,1-2-5"},
+	} {
+		if got := tr.upTo(at(tc.upTo)); got != tc.want {
+			t.Errorf("upTo(%d) = %q, want %q", tc.upTo, got, tc.want)
+		}
+	}
+	if len(tr.pending) != 0 {
+		t.Errorf("%d GTIDs still pending", len(tr.pending))
+	}
+	for _, bad := range []string{"0-1", "0-1-x", "0-1-2,0-2-3", "-1-2"} {
+		if _, err := parseGTIDPos(bad); err == nil {
+			t.Errorf("parseGTIDPos(%q) accepted", bad)
+		}
+	}
+}
+
+func TestMissingGTID(t *testing.T) {
+	pos, err := parseGTIDPos("0-1-100,1-1-7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		state   string
+		missing string // "" when none is
+	}{
+		{"0-1-100,1-1-7", ""},
+		{"0-1-100,0-2-150,1-1-9", ""},       // the new server went on, in both domains
+		{"0-1-99,0-2-150,1-1-7", "0-1-100"}, // it never received 0-1-100
+		{"0-2-150,1-1-7", "0-1-100"},        // nothing of server 1 in domain 0
+		{"0-1-100", "1-1-7"},                // nothing of domain 1
+		{"", "0-1-100"},                     // log_slave_updates off: nothing replicated is binlogged
+	} {
+		state, err := parseGTIDList(tc.state)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, missing := missingGTID(pos, state)
+		if got := map[bool]string{true: g.String(), false: ""}[missing]; got != tc.missing {
+			t.Errorf("state %q: missing %q, want %q", tc.state, got, tc.missing)
+		}
+	}
+}

@@ -159,7 +159,11 @@ func runRestore(ctx context.Context, g *globals, cmd *cobra.Command, opts restor
 			"target": config.RedactURL(opts.target), "backup": res.Backup,
 			"backup_pos": res.BackupPos.Format(plan.Engine), "transactions": res.Txns, "changes": res.Changes,
 			"last_commit": res.LastCommit, "last_pos": res.LastPos.Format(plan.Engine), "last_id": res.LastID,
+			"resent_skipped": res.Resent,
 		})
+	}
+	if res.Resent > 0 {
+		fmt.Fprintf(g.stdout, "skipped %d transactions the source re-sent after it moved to another server\n", res.Resent)
 	}
 	if res.Txns == 0 {
 		fmt.Fprintf(g.stdout, "restored %s to base backup %s at %s (no transaction after it up to %s)\n",

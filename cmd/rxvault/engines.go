@@ -22,6 +22,9 @@ func sourceFor(cfg *config.Config, spill string, log *slog.Logger) (capture.Sour
 	}
 	switch dsnScheme(cfg.Source.DSN) {
 	case "postgres", "postgresql":
+		if cfg.Source.ID != "" {
+			return nil, usage(fmt.Errorf("source.id: a PostgreSQL source is named by its system identifier, which a promoted standby keeps; fix: remove source.id"))
+		}
 		return pgcapture.NewSource(pgcapture.Config{
 			DSN:         cfg.Source.DSN,
 			Slot:        cfg.Source.Slot,
@@ -37,6 +40,7 @@ func sourceFor(cfg *config.Config, spill string, log *slog.Logger) (capture.Sour
 		}
 		return mycapture.NewSource(mycapture.Config{
 			DSN:       cfg.Source.DSN,
+			ID:        cfg.Source.ID,
 			ServerID:  cfg.Source.ServerID,
 			Heartbeat: cfg.Source.Heartbeat,
 			StateDir:  cfg.Spool.Dir,

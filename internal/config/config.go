@@ -42,6 +42,11 @@ type Source struct {
 	// ServerID is the replica server id rxvault registers with a MySQL or
 	// MariaDB source; no server or other replica may use it.
 	ServerID uint32 `mapstructure:"server_id"`
+	// ID, MySQL and MariaDB only, names the source in the archive instead
+	// of the server's identity, so that the archive's chain follows the
+	// database to another server (a MariaDB failover to a replica). Empty:
+	// the server's identity. Set it before the first run.
+	ID string `mapstructure:"id"`
 }
 
 // Archive is where segments and base backups are stored.

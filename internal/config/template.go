@@ -44,6 +44,11 @@ source:
   # MySQL and MariaDB: the replica server id rxvault registers with to read
   # the binlog. No server or other replica may use the same id.
   server_id: 42170001
+  # MySQL and MariaDB: a name for the source that stays the same when the
+  # database moves to another server (a failover to a replica), so the
+  # archive's chain follows it (MariaDB, by GTID). Empty: the server's own
+  # identity, and a failover starts a new chain. Set it before the first run.
+  id: ""
 
 archive:
   # Where segments and base backups go. Every store receives every object.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -60,6 +61,9 @@ func (c *Config) Validate() error {
 		if s, tb, ok := strings.Cut(t, "."); !ok || s == "" || tb == "" {
 			return bad("source.tables", t, "not schema.table", "list tables as schema.table, e.g. public.prescriptions")
 		}
+	}
+	if id := c.Source.ID; id != "" && !sourceIDRE.MatchString(id) {
+		return bad("source.id", id, "not a valid source name", "use 1 to 64 letters, digits, '.', '_' or '-', e.g. pharmacy-main")
 	}
 	if c.Source.ServerID == 0 {
 		return bad("source.server_id", "0", "MySQL and MariaDB reserve server id 0", "set source.server_id to a number no server or replica uses, e.g. 42170001")
@@ -253,3 +257,6 @@ func abbreviate(s string) string {
 	}
 	return s
 }
+
+// sourceIDRE matches a valid source.id.
+var sourceIDRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
