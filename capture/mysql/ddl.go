@@ -159,9 +159,19 @@ type ddlSession struct {
 	// NoForeignKeyChecks: the session ran with foreign_key_checks=0 (so
 	// a table may reference one created later).
 	NoForeignKeyChecks bool `json:"no_foreign_key_checks,omitempty"`
+	// ExplicitDefaultsForTimestamp is the session's
+	// explicit_defaults_for_timestamp, where the server records it (MySQL
+	// 8; MariaDB 10.10 and newer, in the session flags): whether a
+	// TIMESTAMP column declared without NULL or a default is NULL DEFAULT
+	// NULL (true) or NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE … (false).
+	ExplicitDefaultsForTimestamp *bool `json:"explicit_defaults_for_timestamp,omitempty"`
 	// micros is the microseconds of that clock, from the status
 	// variables (0 if the server wrote none).
 	micros uint32
+	// flags2 is the session flags (Q_FLAGS2); mysqlExplicitTS MySQL's
+	// explicit_defaults_for_timestamp variable (-1: not written).
+	flags2          uint32
+	mysqlExplicitTS int8
 	// OtherDatabases says the statement also creates, changes or drops
 	// another database's objects (RENAME TABLE t TO other.t, DROP TABLE
 	// t, other.x).
@@ -180,6 +190,41 @@ var statusVarSize = map[byte]int{
 // foreign_key_checks=0, the same in MySQL and MariaDB.
 const optionNoForeignKeyChecks = 1 << 26
 
+// mariadbOptionExplicitTS is MariaDB's session flags bit for
+// explicit_defaults_for_timestamp=1, written from MariaDB 10.10 on (where
+// the variable became a session one); MySQL has no such bit.
+const mariadbOptionExplicitTS = 1 << 24
+
+// explicitDefaultsForTimestamp sets s.ExplicitDefaultsForTimestamp from
+// what the server (MariaDB or not, and of the version given) wrote.
+func (s *ddlSession) explicitDefaultsForTimestamp(mariadb bool, version string) {
+	var on bool
+	switch {
+	case mariadb && versionAtLeast(version, 10, 10):
+		on = s.flags2&mariadbOptionExplicitTS != 0
+	case !mariadb && s.mysqlExplicitTS >= 0:
+		on = s.mysqlExplicitTS == 1
+	default:
+		return
+	}
+	s.ExplicitDefaultsForTimestamp = &on
+}
+
+// versionAtLeast reports whether a server version string ("10.11.6-MariaDB-log",
+// "8.0.36") is at least major.minor.
+func versionAtLeast(version string, major, minor int) bool {
+	parts := strings.SplitN(version, ".", 3)
+	if len(parts) < 2 {
+		return false
+	}
+	ma, err1 := strconv.Atoi(parts[0])
+	mi, err2 := strconv.Atoi(strings.TrimRightFunc(parts[1], func(r rune) bool { return r < '0' || r > '9' }))
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	return ma > major || ma == major && mi >= minor
+}
+
 const (
 	qFlags2     = 0
 	qCharset    = 4   // character_set_client, collation_connection, collation_server (2 bytes each)
@@ -191,6 +236,7 @@ const (
 	qCatalogNZ  = 6 // length byte, name
 	qInvoker    = 11
 	qUpdatedDBs = 12
+	qExplicitTS = 16 // MySQL: explicit_defaults_for_timestamp (1 byte)
 )
 
 // modeANSIQuotes is sql_mode's ANSI_QUOTES bit (the same in MySQL and
@@ -209,6 +255,7 @@ func (s ddlSession) ansiQuotes() bool {
 // parsing stops at the first code it does not know. ok is false when no
 // sql_mode was found.
 func parseStatusVars(b []byte) (s ddlSession, ok bool) {
+	s.mysqlExplicitTS = -1
 	lenStr := func(i int) (string, int, bool) {
 		if i >= len(b) || i+1+int(b[i]) > len(b) {
 			return "", 0, false
@@ -224,7 +271,10 @@ func parseStatusVars(b []byte) (s ddlSession, ok bool) {
 			}
 			switch code {
 			case qFlags2:
-				s.NoForeignKeyChecks = binary.LittleEndian.Uint32(b[i:])&optionNoForeignKeyChecks != 0
+				s.flags2 = binary.LittleEndian.Uint32(b[i:])
+				s.NoForeignKeyChecks = s.flags2&optionNoForeignKeyChecks != 0
+			case qExplicitTS:
+				s.mysqlExplicitTS = int8(min(b[i], 1))
 			case qCharset:
 				s.Charset = []uint16{binary.LittleEndian.Uint16(b[i:]), binary.LittleEndian.Uint16(b[i+2:]), binary.LittleEndian.Uint16(b[i+4:])}
 			case qSQLMode:

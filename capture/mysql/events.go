@@ -237,6 +237,7 @@ func (a *assembler) ddl(e *replication.QueryEvent, q string, at time.Time) error
 	}
 	if hasSess {
 		sess.OtherDatabases = othersChanged
+		sess.explicitDefaultsForTimestamp(a.r.srv.mariadb, a.r.srv.version)
 		if sess.micros < 1_000_000 {
 			sess.Timestamp = fmt.Sprintf("%d.%06d", at.Unix(), sess.micros)
 		}

@@ -1,6 +1,7 @@
 package mysql
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"reflect"
@@ -213,26 +214,38 @@ func TestTxnBufReuse(t *testing.T) {
 
 func TestParseStatusVars(t *testing.T) {
 	mode := []byte{1, 0x00, 0x00, 0x20, 0x54, 0, 0, 0, 0} // Q_SQL_MODE_CODE, 1411383296
+	on, off := true, false
 	for _, tc := range []struct {
-		name string
-		b    []byte
-		want ddlSession
-		ok   bool
+		name    string
+		b       []byte
+		version string // the server's; "" is MySQL 8.0.36
+		want    ddlSession
+		ok      bool
 	}{
 		{"flags, mode, catalog, auto_increment, charset, time zone, MariaDB's microseconds",
 			cat([]byte{0, 0, 0, 0, 0}, mode, []byte{6, 3, 's', 't', 'd'}, []byte{3, 1, 0, 1, 0}, []byte{4, 33, 0, 33, 0, 8, 0}, []byte{5, 6, '+', '0', '5', ':', '3', '0'}, []byte{128, 0x40, 0xe2, 0x01}, []byte{129, 1, 2, 3, 4, 5, 6, 7, 8}),
-			ddlSession{SQLMode: "1411383296", TimeZone: "+05:30", Charset: []uint16{33, 33, 8}, micros: 123456}, true},
-		{"foreign_key_checks=0", cat([]byte{0, 0, 0, 0, 4}, mode), ddlSession{SQLMode: "1411383296", NoForeignKeyChecks: true}, true},
-		{"MySQL's microseconds", cat(mode, []byte{13, 0x3f, 0x42, 0x0f}), ddlSession{SQLMode: "1411383296", micros: 999999}, true},
-		{"no time zone", cat([]byte{0, 0, 0, 0, 0}, mode, []byte{12, 1, 'p', 0}, []byte{128, 1, 2, 3}), ddlSession{SQLMode: "1411383296", micros: 0x030201}, true},
-		{"an unknown code before the time zone", cat(mode, []byte{99, 1}, []byte{5, 1, 'X'}), ddlSession{SQLMode: "1411383296"}, true},
-		{"truncated mode", []byte{1, 0, 0}, ddlSession{}, false},
-		{"truncated time zone", cat(mode, []byte{5, 9, '+'}), ddlSession{SQLMode: "1411383296"}, true},
-		{"empty", nil, ddlSession{}, false},
+			"10.11.6-MariaDB-log", ddlSession{SQLMode: "1411383296", TimeZone: "+05:30", Charset: []uint16{33, 33, 8}, micros: 123456, ExplicitDefaultsForTimestamp: &off}, true},
+		{"foreign_key_checks=0", cat([]byte{0, 0, 0, 0, 4}, mode), "10.5.1-MariaDB", ddlSession{SQLMode: "1411383296", NoForeignKeyChecks: true}, true},
+		{"MariaDB's explicit_defaults_for_timestamp", cat([]byte{0, 0, 0, 0, 1}, mode), "10.10.2-MariaDB", ddlSession{SQLMode: "1411383296", ExplicitDefaultsForTimestamp: &on}, true},
+		{"MySQL's microseconds", cat(mode, []byte{13, 0x3f, 0x42, 0x0f}), "", ddlSession{SQLMode: "1411383296", micros: 999999}, true},
+		{"MySQL's explicit_defaults_for_timestamp", cat([]byte{0, 0, 0, 0, 1}, mode, []byte{16, 0}), "", ddlSession{SQLMode: "1411383296", ExplicitDefaultsForTimestamp: &off}, true},
+		{"no time zone", cat([]byte{0, 0, 0, 0, 0}, mode, []byte{12, 1, 'p', 0}, []byte{128, 1, 2, 3}), "10.6.1-MariaDB", ddlSession{SQLMode: "1411383296", micros: 0x030201}, true},
+		{"an unknown code before the time zone", cat(mode, []byte{99, 1}, []byte{5, 1, 'X'}), "", ddlSession{SQLMode: "1411383296"}, true},
+		{"truncated mode", []byte{1, 0, 0}, "", ddlSession{}, false},
+		{"truncated time zone", cat(mode, []byte{5, 9, '+'}), "", ddlSession{SQLMode: "1411383296"}, true},
+		{"empty", nil, "", ddlSession{}, false},
 	} {
 		got, ok := parseStatusVars(tc.b)
+		version := cmp.Or(tc.version, "8.0.36")
+		got.explicitDefaultsForTimestamp(strings.Contains(version, "MariaDB"), version)
+		got.flags2, got.mysqlExplicitTS = 0, 0
 		if !reflect.DeepEqual(got, tc.want) || ok != tc.ok {
 			t.Errorf("%s: %+v %v, want %+v %v", tc.name, got, ok, tc.want, tc.ok)
+		}
+	}
+	for v, want := range map[string]bool{"10.10.1-MariaDB": true, "10.9.8-MariaDB": false, "11.4.2-MariaDB-log": true, "10.11": true, "8": false, "x.y": false} {
+		if got := versionAtLeast(v, 10, 10); got != want {
+			t.Errorf("versionAtLeast(%q, 10, 10) = %v", v, got)
 		}
 	}
 }

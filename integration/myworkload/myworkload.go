@@ -301,6 +301,12 @@ func (w *Runner) CreateTable() error {
 		// With the checks off the delete does not cascade: its fills stay.
 		"DELETE FROM prescriptions WHERE id IN (SELECT prescription_id FROM fills) ORDER BY id LIMIT 1",
 		"SET foreign_key_checks = 1",
+		// A legacy session: its bare TIMESTAMP column is NOT NULL DEFAULT
+		// CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP, not replay's
+		// NULL DEFAULT NULL, and existing rows get the ALTER's clock.
+		"SET explicit_defaults_for_timestamp = 0",
+		"ALTER TABLE recalls ADD COLUMN acknowledged TIMESTAMP",
+		"SET explicit_defaults_for_timestamp = DEFAULT",
 	} {
 		if _, err := w.conn.Execute(q); err != nil {
 			return err

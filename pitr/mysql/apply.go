@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"iter"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -551,6 +553,9 @@ type ddlSession struct {
 	Charset            []uint16 `json:"charset"`   // client, connection, server collation ids
 	NoForeignKeyChecks bool     `json:"no_foreign_key_checks"`
 	OtherDatabases     bool     `json:"other_databases"`
+	// ExplicitDefaultsForTimestamp is nil when the source did not record
+	// it.
+	ExplicitDefaultsForTimestamp *bool `json:"explicit_defaults_for_timestamp"`
 }
 
 // What a ddlSession message may hold: sql_mode's bits in decimal, and a
@@ -563,9 +568,9 @@ var (
 
 // runDDL runs q under the source session's settings sess (nil: replay's
 // own, for archives written before they were captured): sql_mode, time
-// zone, character sets, foreign_key_checks, and the session clock
-// (sess.Timestamp, else at unless it is zero), as mariadb-binlog sets
-// them; then puts replay's settings back. A source session on the
+// zone, character sets, foreign_key_checks, explicit_defaults_for_timestamp
+// and the session clock (sess.Timestamp, else at unless it is zero), as
+// mariadb-binlog sets them; then puts replay's settings back. A source session on the
 // server's default time zone runs in UTC, replay's zone: the archive does
 // not know the source server's default.
 func (t *Target) runDDL(q string, sess *ddlSession, at time.Time) error {
@@ -581,6 +586,15 @@ func (t *Target) runDDL(q string, sess *ddlSession, at time.Time) error {
 		if sess.NoForeignKeyChecks {
 			set = append(set, "foreign_key_checks = 0")
 		}
+		if e := sess.ExplicitDefaultsForTimestamp; e != nil {
+			differs, err := t.explicitTSDiffers(*e)
+			if err != nil {
+				return err
+			}
+			if differs {
+				set = append(set, fmt.Sprintf("explicit_defaults_for_timestamp = %d", boolInt(*e)))
+			}
+		}
 	}
 	switch {
 	case sess != nil && sess.Timestamp != "":
@@ -590,6 +604,10 @@ func (t *Target) runDDL(q string, sess *ddlSession, at time.Time) error {
 	}
 	if len(set) > 0 {
 		if _, err := t.conn.Execute("SET SESSION " + strings.Join(set, ", ")); err != nil {
+			if sess != nil && sess.ExplicitDefaultsForTimestamp != nil && strings.Contains(err.Error(), "explicit_defaults_for_timestamp") {
+				return fmt.Errorf("the source ran this DDL with explicit_defaults_for_timestamp = %d, which this server cannot set per session: %w; fix: restore into MariaDB 10.10+ or MySQL 8.0+, or a server started with explicit_defaults_for_timestamp = %[1]d",
+					boolInt(*sess.ExplicitDefaultsForTimestamp), err)
+			}
 			if sess != nil && sess.TimeZone != "" && strings.Contains(err.Error(), "time zone") {
 				return fmt.Errorf("the source ran this DDL in time zone %s, which the target does not know: %w; fix: load the target's time zone tables (mariadb-tzinfo-to-sql /usr/share/zoneinfo | mariadb mysql)", sess.TimeZone, err)
 			}
@@ -599,11 +617,32 @@ func (t *Target) runDDL(q string, sess *ddlSession, at time.Time) error {
 	_, err := t.conn.Execute(q)
 	if len(set) > 0 {
 		rerr := t.resetSession()
+		if rerr == nil && slices.ContainsFunc(set, func(s string) bool { return strings.HasPrefix(s, "explicit_defaults_for_timestamp") }) {
+			_, rerr = t.conn.Execute("SET SESSION explicit_defaults_for_timestamp = DEFAULT")
+		}
 		if err == nil && rerr != nil {
 			return fmt.Errorf("restore replay's session settings after DDL: %w", rerr)
 		}
 	}
 	return err
+}
+
+// explicitTSDiffers reports whether replay's session has another
+// explicit_defaults_for_timestamp than on (resetSession gives it the
+// server's default back).
+func (t *Target) explicitTSDiffers(on bool) (bool, error) {
+	row, err := mysqlconn.QueryRow(t.conn, "SELECT @@session.explicit_defaults_for_timestamp")
+	if err != nil {
+		return false, fmt.Errorf("read explicit_defaults_for_timestamp: %w", err)
+	}
+	return row[0] != strconv.Itoa(boolInt(on)), nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // databaseStmtRE matches CREATE, DROP and ALTER DATABASE (or SCHEMA).
