@@ -107,6 +107,18 @@ func mrRestoreLatestOut(t *testing.T, d *deployment, m *testenv.MariaDB, name, s
 	return out
 }
 
+// mrOneChain checks that the agent logged no gap and the archive holds
+// one chain.
+func mrOneChain(t *testing.T, d *deployment, what string) {
+	t.Helper()
+	if strings.Contains(d.agentLog(), "GAP") {
+		t.Errorf("%s: the agent logged a gap", what)
+	}
+	if l, code := mrListing(t, d, ""); code != 0 || len(l.Chains) != 1 {
+		t.Errorf("list %s: exit %d, want 0 and one chain: %+v", what, code, l.Chains)
+	}
+}
+
 // mrCompare compares database db with the source's state and ledger.
 func mrCompare(t *testing.T, what string, m *testenv.MariaDB, db string, want myworkload.State, wantLedger string) {
 	t.Helper()
@@ -405,12 +417,7 @@ func TestMariaDBLostSpool(t *testing.T) {
 	}
 	want, wantLedger := mrEnd(t, m)
 	d.stop()
-	if strings.Contains(d.agentLog(), "GAP") {
-		t.Error("the agent logged a gap after resuming from the archive's end")
-	}
-	if l, code := mrListing(t, d, ""); code != 0 || len(l.Chains) != 1 {
-		t.Errorf("list after a lost spool: exit %d, want 0 and one chain: %+v", code, l.Chains)
-	}
+	mrOneChain(t, d, "after a lost spool")
 	mrRestoreLatest(t, d, m, "restored", "")
 	mrCompare(t, "restore after a lost spool", m, "restored", want, wantLedger)
 
