@@ -45,7 +45,8 @@ func newRestoreCommand(g *globals) *cobra.Command {
   --lsn POS   every transaction committed at or before this position (PostgreSQL:
               16/B374D848; MySQL and MariaDB: binlog file number and offset,
               000042:1234, the end_log_pos of a transaction's Xid or COMMIT in
-              mariadb-binlog's output; --position is the same flag)
+              mariadb-binlog's output, 1/000042:1234 in epoch 1 after a failover;
+              --position is the same flag)
   --gtid ID   every transaction up to and including the one with this GTID (MariaDB
               0-1-5012, MySQL 3e11fa47-71ca-11e1-9e33-c80aa9429562:23)
   --xid ID    the same for a PostgreSQL transaction id (7345)
