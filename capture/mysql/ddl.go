@@ -145,8 +145,12 @@ func textScope(q, schema, db string) ddlScope {
 // routines, triggers and events it creates keep the source's sql_mode,
 // and time literals in it are read in the source session's time zone.
 type ddlSession struct {
-	SQLMode  string `json:"sql_mode"`            // the mode's bits, in decimal (SET sql_mode takes them)
-	TimeZone string `json:"time_zone,omitempty"` // empty: the server's default zone
+	SQLMode string `json:"sql_mode"` // the mode's bits, in decimal (SET sql_mode takes them)
+	// TimeZone is the session's time zone, where the statement used it
+	// (so the server logged it); SYSTEM is replaced by the source host
+	// zone's offset at the statement's time, and TimeZoneSystem set.
+	TimeZone       string `json:"time_zone,omitempty"`
+	TimeZoneSystem bool   `json:"time_zone_system,omitempty"`
 	// Timestamp is the session's clock when the statement ran, seconds
 	// and microseconds ("1796000000.123456"): what CURRENT_TIMESTAMP was
 	// for it (the default that ALTER TABLE … ADD COLUMN … DEFAULT

@@ -37,8 +37,9 @@ type assembler struct {
 	lazy *lazyRows
 	cur  uint64 // current binlog file: Position.Hi, its number 0 until the server names it
 
-	rels map[uint64]*tableRel // table id → relation, for this database and the heartbeat table
-	crc  int                  // bytes of checksum at the end of each event (from the format description)
+	rels  map[uint64]*tableRel // table id → relation, for this database and the heartbeat table
+	sysTZ map[int64]string     // hour since the epoch → the server's SYSTEM offset then (see systemOffset)
+	crc   int                  // bytes of checksum at the end of each event (from the format description)
 
 	caughtUp bool // the stream has passed the binlog's end at Open
 
@@ -212,7 +213,7 @@ func (a *assembler) query(ctx context.Context, e *replication.QueryEvent, here c
 		a.begin("")
 	}
 	if isDDL(q) {
-		if err := a.ddl(e, q, here.ts); err != nil {
+		if err := a.ddl(ctx, e, q, here.ts); err != nil {
 			return err
 		}
 	}
@@ -229,7 +230,7 @@ func (a *assembler) query(ctx context.Context, e *replication.QueryEvent, here c
 // ddl adds DDL statement q of query event e, written at (the event's
 // whole-second timestamp), to the transaction, after a message with its
 // session's settings, if it concerns the captured database.
-func (a *assembler) ddl(e *replication.QueryEvent, q string, at time.Time) error {
+func (a *assembler) ddl(ctx context.Context, e *replication.QueryEvent, q string, at time.Time) error {
 	sess, hasSess := parseStatusVars(e.StatusVars)
 	ours, othersChanged := a.concerns(string(e.Schema), q, sess.ansiQuotes())
 	if !ours {
@@ -238,6 +239,15 @@ func (a *assembler) ddl(e *replication.QueryEvent, q string, at time.Time) error
 	if hasSess {
 		sess.OtherDatabases = othersChanged
 		sess.explicitDefaultsForTimestamp(a.r.srv.mariadb, a.r.srv.version)
+		if strings.EqualFold(sess.TimeZone, "SYSTEM") {
+			// SYSTEM is the server host's zone, which the restore host
+			// need not share: replay gets its offset then.
+			tz, err := a.systemOffset(ctx, at)
+			if err != nil {
+				return err
+			}
+			sess.TimeZone, sess.TimeZoneSystem = tz, true
+		}
 		if sess.micros < 1_000_000 {
 			sess.Timestamp = fmt.Sprintf("%d.%06d", at.Unix(), sess.micros)
 		}
@@ -254,6 +264,47 @@ func (a *assembler) ddl(e *replication.QueryEvent, q string, at time.Time) error
 	}
 	clear(a.rels) // tables may change: forget cached relations
 	return nil
+}
+
+// systemOffset returns the source server's SYSTEM time zone's offset
+// from UTC at instant at, as +HH:MM, asking the server (once per hour of
+// at: offsets change at most at whole hours).
+func (a *assembler) systemOffset(ctx context.Context, at time.Time) (string, error) {
+	hour := at.Unix() / 3600
+	if tz, ok := a.sysTZ[hour]; ok {
+		return tz, nil
+	}
+	c, err := connect(ctx, a.r.d, "")
+	if err != nil {
+		return "", fmt.Errorf("read the server's SYSTEM time zone offset: %w", err)
+	}
+	defer c.Close()
+	if _, err := c.Execute("SET time_zone = 'SYSTEM'"); err != nil {
+		return "", fmt.Errorf("read the server's SYSTEM time zone offset: %w", err)
+	}
+	// FROM_UNIXTIME gives the wall time in SYSTEM; its distance from the
+	// epoch's wall time, less the instant, is the offset.
+	row, err := mysqlconn.QueryRow(c, fmt.Sprintf("SELECT TIMESTAMPDIFF(SECOND, '1970-01-01 00:00:00', FROM_UNIXTIME(%d))", at.Unix()))
+	if err != nil {
+		return "", fmt.Errorf("read the server's SYSTEM time zone offset: %w", err)
+	}
+	wall, err := strconv.ParseInt(row[0], 10, 64)
+	if err != nil {
+		return "", fmt.Errorf("read the server's SYSTEM time zone offset: %q", row[0])
+	}
+	tz := formatOffset(wall - at.Unix())
+	a.sysTZ[hour] = tz
+	return tz, nil
+}
+
+// formatOffset writes an offset from UTC in seconds as +HH:MM (seconds
+// dropped: MySQL time zones are whole minutes).
+func formatOffset(sec int64) string {
+	sign := byte('+')
+	if sec < 0 {
+		sign, sec = '-', -sec
+	}
+	return fmt.Sprintf("%c%02d:%02d", sign, sec/3600, sec%3600/60)
 }
 
 // concerns reports whether a statement run with default database schema

@@ -216,7 +216,7 @@ func (r *Reader) Run(ctx context.Context, sink capture.Sink) error {
 	defer wg.Wait()
 	defer stop()
 
-	a := &assembler{r: r, sink: sink, lazy: rows, cur: r.start.Hi, rels: make(map[uint64]*tableRel), caughtUp: r.start.Compare(r.backlog) >= 0,
+	a := &assembler{r: r, sink: sink, lazy: rows, cur: r.start.Hi, rels: make(map[uint64]*tableRel), sysTZ: map[int64]string{}, caughtUp: r.start.Compare(r.backlog) >= 0,
 		buf: newTxnBuf(r.cfg.SpillDir, r.cfg.SpillThreshold)}
 	if r.gtidStart != "" {
 		a.cur = r.state.at(0, 0).Hi // no file until the server's first rotate event names one

@@ -700,3 +700,35 @@ func TestRewind(t *testing.T) {
 		t.Errorf("rewind into a binlog written anew after RESET MASTER: ok %v, log %q", ok, why.String())
 	}
 }
+
+// TestCaptureSystemTimeZone runs DDL that uses the time zone in a session
+// on the server's SYSTEM zone (its host's, America/Chicago here): the
+// session message must carry that zone's offset at the statement's time,
+// not SYSTEM, which a restore host elsewhere would read as its own.
+func TestCaptureSystemTimeZone(t *testing.T) {
+	m := testenv.StartMariaDBInZone(t, "America/Chicago")
+	dsn := m.CreateDatabase(t, "pharmacy") + "?tls=false"
+	run := start(t, mysql.Config{DSN: dsn, StateDir: t.TempDir(), SpillDir: t.TempDir(), Heartbeat: 200 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+	if got := m.QueryString(t, "SELECT @@global.time_zone"); got != "SYSTEM" {
+		t.Fatalf("global time_zone %q, want SYSTEM", got)
+	}
+	m.Exec(t, "CREATE TABLE pharmacy.c (id INT PRIMARY KEY, ts TIMESTAMP NULL DEFAULT '2026-07-01 12:00:00')")
+	waitFor(t, "the DDL", func() bool { return len(run.sink.data()) >= 1 })
+	tx := run.sink.data()[0]
+	var s map[string]any
+	if err := json.Unmarshal(tx.Changes[0].Content, &s); err != nil {
+		t.Fatal(err)
+	}
+	chicago, err := time.LoadLocation("America/Chicago")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, off := tx.Commit.In(chicago).Zone()
+	want := fmt.Sprintf("-%02d:%02d", -off/3600, -off%3600/60)
+	if s["time_zone"] != want || s["time_zone_system"] != true {
+		t.Errorf("session of DDL committed %s: time_zone %v (system %v), want %s (true)", tx.Commit, s["time_zone"], s["time_zone_system"], want)
+	}
+	if err := run.stop(); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+}

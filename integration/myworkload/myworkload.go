@@ -283,9 +283,8 @@ func (w *Runner) CreateTable() error {
 		"ALTER DATABASE " + strings.Join(db, "") + " CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci",
 		"CREATE TABLE recalls (id INT AUTO_INCREMENT PRIMARY KEY, ndc CHAR(11) NOT NULL, issued DATETIME(6) NOT NULL, reason TEXT)",
 		"INSERT INTO recalls (ndc, issued, reason) VALUES ('00000000001', UTC_TIMESTAMP(6), 'contamination ⚠')",
-		// DDL from a session on the server's default time zone replays in
-		// UTC (the README's known limits); this session names its zone,
-		// which the binlog records and replay sets.
+		// The binlog records the zone of a session whose statement uses
+		// it, and replay sets it (SYSTEM becomes the source's offset).
 		"SET time_zone = '+00:00'",
 		"CREATE EVENT purge_recalls ON SCHEDULE EVERY 1 HOUR DO DELETE FROM recalls WHERE issued < '2000-01-01'",
 		"SET time_zone = DEFAULT",

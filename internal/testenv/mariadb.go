@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -33,7 +34,8 @@ type MariaDB struct {
 	User     string // TCP user, "rxvault"
 	Password string // random password of User
 
-	ServerID int // server_id
+	ServerID int    // server_id
+	Zone     string // the server host's time zone (TZ; "" is UTC): its SYSTEM time zone
 
 	bin     string
 	dir     string
@@ -48,13 +50,20 @@ type MariaDB struct {
 // removes its directory, when the test ends.
 func StartMariaDB(t testing.TB) *MariaDB {
 	t.Helper()
-	return startMariaDB(t, 1)
+	return startMariaDB(t, 1, "")
 }
 
-func startMariaDB(t testing.TB, serverID int) *MariaDB {
+// StartMariaDBInZone is StartMariaDB with the server's host time zone
+// (its SYSTEM zone) set to zone, such as America/Chicago.
+func StartMariaDBInZone(t testing.TB, zone string) *MariaDB {
+	t.Helper()
+	return startMariaDB(t, 1, zone)
+}
+
+func startMariaDB(t testing.TB, serverID int, zone string) *MariaDB {
 	t.Helper()
 	bin := Need(t, ServerMariaDB)
-	m, err := launchMariaDB(bin, shortTempDir(t, "my"), serverID)
+	m, err := launchMariaDB(bin, shortTempDir(t, "my"), serverID, zone)
 	if m != nil {
 		t.Cleanup(func() {
 			if err := m.stop(); err != nil {
@@ -80,7 +89,7 @@ func LaunchMariaDB(dir string) (*MariaDB, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := launchMariaDB(bin, dir, 1)
+	m, err := launchMariaDB(bin, dir, 1, "")
 	if err != nil && m != nil {
 		if serr := m.stop(); serr != nil {
 			err = errors.Join(err, serr)
@@ -95,7 +104,7 @@ func (m *MariaDB) Shutdown() error { return m.stop() }
 
 // launchMariaDB starts a server in dir. On error the returned server, if
 // not nil, may hold a log worth showing and must be stopped.
-func launchMariaDB(bin, dir string, serverID int) (*MariaDB, error) {
+func launchMariaDB(bin, dir string, serverID int, zone string) (*MariaDB, error) {
 	pw := make([]byte, 16)
 	if _, err := rand.Read(pw); err != nil {
 		return nil, err
@@ -105,6 +114,7 @@ func launchMariaDB(bin, dir string, serverID int) (*MariaDB, error) {
 		User:     "rxvault",
 		Password: hex.EncodeToString(pw),
 		ServerID: serverID,
+		Zone:     zone,
 		bin:      bin,
 		dir:      dir,
 		dataDir:  filepath.Join(dir, "data"),
@@ -275,7 +285,7 @@ func (m *MariaDB) start() error {
 	)
 	cmd := exec.Command(m.bin, args...)
 	cmd.Dir = m.dir
-	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", "HOME=" + m.dir}
+	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", "HOME=" + m.dir, "TZ=" + cmp.Or(m.Zone, "UTC")}
 	p, err := startProcess("mariadb", cmd, m.logPath)
 	if err != nil {
 		return err

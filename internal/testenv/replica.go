@@ -17,7 +17,7 @@ func StartMariaDBReplica(t testing.TB, primary *MariaDB, serverID int) *MariaDB 
 	if serverID == 1 {
 		t.Fatal("testenv: server_id 1 is the primary's")
 	}
-	r := startMariaDB(t, serverID)
+	r := startMariaDB(t, serverID, "")
 	// Its own setup (the rxvault user) must not stand in its binlog
 	// before the replicated transactions: strict mode orders GTIDs.
 	r.Exec(t, "RESET MASTER")
