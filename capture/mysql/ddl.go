@@ -147,10 +147,11 @@ func textScope(q, schema, db string) ddlScope {
 type ddlSession struct {
 	SQLMode string `json:"sql_mode"` // the mode's bits, in decimal (SET sql_mode takes them)
 	// TimeZone is the session's time zone, where the statement used it
-	// (so the server logged it); SYSTEM is replaced by the source host
-	// zone's offset at the statement's time, and TimeZoneSystem set.
-	TimeZone       string `json:"time_zone,omitempty"`
-	TimeZoneSystem bool   `json:"time_zone_system,omitempty"`
+	// (so the server logged it). For SYSTEM, the source host's zone,
+	// SystemOffset is that zone's offset from UTC at the statement's time
+	// (+HH:MM): a restore host whose own zone differs then uses it.
+	TimeZone     string `json:"time_zone,omitempty"`
+	SystemOffset string `json:"system_offset,omitempty"`
 	// Timestamp is the session's clock when the statement ran, seconds
 	// and microseconds ("1796000000.123456"): what CURRENT_TIMESTAMP was
 	// for it (the default that ALTER TABLE … ADD COLUMN … DEFAULT

@@ -240,13 +240,13 @@ func (a *assembler) ddl(ctx context.Context, e *replication.QueryEvent, q string
 		sess.OtherDatabases = othersChanged
 		sess.explicitDefaultsForTimestamp(a.r.srv.mariadb, a.r.srv.version)
 		if strings.EqualFold(sess.TimeZone, "SYSTEM") {
-			// SYSTEM is the server host's zone, which the restore host
-			// need not share: replay gets its offset then.
+			// The server host's zone, which the restore host need not
+			// share: replay gets its offset then too.
 			tz, err := a.systemOffset(ctx, at)
 			if err != nil {
 				return err
 			}
-			sess.TimeZone, sess.TimeZoneSystem = tz, true
+			sess.SystemOffset = tz
 		}
 		if sess.micros < 1_000_000 {
 			sess.Timestamp = fmt.Sprintf("%d.%06d", at.Unix(), sess.micros)
@@ -267,11 +267,11 @@ func (a *assembler) ddl(ctx context.Context, e *replication.QueryEvent, q string
 }
 
 // systemOffset returns the source server's SYSTEM time zone's offset
-// from UTC at instant at, as +HH:MM, asking the server (once per hour of
-// at: offsets change at most at whole hours).
+// from UTC at instant at, as +HH:MM, asking the server once per quarter
+// hour of at (zones change offsets only at quarter hours).
 func (a *assembler) systemOffset(ctx context.Context, at time.Time) (string, error) {
-	hour := at.Unix() / 3600
-	if tz, ok := a.sysTZ[hour]; ok {
+	quarter := at.Unix() / 900
+	if tz, ok := a.sysTZ[quarter]; ok {
 		return tz, nil
 	}
 	c, err := connect(ctx, a.r.d, "")
@@ -279,32 +279,15 @@ func (a *assembler) systemOffset(ctx context.Context, at time.Time) (string, err
 		return "", fmt.Errorf("read the server's SYSTEM time zone offset: %w", err)
 	}
 	defer c.Close()
-	if _, err := c.Execute("SET time_zone = 'SYSTEM'"); err != nil {
+	if _, err := c.Execute("SET time_zone = '+00:00'"); err != nil {
 		return "", fmt.Errorf("read the server's SYSTEM time zone offset: %w", err)
 	}
-	// FROM_UNIXTIME gives the wall time in SYSTEM; its distance from the
-	// epoch's wall time, less the instant, is the offset.
-	row, err := mysqlconn.QueryRow(c, fmt.Sprintf("SELECT TIMESTAMPDIFF(SECOND, '1970-01-01 00:00:00', FROM_UNIXTIME(%d))", at.Unix()))
+	tz, err := mysqlconn.SystemOffset(c, at.Unix())
 	if err != nil {
-		return "", fmt.Errorf("read the server's SYSTEM time zone offset: %w", err)
+		return "", err
 	}
-	wall, err := strconv.ParseInt(row[0], 10, 64)
-	if err != nil {
-		return "", fmt.Errorf("read the server's SYSTEM time zone offset: %q", row[0])
-	}
-	tz := formatOffset(wall - at.Unix())
-	a.sysTZ[hour] = tz
+	a.sysTZ[quarter] = tz
 	return tz, nil
-}
-
-// formatOffset writes an offset from UTC in seconds as +HH:MM (seconds
-// dropped: MySQL time zones are whole minutes).
-func formatOffset(sec int64) string {
-	sign := byte('+')
-	if sec < 0 {
-		sign, sec = '-', -sec
-	}
-	return fmt.Sprintf("%c%02d:%02d", sign, sec/3600, sec%3600/60)
 }
 
 // concerns reports whether a statement run with default database schema

@@ -198,3 +198,22 @@ func firstWords(q string) string {
 
 // QuoteIdent quotes a MySQL identifier with backticks.
 func QuoteIdent(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
+
+// SystemOffset returns the offset from UTC, as +HH:MM, of the server's
+// SYSTEM time zone (its host's) at Unix time when. c's session time zone
+// must be a fixed offset or SYSTEM.
+func SystemOffset(c *client.Conn, when int64) (string, error) {
+	row, err := QueryRow(c, fmt.Sprintf("SELECT TIMESTAMPDIFF(SECOND, '1970-01-01 00:00:00', CONVERT_TZ(FROM_UNIXTIME(%d), @@session.time_zone, 'SYSTEM'))", when))
+	if err != nil {
+		return "", fmt.Errorf("read the SYSTEM time zone's offset: %w", err)
+	}
+	wall, err := strconv.ParseInt(row[0], 10, 64)
+	if err != nil {
+		return "", fmt.Errorf("read the SYSTEM time zone's offset: got %q", row[0])
+	}
+	sec, sign := wall-when, byte('+')
+	if sec < 0 {
+		sec, sign = -sec, '-'
+	}
+	return fmt.Sprintf("%c%02d:%02d", sign, sec/3600, sec%3600/60), nil
+}

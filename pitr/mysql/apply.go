@@ -127,7 +127,8 @@ func (t *Target) change(txn string, n int, c *segment.Change) error {
 		case capture.PrefixDDLSession:
 			var s ddlSession
 			if err := json.Unmarshal(c.Content, &s); err != nil || !sqlModeRE.MatchString(s.SQLMode) ||
-				s.TimeZone != "" && !timeZoneRE.MatchString(s.TimeZone) || s.Timestamp != "" && !timestampRE.MatchString(s.Timestamp) {
+				s.TimeZone != "" && !timeZoneRE.MatchString(s.TimeZone) || s.Timestamp != "" && !timestampRE.MatchString(s.Timestamp) ||
+				s.SystemOffset != "" && !offsetRE.MatchString(s.SystemOffset) {
 				return fmt.Errorf("bad %s message", c.Prefix)
 			}
 			t.ddlSess = &s
@@ -549,8 +550,9 @@ func (t *Target) ddl(c *segment.Change) error {
 type ddlSession struct {
 	SQLMode            string   `json:"sql_mode"`
 	TimeZone           string   `json:"time_zone"`
-	Timestamp          string   `json:"timestamp"` // seconds.microseconds
-	Charset            []uint16 `json:"charset"`   // client, connection, server collation ids
+	SystemOffset       string   `json:"system_offset"` // for SYSTEM: the source host zone's offset then (+HH:MM)
+	Timestamp          string   `json:"timestamp"`     // seconds.microseconds
+	Charset            []uint16 `json:"charset"`       // client, connection, server collation ids
 	NoForeignKeyChecks bool     `json:"no_foreign_key_checks"`
 	OtherDatabases     bool     `json:"other_databases"`
 	// ExplicitDefaultsForTimestamp is nil when the source did not record
@@ -564,6 +566,7 @@ var (
 	sqlModeRE   = regexp.MustCompile(`^[0-9]{1,20}$`)
 	timeZoneRE  = regexp.MustCompile(`^[A-Za-z0-9_+\-:/]{1,64}$`)
 	timestampRE = regexp.MustCompile(`^[0-9]{1,12}\.[0-9]{6}$`)
+	offsetRE    = regexp.MustCompile(`^[+-][0-9]{2}:[0-9]{2}$`)
 )
 
 // runDDL runs q under the source session's settings sess (nil: replay's
@@ -578,7 +581,11 @@ func (t *Target) runDDL(q string, sess *ddlSession, at time.Time) error {
 	if sess != nil {
 		set = append(set, "sql_mode = "+sess.SQLMode)
 		if sess.TimeZone != "" {
-			set = append(set, "time_zone = '"+sess.TimeZone+"'") // checked against timeZoneRE
+			tz, err := t.ddlTimeZone(sess, at)
+			if err != nil {
+				return err
+			}
+			set = append(set, "time_zone = '"+tz+"'") // checked against timeZoneRE or offsetRE
 		}
 		if len(sess.Charset) == 3 {
 			set = append(set, fmt.Sprintf("character_set_client = %d, collation_connection = %d, collation_server = %d", sess.Charset[0], sess.Charset[1], sess.Charset[2]))
@@ -625,6 +632,30 @@ func (t *Target) runDDL(q string, sess *ddlSession, at time.Time) error {
 		}
 	}
 	return err
+}
+
+// ddlTimeZone returns the time zone to run a DDL statement of session
+// sess in: the session's, but for SYSTEM, the source host's zone, the
+// source's offset then (sess.SystemOffset) unless this server's own
+// SYSTEM zone had the same offset at that time (the same zone, most
+// likely: SYSTEM then keeps its daylight-saving rules too). at stands in
+// for a session without a clock.
+func (t *Target) ddlTimeZone(sess *ddlSession, at time.Time) (string, error) {
+	if !strings.EqualFold(sess.TimeZone, "SYSTEM") || sess.SystemOffset == "" {
+		return sess.TimeZone, nil
+	}
+	when := at.Unix()
+	if sec, _, ok := strings.Cut(sess.Timestamp, "."); ok {
+		when, _ = strconv.ParseInt(sec, 10, 64)
+	}
+	here, err := mysqlconn.SystemOffset(t.conn, when) // replay's session is in +00:00
+	if err != nil {
+		return "", err
+	}
+	if here == sess.SystemOffset {
+		return "SYSTEM", nil
+	}
+	return sess.SystemOffset, nil
 }
 
 // explicitTSDiffers reports whether replay's session has another

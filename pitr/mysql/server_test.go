@@ -2,6 +2,7 @@ package mysql
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"os/exec"
@@ -213,5 +214,67 @@ func TestDatabaseStatements(t *testing.T) {
 	}
 	if r := m.Exec(t, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA IN ('src', 'dst')"); r.Values[0][0].AsInt64() != 2 {
 		t.Errorf("after the refused DROP DATABASE, %d of the 2 tables remain", r.Values[0][0].AsInt64())
+	}
+}
+
+// TestSystemTimeZone replays DDL whose source session ran in SYSTEM, the
+// source host's zone (America/Chicago, -06:00 at the statement's time in
+// January), with a TIMESTAMP default on the other side of daylight saving
+// time (July, -05:00 there). A target host in the same zone runs it in
+// SYSTEM: exact. A target host in UTC runs it at the source's offset
+// then: no longer hours off, but an hour off across the change.
+func TestSystemTimeZone(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		zone string
+		want string // the default, in UTC
+	}{
+		{"America/Chicago", "2026-07-15 17:00:00"},
+		{"", "2026-07-15 18:00:00"},
+	} {
+		m := testenv.StartMariaDBInZone(t, tc.zone)
+		m.CreateDatabase(t, "dst")
+		tg, err := Open(ctx, Config{DSN: m.DSN("dst") + "?tls=false"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tg.RestoreBase(ctx, strings.NewReader("CREATE TABLE base (id INT PRIMARY KEY);\n")); err != nil {
+			t.Fatal(err)
+		}
+		changes := []*segment.Change{
+			{Op: segment.OpMessage, Prefix: capture.PrefixDDLSession, Transactional: true,
+				Content: []byte(`{"sql_mode": "0", "time_zone": "SYSTEM", "system_offset": "-06:00", "timestamp": "1768500000.000000"}`)},
+			{Op: segment.OpDDL, Schema: "src", SQL: "CREATE TABLE t (id INT PRIMARY KEY, ts TIMESTAMP NULL DEFAULT '2026-07-15 12:00:00')"},
+		}
+		err = tg.Apply(ctx, &segment.TxnInfo{ID: "0-1-9", Commit: time.Unix(1768500000, 0)}, func(yield func(*segment.Change, error) bool) {
+			for _, c := range changes {
+				if !yield(c, nil) {
+					return
+				}
+			}
+		})
+		if err == nil {
+			err = tg.Finish(ctx)
+		}
+		tg.Close(ctx)
+		if err != nil {
+			t.Fatalf("target in %q: %v", tc.zone, err)
+		}
+		c, err := m.RootConn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Execute("SET time_zone = '+00:00'"); err != nil {
+			t.Fatal(err)
+		}
+		r, err := c.Execute("SELECT COLUMN_DEFAULT FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = 'dst' AND TABLE_NAME = 't' AND COLUMN_NAME = 'ts'")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := r.GetString(0, 0)
+		c.Close()
+		if strings.Trim(got, "'") != tc.want {
+			t.Errorf("target host in %q: the default is %s UTC, want %s", cmp.Or(tc.zone, "UTC"), got, tc.want)
+		}
 	}
 }
