@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -99,9 +100,10 @@ func (a *Agent) Run(ctx context.Context) error {
 		defer stop()
 	}
 	backoff := time.Second
+	lost := "" // why the last stream was lost, for the next chain's reason
 	for ctx.Err() == nil {
 		started := time.Now()
-		err := a.session(ctx)
+		err := a.session(ctx, &lost)
 		if err != nil && ctx.Err() == nil {
 			a.setSource(false, err)
 		}
@@ -112,6 +114,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			continue
 		case errors.Is(err, capture.ErrStreamLost):
 			a.log.Error("GAP: the change stream was lost; starting a new chain with a new base backup", "err", err)
+			lost = strings.TrimPrefix(err.Error(), "open source: ")
 			backoff = time.Second
 			continue
 		case capture.IsPermanent(err), errors.Is(err, shipper.ErrConflict):
@@ -132,7 +135,9 @@ func (a *Agent) Run(ctx context.Context) error {
 }
 
 // session runs one connection of the stream, until it fails or ctx ends.
-func (a *Agent) session(ctx context.Context) error {
+// *lost, if not empty, is why the previous stream was lost: it goes to
+// the archive's decision, and is cleared once that is made.
+func (a *Agent) session(ctx context.Context, lost *string) error {
 	r, err := a.cfg.Source.Open(ctx)
 	if err != nil {
 		return fmt.Errorf("open source: %w", err)
@@ -149,7 +154,7 @@ func (a *Agent) session(ctx context.Context) error {
 	if cfg.Logger == nil {
 		cfg.Logger = a.log
 	}
-	start := shipper.StreamStart{Created: r.SlotCreated(), Pos: r.StartPos(), Slot: a.cfg.Slot}
+	start := shipper.StreamStart{Created: r.SlotCreated(), Pos: r.StartPos(), Slot: a.cfg.Slot, Lost: *lost}
 	if rw, ok := r.(capture.Rewinder); ok {
 		start.Rewind = rw.Rewind
 	}
@@ -157,6 +162,7 @@ func (a *Agent) session(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("resume archive: %w", err)
 	}
+	*lost = ""
 	if d.New {
 		log, msg := a.log.Info, "new chain"
 		if d.Marker.Gap {

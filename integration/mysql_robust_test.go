@@ -164,9 +164,10 @@ func mrSavedPos(t *testing.T, d *deployment) (pos segment.Position, ok bool) {
 // mrList is what the tests read of one source in rxvault list --json.
 type mrList struct {
 	Chains []struct {
-		Chain string `json:"chain"`
-		Gap   bool   `json:"gap"`
-		End   string `json:"archived_up_to"`
+		Chain  string `json:"chain"`
+		Gap    bool   `json:"gap"`
+		Reason string `json:"reason"`
+		End    string `json:"archived_up_to"`
 	} `json:"chains"`
 	Gaps []string `json:"gaps"`
 }

@@ -21,6 +21,10 @@ type StreamStart struct {
 	// capture.Rewinder); true means the stream now resumes there, and the
 	// chain continues.
 	Rewind func(ctx context.Context, tip capture.ArchiveTip) (bool, error)
+	// Lost, if set, is why the previous stream was lost (the slot or
+	// saved position dropped): a new chain's marker gives it as the
+	// reason.
+	Lost string
 }
 
 // Decision is what Resume decided.
@@ -66,6 +70,9 @@ func Resume(ctx context.Context, cfg Config, start StreamStart) (Decision, error
 		reason = "first run on an existing " + anchor
 	case start.Created:
 		reason, gap = anchor+" created anew: the previous chain cannot be continued", true
+		if start.Lost != "" {
+			reason += " (" + start.Lost + ")"
+		}
 		if start.Rewind != nil {
 			tip, err := chainTip(ctx, cfg.Stores, src, latest)
 			if err != nil {
