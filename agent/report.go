@@ -52,7 +52,7 @@ func (a *Agent) state(ctx context.Context) monitor.State {
 		RecoveryPoint: a.recovery,
 		Source: monitor.SourceState{
 			Engine: a.id.Engine.String(), ID: a.id.SourceID, Up: a.sourceUp, Error: a.sourceErr, Since: a.sourceSince,
-			LagBytes: lag.Bytes, RetainedBytes: lag.Retained,
+			LagBytes: lag.Bytes, RetainedBytes: lag.Retained, Server: lag.Server, Epoch: lag.Epoch,
 		},
 		LastBackup: a.lastBackup,
 		Chain:      a.chain,

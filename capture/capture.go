@@ -195,6 +195,11 @@ type Lag struct {
 	// Retained is what the source keeps for rxvault (PostgreSQL: WAL from
 	// the slot's restart LSN on).
 	Retained int64
+	// Server names the server streamed now, where the source has more
+	// than one (MySQL and MariaDB, see capture/mysql), and Epoch counts
+	// the source's moves between servers; empty and 0 otherwise.
+	Server string
+	Epoch  uint32
 }
 
 // LagReporter is a Source that can measure its Lag. Lag may be called

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rxvault/rxvault/integration/myworkload"
+	"github.com/rxvault/rxvault/internal/monitor"
 	"github.com/rxvault/rxvault/internal/testenv"
 )
 
@@ -68,6 +69,9 @@ func TestMariaDBFailover(t *testing.T) {
 	d.start()
 	d.waitLog("the source has moved to another server", 30*time.Second)
 	d.waitLog("continuing chain", 30*time.Second)
+	d.waitStatus(t, "status names m2, epoch 1", 30*time.Second, func(s *monitor.Snapshot) bool {
+		return s.Source.Epoch == 1 && strings.HasPrefix(s.Source.Server, "2@")
+	})
 	w2 := myworkload.NewRunner(myConn(t, m2, "pharmacy"), 42)
 	if err := w2.RunFor(t.Context(), 3*time.Second); err != nil {
 		t.Fatal(err)

@@ -59,8 +59,8 @@ func TestMoveServer(t *testing.T) {
 	if r.SlotCreated() || r.StartPos() != acked {
 		t.Fatalf("open on the promoted replica: created %v, start %s; want the saved position %s", r.SlotCreated(), r.StartPos().Format(segment.EngineMariaDB), acked.Format(segment.EngineMariaDB))
 	}
-	if lag, err := src.Lag(ctx); err != nil || lag.Bytes != -1 {
-		t.Errorf("lag before anything of the new server is acknowledged: %+v, %v; want unknown (-1)", lag, err)
+	if lag, err := src.Lag(ctx); err != nil || lag.Bytes != -1 || lag.Epoch != 1 || !strings.HasPrefix(lag.Server, "2@") {
+		t.Errorf("lag before anything of the new server is acknowledged: %+v, %v; want unknown (-1), from server 2 in epoch 1", lag, err)
 	}
 	rctx, cancel := context.WithCancel(ctx)
 	s := &sink{}

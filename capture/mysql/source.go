@@ -113,18 +113,21 @@ func (s *Source) Lag(ctx context.Context) (capture.Lag, error) {
 		s.lagConn = nil
 		return capture.Lag{}, err
 	}
+	server := st.streamedServer()
 	if uint32(acked.Hi>>32) != epoch {
 		// The stream has just moved to this server: nothing of its
 		// binlog is acknowledged yet, and where the stream started in it
 		// is not known.
-		return capture.Lag{Bytes: -1, Retained: -1}, nil
+		return capture.Lag{Bytes: -1, Retained: -1, Server: server, Epoch: epoch}, nil
 	}
 	files := make(map[uint64]int64, len(logs))
 	for n, size := range logs {
 		files[uint64(epoch)<<32|n] = size
 	}
 	end.Hi |= uint64(epoch) << 32
-	return binlogLag(acked, end, files), nil
+	lag := binlogLag(acked, end, files)
+	lag.Server, lag.Epoch = server, epoch
+	return lag, nil
 }
 
 // Close releases the connection Lag keeps.

@@ -96,6 +96,9 @@ func printAgentStatus(g *globals, s *monitor.Snapshot, asJSON bool) error {
 			src = "DOWN: " + s.Source.Error
 		}
 		p("  source %s %s: %s; %d bytes not yet acknowledged, %d retained", s.Source.Engine, s.Source.ID, src, s.Source.LagBytes, s.Source.RetainedBytes)
+		if s.Source.Server != "" {
+			p("  streaming from server %s (epoch %d)", s.Source.Server, s.Source.Epoch)
+		}
 		for _, st := range s.Stores {
 			up := "up"
 			if !st.Up {

@@ -57,6 +57,11 @@ type SourceState struct {
 	// RetainedBytes is what the source keeps for rxvault (PostgreSQL: WAL
 	// held by the slot); -1 unknown.
 	RetainedBytes int64 `json:"retained_bytes"`
+	// Server is the server streamed now (MySQL and MariaDB: server_uuid,
+	// or server_id@host:port), and Epoch how many times the source has
+	// moved to another server (see source.id).
+	Server string `json:"server,omitempty"`
+	Epoch  uint32 `json:"epoch,omitempty"`
 }
 
 // SpoolState is the local queue.
