@@ -38,7 +38,7 @@ type assembler struct {
 	cur  uint64 // current binlog file: Position.Hi, its number 0 until the server names it
 
 	rels  map[uint64]*tableRel // table id → relation, for this database and the heartbeat table
-	sysTZ map[int64]string     // hour since the epoch → the server's SYSTEM offset then (see systemOffset)
+	sysTZ map[int64]string     // quarter hour since the epoch → the server's SYSTEM offset then (see systemOffset)
 	crc   int                  // bytes of checksum at the end of each event (from the format description)
 
 	caughtUp bool // the stream has passed the binlog's end at Open
