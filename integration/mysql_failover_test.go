@@ -84,6 +84,9 @@ func TestMariaDBFailover(t *testing.T) {
 	want, wantLedger := mrEnd(t, m2)
 	d.stop()
 	mrOneChain(t, d, "across the failover")
+	if code, out, errOut := d.cmd("verify", "--identity", d.identity); code != 0 {
+		t.Errorf("verify --identity of the archive across the failover: exit %d\n%s%s", code, out, errOut)
+	}
 	for i, st := range []string{file, s3} {
 		db := "restored_" + strconv.Itoa(i)
 		out := mrRestoreLatestOut(t, d, m2, db, st)
