@@ -2,7 +2,6 @@ package pitr
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/rxvault/rxvault/segment"
@@ -72,7 +71,7 @@ func (m *movedSource) skip(t *segment.TxnInfo) (bool, error) {
 		clear(m.cur)
 		m.epoch = e
 	}
-	d, s, n, ok := parseMariaDBGTID(t.ID)
+	d, s, n, ok := segment.ParseMariaDBGTID(t.ID)
 	if !ok || n > m.seen[d] {
 		return false, nil
 	}
@@ -92,7 +91,7 @@ func (m *movedSource) applied(t *segment.TxnInfo) {
 }
 
 func (m *movedSource) record(id string) {
-	d, s, n, ok := parseMariaDBGTID(id)
+	d, s, n, ok := segment.ParseMariaDBGTID(id)
 	if !ok {
 		return
 	}
@@ -106,17 +105,4 @@ func (m *movedSource) record(id string) {
 		m.next = (m.next + 1) % recentGTIDs
 	}
 	m.at[k] = s
-}
-
-// parseMariaDBGTID splits domain-server-sequence.
-func parseMariaDBGTID(id string) (domain, server uint32, seq uint64, ok bool) {
-	a, rest, ok1 := strings.Cut(id, "-")
-	b, c, ok2 := strings.Cut(rest, "-")
-	d, err1 := strconv.ParseUint(a, 10, 32)
-	s, err2 := strconv.ParseUint(b, 10, 32)
-	n, err3 := strconv.ParseUint(c, 10, 64)
-	if !ok1 || !ok2 || err1 != nil || err2 != nil || err3 != nil {
-		return 0, 0, 0, false
-	}
-	return uint32(d), uint32(s), n, true
 }

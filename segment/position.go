@@ -131,14 +131,8 @@ func ParseTxnID(e Engine, s string) (string, error) {
 		}
 		return "", fmt.Errorf("transaction id %q: want a PostgreSQL xid, a decimal number such as 7345", s)
 	case EngineMariaDB:
-		parts := strings.Split(s, "-")
-		if len(parts) == 3 {
-			d, err1 := strconv.ParseUint(parts[0], 10, 32)
-			srv, err2 := strconv.ParseUint(parts[1], 10, 32)
-			n, err3 := strconv.ParseUint(parts[2], 10, 64)
-			if err1 == nil && err2 == nil && err3 == nil {
-				return strconv.FormatUint(d, 10) + "-" + strconv.FormatUint(srv, 10) + "-" + strconv.FormatUint(n, 10), nil
-			}
+		if d, srv, n, ok := ParseMariaDBGTID(s); ok {
+			return strconv.FormatUint(uint64(d), 10) + "-" + strconv.FormatUint(uint64(srv), 10) + "-" + strconv.FormatUint(n, 10), nil
 		}
 		return "", fmt.Errorf("GTID %q: want a MariaDB GTID domain-server-sequence such as 0-1-5012", s)
 	case EngineMySQL:
@@ -152,6 +146,20 @@ func ParseTxnID(e Engine, s string) (string, error) {
 		return "", fmt.Errorf("GTID %q: want one MySQL GTID, uuid:number such as 3e11fa47-71ca-11e1-9e33-c80aa9429562:23", s)
 	}
 	return "", fmt.Errorf("transaction id %q: %s sources have no transaction ids to restore to", s, e)
+}
+
+// ParseMariaDBGTID splits a MariaDB GTID, domain-server-sequence
+// (0-1-5012), into its parts; ok is false if s is not one.
+func ParseMariaDBGTID(s string) (domain, server uint32, seq uint64, ok bool) {
+	a, rest, ok1 := strings.Cut(s, "-")
+	b, c, ok2 := strings.Cut(rest, "-")
+	d, err1 := strconv.ParseUint(a, 10, 32)
+	srv, err2 := strconv.ParseUint(b, 10, 32)
+	n, err3 := strconv.ParseUint(c, 10, 64)
+	if !ok1 || !ok2 || err1 != nil || err2 != nil || err3 != nil {
+		return 0, 0, 0, false
+	}
+	return uint32(d), uint32(srv), n, true
 }
 
 // isUUID reports whether s is a UUID in lower-case 8-4-4-4-12 form.

@@ -31,17 +31,11 @@ func parseGTIDList(s string) ([]gtid, error) {
 		if f == "" {
 			continue
 		}
-		parts := strings.Split(f, "-")
-		if len(parts) != 3 {
+		d, srv, n, ok := segment.ParseMariaDBGTID(f)
+		if !ok {
 			return nil, fmt.Errorf("GTID %q: want domain-server-sequence", f)
 		}
-		d, err1 := strconv.ParseUint(parts[0], 10, 32)
-		srv, err2 := strconv.ParseUint(parts[1], 10, 32)
-		n, err3 := strconv.ParseUint(parts[2], 10, 64)
-		if err1 != nil || err2 != nil || err3 != nil {
-			return nil, fmt.Errorf("GTID %q: want domain-server-sequence", f)
-		}
-		out = append(out, gtid{domain: uint32(d), server: uint32(srv), seq: n})
+		out = append(out, gtid{domain: d, server: srv, seq: n})
 	}
 	return out, nil
 }
