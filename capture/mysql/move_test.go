@@ -4,12 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/rxvault/rxvault/capture"
 	"github.com/rxvault/rxvault/capture/mysql"
@@ -124,12 +122,6 @@ func TestMoveServer(t *testing.T) {
 	cfg3 := cfg
 	cfg3.DSN = configFor(t, m3).DSN
 	refused("a server without the archived transactions", cfg3, "lacks the archived transaction")
-}
-
-// configFor is a capture configuration for database pharmacy of m.
-func configFor(t *testing.T, m *testenv.MariaDB) mysql.Config {
-	return mysql.Config{DSN: m.DSN("pharmacy") + "?tls=false", StateDir: t.TempDir(), SpillDir: t.TempDir(), Heartbeat: 200 * time.Millisecond,
-		Logger: slog.New(slog.DiscardHandler)}
 }
 
 // endOf returns the end of the delivered transaction with GTID id.

@@ -142,8 +142,13 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 func newServer(t *testing.T) (*testenv.MariaDB, mysql.Config) {
 	m := testenv.StartMariaDB(t)
-	dsn := m.CreateDatabase(t, "pharmacy") + "?tls=false"
-	return m, mysql.Config{DSN: dsn, StateDir: t.TempDir(), SpillDir: t.TempDir(), Heartbeat: 200 * time.Millisecond,
+	m.CreateDatabase(t, "pharmacy")
+	return m, configFor(t, m)
+}
+
+// configFor is a capture configuration for database pharmacy of m.
+func configFor(t *testing.T, m *testenv.MariaDB) mysql.Config {
+	return mysql.Config{DSN: m.DSN("pharmacy") + "?tls=false", StateDir: t.TempDir(), SpillDir: t.TempDir(), Heartbeat: 200 * time.Millisecond,
 		Logger: slog.New(slog.DiscardHandler)}
 }
 
@@ -707,8 +712,8 @@ func TestRewind(t *testing.T) {
 // statement's time, for a restore host whose own zone differs.
 func TestCaptureSystemTimeZone(t *testing.T) {
 	m := testenv.StartMariaDBInZone(t, "America/Chicago")
-	dsn := m.CreateDatabase(t, "pharmacy") + "?tls=false"
-	run := start(t, mysql.Config{DSN: dsn, StateDir: t.TempDir(), SpillDir: t.TempDir(), Heartbeat: 200 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+	m.CreateDatabase(t, "pharmacy")
+	run := start(t, configFor(t, m))
 	if got := m.QueryString(t, "SELECT @@global.time_zone"); got != "SYSTEM" {
 		t.Fatalf("global time_zone %q, want SYSTEM", got)
 	}
