@@ -14,6 +14,7 @@ import (
 	"github.com/rxvault/rxvault/integration/myworkload"
 	"github.com/rxvault/rxvault/internal/monitor"
 	"github.com/rxvault/rxvault/internal/testenv"
+	"github.com/rxvault/rxvault/segment"
 )
 
 // TestMariaDBFailover follows a source through a failover. The agent
@@ -147,10 +148,8 @@ func resentGTID(t *testing.T, d *deployment) string {
 	if err := json.Unmarshal(data, &sp); err != nil {
 		t.Fatal(err)
 	}
-	d0, rest, _ := strings.Cut(sp.GTID, "-")
-	srv, seq, _ := strings.Cut(rest, "-")
-	n, err := strconv.ParseUint(seq, 10, 64)
-	if d0 != "0" || srv != "1" || err != nil || strings.Contains(sp.GTID, ",") {
+	domain, server, n, ok := segment.ParseMariaDBGTID(sp.GTID)
+	if !ok || domain != 0 || server != 1 {
 		t.Fatalf("saved GTID position %q: want one GTID of m1 in domain 0", sp.GTID)
 	}
 	return "0-1-" + strconv.FormatUint(n+3, 10)
