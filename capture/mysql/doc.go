@@ -13,6 +13,12 @@
 // heartbeat table). MySQL must not use binlog_transaction_compression or
 // partial JSON updates. Each refusal names the statement that fixes it.
 //
+// binlog_format and binlog_row_image are also session variables: a
+// change to the database logged as a statement (a DML query event) or as
+// a partial row image (a column bitmap without every column) cannot be
+// captured exactly, and is capture.ErrStreamLost, never dropped or
+// captured with NULLs for the missing columns.
+//
 // # Column names and types
 //
 // Row events carry values, not column names. With

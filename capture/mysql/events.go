@@ -121,11 +121,7 @@ func (a *assembler) event(ctx context.Context, ev *replication.BinlogEvent) erro
 			return fmt.Errorf("binlog stream: a format description before the server named the binlog file")
 		}
 		if !a.r.state.fileSeen(a.cur, stamp) {
-			if err := a.r.state.remove(); err != nil {
-				return err
-			}
-			return fmt.Errorf("%w: binlog %s is not the file the saved position was taken in (it was written anew, as after RESET MASTER)",
-				capture.ErrStreamLost, a.r.base.name(a.cur))
+			return a.lost("binlog %s is not the file the saved position was taken in (it was written anew, as after RESET MASTER)", a.r.base.name(a.cur))
 		}
 	case *replication.GTIDEvent:
 		id := "" // gtid_mode OFF: anonymous GTID events
@@ -149,7 +145,7 @@ func (a *assembler) event(ctx context.Context, ev *replication.BinlogEvent) erro
 	case *replication.TableMapEvent:
 		return a.tableMap(e, ev.RawData)
 	case *replication.RowsEvent:
-		return a.rows(e, h.EventType)
+		return a.rows(e, h.EventType, here.start)
 	case *replication.XIDEvent:
 		return a.commit(ctx, here)
 	case *replication.HeartbeatEvent:
@@ -162,14 +158,36 @@ func (a *assembler) event(ctx context.Context, ev *replication.BinlogEvent) erro
 		}
 	case *replication.GenericEvent:
 		if h.EventType == replication.INCIDENT_EVENT {
-			return fmt.Errorf("%w: the server logged an incident at %s: changes may be missing from the binlog", capture.ErrStreamLost,
-				segment.Position{Hi: a.cur, Lo: here.start}.Format(a.r.srv.engine()))
+			return a.lost("the server logged an incident at %s: changes may be missing from the binlog", a.at(here.start))
 		}
+	case *replication.ExecuteLoadQueryEvent:
+		// LOAD DATA logged as a statement, its database unknown here.
+		return a.lost("a LOAD DATA statement was logged as a statement at %s (binlog_format was not ROW in its session): "+
+			"the archive holds row changes only; fix: %s", a.at(here.start), fixRowFormat)
 	case *replication.TransactionPayloadEvent:
 		return capture.Permanent(fmt.Errorf("mysql capture: the binlog holds compressed transactions; fix: SET GLOBAL binlog_transaction_compression = OFF"))
 	}
 	return nil
 }
+
+// lost forgets the saved position and returns capture.ErrStreamLost
+// with the reason: the stream cannot go on exactly from here, so the
+// agent starts a new chain, with a new base backup, at the binlog's end.
+func (a *assembler) lost(why string, args ...any) error {
+	if err := a.r.state.remove(); err != nil {
+		return err
+	}
+	return fmt.Errorf("%w: "+why, append([]any{capture.ErrStreamLost}, args...)...)
+}
+
+// at formats offset off of the current binlog file.
+func (a *assembler) at(off uint64) string {
+	return segment.Position{Hi: a.cur, Lo: off}.Format(a.r.srv.engine())
+}
+
+// fixRowFormat is how to keep every change in row form.
+const fixRowFormat = "keep binlog_format = ROW in every session (SET GLOBAL binlog_format = 'ROW', and revoke SUPER and BINLOG ADMIN " +
+	"from accounts that SET SESSION binlog_format)"
 
 func (a *assembler) begin(id string) {
 	a.reset()
@@ -211,6 +229,15 @@ func (a *assembler) query(ctx context.Context, e *replication.QueryEvent, here c
 	}
 	if !a.open {
 		a.begin("")
+	}
+	if isDML(q) {
+		// A data change logged as a statement (binlog_format STATEMENT
+		// or MIXED in its session): its rows are not in the binlog.
+		sess, _ := parseStatusVars(e.StatusVars)
+		if ours, _ := a.concerns(string(e.Schema), q, sess.ansiQuotes()); ours {
+			return a.lost("a change to the captured database was logged as a statement at %s (binlog_format was not ROW in its session): "+
+				"the archive holds row changes only; fix: %s", a.at(here.start), fixRowFormat)
+		}
 	}
 	if isDDL(q) {
 		if err := a.ddl(ctx, e, q, here.ts); err != nil {
@@ -307,7 +334,29 @@ func (a *assembler) concerns(schema, q string, ansiQuotes bool) (ours, othersCha
 // (GRANT, FLUSH, ANALYZE, ...) concern accounts or maintenance, not data.
 var ddlVerbs = map[string]bool{"CREATE": true, "ALTER": true, "DROP": true, "RENAME": true, "TRUNCATE": true}
 
-func isDDL(q string) bool { return ddlVerbs[strings.ToUpper(firstWord(q))] && !isAccountDDL(q) }
+func isDDL(q string) bool {
+	return ddlVerbs[strings.ToUpper(firstWord(q))] && !isAccountDDL(q) || isImplicitEmptying(q)
+}
+
+// dmlVerbs begin the statements that change data when logged as
+// statements; in row format their rows are logged instead. (A stored
+// function that changes data is logged as SELECT f(); a CTE before an
+// UPDATE or DELETE as WITH.)
+var dmlVerbs = map[string]bool{"INSERT": true, "UPDATE": true, "DELETE": true, "REPLACE": true, "LOAD": true,
+	"SELECT": true, "WITH": true, "CALL": true, "DO": true}
+
+// isDML reports a data change logged as a statement, other than the
+// server's own emptying of a MEMORY table after a restart (replayed as
+// it was logged: see isImplicitEmptying).
+func isDML(q string) bool { return dmlVerbs[strings.ToUpper(firstWord(q))] && !isImplicitEmptying(q) }
+
+// isImplicitEmptying reports the statement a server logs, in any binlog
+// format, when it first opens a MEMORY table after a restart: MariaDB
+// logs TRUNCATE TABLE (a DDL verb), MySQL a DELETE marked by a comment
+// ("/* generated by server, ... */").
+func isImplicitEmptying(q string) bool {
+	return strings.EqualFold(firstWord(q), "DELETE") && strings.Contains(q, "/* generated by server")
+}
 
 // isAccountDDL reports CREATE/ALTER/DROP/RENAME USER or ROLE and the like.
 func isAccountDDL(q string) bool {
@@ -391,11 +440,20 @@ func (a *assembler) tableMap(e *replication.TableMapEvent, raw []byte) error {
 	return nil
 }
 
-func (a *assembler) rows(e *replication.RowsEvent, t replication.EventType) error {
+// rows adds the changes of rows event e, of type t, that starts at
+// offset start of the binlog file.
+func (a *assembler) rows(e *replication.RowsEvent, t replication.EventType, start uint64) error {
 	tr := a.rels[e.TableID]
 	if tr == nil {
 		a.lazy.drop(e)
 		return nil // another database's table
+	}
+	if !allSet(e.ColumnBitmap1, e.ColumnCount) || e.ColumnBitmap2 != nil && !allSet(e.ColumnBitmap2, e.ColumnCount) {
+		// binlog_row_image MINIMAL or NOBLOB in the writing session: the
+		// columns left out would be captured as NULL.
+		return a.lost("rows of %s.%s were logged without all their columns at %s (binlog_row_image was not FULL in the writing session): "+
+			"the archive cannot hold them exactly; fix: keep binlog_row_image = FULL in every session (SET GLOBAL binlog_row_image = 'FULL', "+
+			"and no SET SESSION binlog_row_image)", mysqlconn.QuoteIdent(tr.rel.Schema), mysqlconn.QuoteIdent(tr.rel.Table), a.at(start))
 	}
 	if err := a.lazy.decode(e); err != nil {
 		return fmt.Errorf("mysql capture: decode rows of %s.%s: %w", mysqlconn.QuoteIdent(tr.rel.Schema), mysqlconn.QuoteIdent(tr.rel.Table), err)
@@ -456,6 +514,19 @@ func (a *assembler) rows(e *replication.RowsEvent, t replication.EventType) erro
 		}
 	}
 	return nil
+}
+
+// allSet reports that bitmap has its first n bits set.
+func allSet(bitmap []byte, n uint64) bool {
+	if uint64(len(bitmap))*8 < n {
+		return false
+	}
+	for i := uint64(0); i < n; i++ {
+		if bitmap[i/8]&(1<<(i%8)) == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func (a *assembler) tuple(tr *tableRel, row []any) ([]segment.Value, error) {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -102,6 +103,9 @@ type running struct {
 	r    *mysql.Reader
 	sink *sink
 	stop func() error
+	// exited is closed when Run has returned by itself or been stopped;
+	// stop then returns its error at once.
+	exited <-chan struct{}
 }
 
 func start(t *testing.T, cfg mysql.Config) *running {
@@ -113,20 +117,23 @@ func start(t *testing.T, cfg mysql.Config) *running {
 		t.Fatalf("open: %v", err)
 	}
 	s := &sink{}
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx, s) }()
-	var once sync.Once
+	exited := make(chan struct{})
 	var runErr error
+	go func() {
+		runErr = r.Run(ctx, s)
+		close(exited)
+	}()
+	var once sync.Once
 	stop := func() error {
 		once.Do(func() {
 			cancel()
-			runErr = <-done
+			<-exited
 			r.Close()
 		})
 		return runErr
 	}
 	t.Cleanup(func() { _ = stop() })
-	return &running{r: r, sink: s, stop: stop}
+	return &running{r: r, sink: s, stop: stop, exited: exited}
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -735,5 +742,79 @@ func TestCaptureSystemTimeZone(t *testing.T) {
 	}
 	if err := run.stop(); err != nil {
 		t.Fatalf("run: %v", err)
+	}
+}
+
+// TestUncapturableChanges checks that a change the binlog does not hold
+// as whole rows (logged as a statement, or as a partial row image) loses
+// the stream loudly, instead of being dropped or captured with NULLs for
+// the columns left out; that a late acknowledgement does not save the
+// lost stream's position again, so the next Open starts a new stream;
+// and that another database's statements are no loss.
+func TestUncapturableChanges(t *testing.T) {
+	m, cfg := newServer(t)
+	m.CreateDatabase(t, "other")
+	m.Exec(t, "CREATE TABLE pharmacy.t (id INT PRIMARY KEY, a INT, b BLOB)")
+	m.Exec(t, "CREATE TABLE other.t (id INT PRIMARY KEY, a INT)")
+	m.Exec(t, "INSERT INTO pharmacy.t VALUES (1, 1, 'x'), (2, 2, 'y')")
+	m.Exec(t, "INSERT INTO other.t VALUES (1, 1)")
+	c, err := m.RootConn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	session := func(qs ...string) {
+		t.Helper()
+		for _, q := range qs {
+			if _, err := c.Execute(q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+	}
+	saved := func() []string {
+		files, _ := filepath.Glob(filepath.Join(cfg.StateDir, "binlog-position-*.json"))
+		return files
+	}
+	for i, tc := range []struct {
+		name  string
+		stmts []string
+		want  string
+	}{
+		{"minimal image", []string{"SET SESSION binlog_row_image = 'MINIMAL'", "UPDATE pharmacy.t SET a = a + 10 WHERE id = 1"}, "binlog_row_image was not FULL"},
+		{"noblob image", []string{"SET SESSION binlog_row_image = 'NOBLOB'", "UPDATE pharmacy.t SET a = a + 10 WHERE id = 2"}, "binlog_row_image was not FULL"},
+		{"statement format", []string{"SET SESSION binlog_format = 'STATEMENT'", "UPDATE t SET a = a + 1 WHERE id = 1"}, "logged as a statement"},
+		{"mixed format", []string{"SET SESSION binlog_format = 'MIXED'", "DELETE FROM pharmacy.t WHERE id = 2"}, "logged as a statement"},
+	} {
+		run := start(t, cfg)
+		if !run.r.SlotCreated() {
+			t.Fatalf("%s: the stream resumed a saved position %v, want a new stream after the loss", tc.name, run.r.StartPos())
+		}
+		session("USE pharmacy", "SET SESSION binlog_format = 'STATEMENT'", "UPDATE other.t SET a = a + 1", "SET SESSION binlog_format = 'ROW'")
+		m.Exec(t, fmt.Sprintf("INSERT INTO pharmacy.t (id, a) VALUES (%d, 0)", 100+i))
+		waitFor(t, tc.name+": the row change", func() bool { return len(run.sink.data()) >= 1 })
+		if got := string(run.sink.data()[0].Changes[0].New[0].Data); got != strconv.Itoa(100+i) {
+			t.Fatalf("%s: captured id %s first, want %d", tc.name, got, 100+i)
+		}
+		session(append([]string{"USE pharmacy"}, tc.stmts...)...)
+		session("SET SESSION binlog_format = 'ROW'", "SET SESSION binlog_row_image = 'FULL'")
+		select {
+		case <-run.exited:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%s: the stream went on", tc.name)
+		}
+		err := run.stop()
+		if !errors.Is(err, capture.ErrStreamLost) || !strings.Contains(err.Error(), tc.want) {
+			t.Fatalf("%s: Run returned %v, want ErrStreamLost saying %q", tc.name, err, tc.want)
+		}
+		if files := saved(); len(files) != 0 {
+			t.Fatalf("%s: saved position %v kept after the loss", tc.name, files)
+		}
+		run.sink.mu.Lock()
+		end := run.sink.ends[len(run.sink.ends)-1]
+		run.sink.mu.Unlock()
+		run.r.Acknowledge(end)
+		if files := saved(); len(files) != 0 {
+			t.Fatalf("%s: an acknowledgement after the loss saved %v", tc.name, files)
+		}
 	}
 }

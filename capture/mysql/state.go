@@ -55,6 +55,9 @@ type stateFile struct {
 	created map[uint64]uint32
 	// savedCreated is the loaded position's Created (0: not recorded).
 	savedCreated uint32
+	// gone is set by remove: the stream is lost, and no later
+	// acknowledgement saves a position of it again.
+	gone bool
 	// gtids is MariaDB's GTID position as of last, and the GTIDs
 	// committed since, by commit end.
 	gtids gtidTrack
@@ -154,11 +157,11 @@ func (s *stateFile) committed(end segment.Position, g gtid) {
 // committed up to it (as far as this stream has seen them: a position
 // the stream has not reached yet, left in the spool by an earlier run,
 // is saved with an earlier GTID position, which only makes a move to
-// another server re-send more).
+// another server re-send more). Once remove has run, it saves nothing.
 func (s *stateFile) save(pos segment.Position) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if pos.Compare(s.last) <= 0 || uint32(pos.Hi>>32) != s.epoch {
+	if s.gone || pos.Compare(s.last) <= 0 || uint32(pos.Hi>>32) != s.epoch {
 		return nil
 	}
 	g := s.gtids.upTo(pos)
@@ -217,11 +220,13 @@ func (s *stateFile) streamedServer() string {
 	return s.server
 }
 
-// remove forgets the saved position: the stream from it is lost.
+// remove forgets the saved position: the stream from it is lost, and
+// acknowledgements of it no longer save anything (the next Open starts
+// a new stream).
 func (s *stateFile) remove() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.last = segment.Position{}
+	s.last, s.gone = segment.Position{}, true
 	if err := os.Remove(s.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("remove saved binlog position: %w", err)
 	}
