@@ -165,7 +165,9 @@ func (a *assembler) event(ctx context.Context, ev *replication.BinlogEvent) erro
 		return a.lost("a LOAD DATA statement was logged as a statement at %s (binlog_format was not ROW in its session): "+
 			"the archive holds row changes only; fix: %s", a.at(here.start), fixRowFormat)
 	case *replication.TransactionPayloadEvent:
-		return capture.Permanent(fmt.Errorf("mysql capture: the binlog holds compressed transactions; fix: SET GLOBAL binlog_transaction_compression = OFF"))
+		// Open refuses the server setting; this session set its own.
+		return a.lost("a compressed transaction at %s (binlog_transaction_compression was ON in its session); fix: SET GLOBAL binlog_transaction_compression = OFF, "+
+			"and no SET SESSION binlog_transaction_compression", a.at(here.start))
 	}
 	return nil
 }
@@ -486,7 +488,10 @@ func (a *assembler) rows(e *replication.RowsEvent, t replication.EventType, star
 	case replication.DELETE_ROWS_EVENTv0, replication.DELETE_ROWS_EVENTv1, replication.DELETE_ROWS_EVENTv2, replication.MARIADB_DELETE_ROWS_COMPRESSED_EVENT_V1:
 		op = segment.OpDelete
 	default:
-		return capture.Permanent(fmt.Errorf("mysql capture: unsupported rows event %s on %s.%s", t, mysqlconn.QuoteIdent(rel.Schema), mysqlconn.QuoteIdent(rel.Table)))
+		// PARTIAL_UPDATE_ROWS_EVENT: binlog_row_value_options (a session
+		// variable) let a JSON update log only its change.
+		return a.lost("a %s of %s.%s at %s is not a whole row image; fix: SET GLOBAL binlog_row_value_options = '', and no SET SESSION binlog_row_value_options",
+			t, mysqlconn.QuoteIdent(rel.Schema), mysqlconn.QuoteIdent(rel.Table), a.at(start))
 	}
 	step := 1
 	if op == segment.OpUpdate {
