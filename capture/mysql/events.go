@@ -34,7 +34,6 @@ import (
 type assembler struct {
 	r    *Reader
 	sink capture.Sink
-	lazy *lazyRows
 	cur  uint64 // current binlog file: Position.Hi, its number 0 until the server names it
 
 	rels  map[uint64]*tableRel // table id → relation, for this database and the heartbeat table
@@ -69,16 +68,17 @@ type commitPoint struct {
 }
 
 // events handles a batch of events, in order.
-func (a *assembler) events(ctx context.Context, batch []*replication.BinlogEvent) error {
+func (a *assembler) events(ctx context.Context, batch []event) error {
 	for _, ev := range batch {
-		if err := a.event(ctx, ev); err != nil {
+		if err := a.event(ctx, ev.BinlogEvent, ev.rows); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (a *assembler) event(ctx context.Context, ev *replication.BinlogEvent) error {
+// event handles ev; rows is its rows, for a rows event.
+func (a *assembler) event(ctx context.Context, ev *replication.BinlogEvent, rows rowsBody) error {
 	h := ev.Header
 	here := commitPoint{end: uint64(h.LogPos), ts: time.Unix(int64(h.Timestamp), 0).UTC()}
 	if uint64(h.LogPos) >= uint64(h.EventSize) {
@@ -145,7 +145,7 @@ func (a *assembler) event(ctx context.Context, ev *replication.BinlogEvent) erro
 	case *replication.TableMapEvent:
 		return a.tableMap(e, ev.RawData)
 	case *replication.RowsEvent:
-		return a.rows(e, h.EventType, here.start)
+		return a.rows(e, rows, h.EventType, here.start)
 	case *replication.XIDEvent:
 		return a.commit(ctx, here)
 	case *replication.HeartbeatEvent:
@@ -442,12 +442,11 @@ func (a *assembler) tableMap(e *replication.TableMapEvent, raw []byte) error {
 	return nil
 }
 
-// rows adds the changes of rows event e, of type t, that starts at
-// offset start of the binlog file.
-func (a *assembler) rows(e *replication.RowsEvent, t replication.EventType, start uint64) error {
+// rows adds the changes of rows event e, with rows body, of type t, that
+// starts at offset start of the binlog file.
+func (a *assembler) rows(e *replication.RowsEvent, body rowsBody, t replication.EventType, start uint64) error {
 	tr := a.rels[e.TableID]
 	if tr == nil {
-		a.lazy.drop(e)
 		return nil // another database's table
 	}
 	if !allSet(e.ColumnBitmap1, e.ColumnCount) || e.ColumnBitmap2 != nil && !allSet(e.ColumnBitmap2, e.ColumnCount) {
@@ -457,7 +456,10 @@ func (a *assembler) rows(e *replication.RowsEvent, t replication.EventType, star
 			"the archive cannot hold them exactly; fix: keep binlog_row_image = FULL in every session (SET GLOBAL binlog_row_image = 'FULL', "+
 			"and no SET SESSION binlog_row_image)", mysqlconn.QuoteIdent(tr.rel.Schema), mysqlconn.QuoteIdent(tr.rel.Table), a.at(start))
 	}
-	if err := a.lazy.decode(e); err != nil {
+	if body.data == nil {
+		return fmt.Errorf("mysql capture: the rows event at %s came without its rows", a.at(start))
+	}
+	if err := e.DecodeData(body.pos, body.data); err != nil {
 		return fmt.Errorf("mysql capture: decode rows of %s.%s: %w", mysqlconn.QuoteIdent(tr.rel.Schema), mysqlconn.QuoteIdent(tr.rel.Table), err)
 	}
 	rel := tr.rel

@@ -183,7 +183,6 @@ func (r *Reader) Run(ctx context.Context, sink capture.Sink) error {
 	// dead. It is cancelled before syncer.Close, which waits for the
 	// stream goroutine, possibly blocked handing a batch over.
 	sctx, stall := context.WithCancelCause(ctx)
-	rows := newLazyRows()
 	batches := newBatcher(sctx)
 	sc := r.syncerConfig()
 	sc.TimestampStringLocation = time.UTC
@@ -192,7 +191,7 @@ func (r *Reader) Run(ctx context.Context, sink capture.Sink) error {
 	// No ReadTimeout: it sets a deadline on every packet read, the largest
 	// single cost of draining a backlog; stallWatch detects a dead
 	// connection instead.
-	sc.RowsEventDecodeFunc = rows.hold
+	sc.RowsEventDecodeFunc = batches.holdRows
 	sc.SynchronousEventHandler = batches
 	syncer := replication.NewBinlogSyncer(sc)
 	defer syncer.Close()
@@ -216,14 +215,14 @@ func (r *Reader) Run(ctx context.Context, sink capture.Sink) error {
 	defer wg.Wait()
 	defer stop()
 
-	a := &assembler{r: r, sink: sink, lazy: rows, cur: r.start.Hi, rels: make(map[uint64]*tableRel), sysTZ: map[int64]string{}, caughtUp: r.start.Compare(r.backlog) >= 0,
+	a := &assembler{r: r, sink: sink, cur: r.start.Hi, rels: make(map[uint64]*tableRel), sysTZ: map[int64]string{}, caughtUp: r.start.Compare(r.backlog) >= 0,
 		buf: newTxnBuf(r.cfg.SpillDir, r.cfg.SpillThreshold)}
 	if r.gtidStart != "" {
 		a.cur = r.state.at(0, 0).Hi // no file until the server's first rotate event names one
 	}
 	defer a.reset()
 	for {
-		var batch []*replication.BinlogEvent
+		var batch []event
 		watch.waiting()
 		select {
 		case batch = <-batches.out:

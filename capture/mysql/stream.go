@@ -3,7 +3,6 @@ package mysql
 import (
 	"context"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -19,11 +18,32 @@ import (
 // that ends or may end a transaction (XID, COMMIT, a DDL query, a
 // heartbeat, rotate and format events, ...) always closes its batch, so
 // nothing the server has committed waits in it.
+//
+// The decoding of row images moves from the stream goroutine to the
+// reader's, which decodes only the rows of captured tables: the two then
+// share the work of a backlog across two cores. holdRows, go-mysql's
+// RowsEventDecodeFunc, runs on the stream goroutine just before
+// HandleEvent gets the same event: it decodes the event's header (which
+// looks up its table map in the parser's, safe only there) and keeps the
+// rest, which HandleEvent hands over with the event.
 type batcher struct {
-	ctx context.Context
-	out chan []*replication.BinlogEvent
-	buf []*replication.BinlogEvent
-	n   int // bytes of the events in buf
+	ctx  context.Context
+	out  chan []event
+	buf  []event
+	n    int      // bytes of the events in buf
+	held rowsBody // the rows of the rows event being parsed
+}
+
+// event is a binlog event as the reader's goroutine gets it.
+type event struct {
+	*replication.BinlogEvent
+	rows rowsBody // a rows event's rows, not decoded yet
+}
+
+// rowsBody is a rows event's data, and where its rows begin.
+type rowsBody struct {
+	data []byte
+	pos  int
 }
 
 const (
@@ -33,12 +53,27 @@ const (
 )
 
 func newBatcher(ctx context.Context) *batcher {
-	return &batcher{ctx: ctx, out: make(chan []*replication.BinlogEvent, batchQueue)}
+	return &batcher{ctx: ctx, out: make(chan []event, batchQueue)}
+}
+
+// holdRows implements go-mysql's RowsEventDecodeFunc.
+func (b *batcher) holdRows(e *replication.RowsEvent, data []byte) error {
+	pos, err := e.DecodeHeader(data)
+	if err != nil {
+		return err
+	}
+	b.held = rowsBody{data: data, pos: pos}
+	return nil
 }
 
 // HandleEvent implements replication.EventHandler.
 func (b *batcher) HandleEvent(e *replication.BinlogEvent) error {
-	b.buf = append(b.buf, e)
+	ev := event{BinlogEvent: e}
+	if _, ok := e.Event.(*replication.RowsEvent); ok {
+		ev.rows = b.held
+	}
+	b.held = rowsBody{}
+	b.buf = append(b.buf, ev)
 	b.n += len(e.RawData)
 	if len(b.buf) < maxBatch && b.n < batchBytes && midTransaction(e) {
 		return nil
@@ -48,7 +83,7 @@ func (b *batcher) HandleEvent(e *replication.BinlogEvent) error {
 	case <-b.ctx.Done():
 		return b.ctx.Err()
 	}
-	b.buf, b.n = make([]*replication.BinlogEvent, 0, 8), 0
+	b.buf, b.n = make([]event, 0, 8), 0
 	return nil
 }
 
@@ -64,59 +99,6 @@ func midTransaction(e *replication.BinlogEvent) bool {
 	}
 	return false
 }
-
-// lazyRows moves the decoding of row images from go-mysql's stream
-// goroutine (which reads and parses every event) to the reader's, which
-// decodes only the rows of captured tables: the two then share the work of
-// a backlog across two cores. hold, go-mysql's RowsEventDecodeFunc, runs
-// on the stream goroutine: it decodes the event's header (which looks up
-// its table map in the parser's table map, safe only there) and keeps the
-// rest; decode or drop, on the reader's goroutine, takes it back.
-type lazyRows struct {
-	mu      sync.Mutex
-	pending map[*replication.RowsEvent]rowsBody
-}
-
-// rowsBody is a rows event's data, and where its rows begin.
-type rowsBody struct {
-	data []byte
-	pos  int
-}
-
-func newLazyRows() *lazyRows {
-	return &lazyRows{pending: make(map[*replication.RowsEvent]rowsBody)}
-}
-
-func (l *lazyRows) hold(e *replication.RowsEvent, data []byte) error {
-	pos, err := e.DecodeHeader(data)
-	if err != nil {
-		return err
-	}
-	l.mu.Lock()
-	l.pending[e] = rowsBody{data: data, pos: pos}
-	l.mu.Unlock()
-	return nil
-}
-
-func (l *lazyRows) take(e *replication.RowsEvent) (rowsBody, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	b, ok := l.pending[e]
-	delete(l.pending, e)
-	return b, ok
-}
-
-// decode fills e.Rows.
-func (l *lazyRows) decode(e *replication.RowsEvent) error {
-	b, ok := l.take(e)
-	if !ok {
-		return nil // decoded already
-	}
-	return e.DecodeData(b.pos, b.data)
-}
-
-// drop forgets the rows of an event that is not captured.
-func (l *lazyRows) drop(e *replication.RowsEvent) { l.take(e) }
 
 // stallWatch detects a binlog connection that has gone silent. The
 // server sends a heartbeat event every Config.Heartbeat while it has
