@@ -58,7 +58,8 @@ type assembler struct {
 type tableRel struct {
 	body     []byte
 	rel      *segment.Relation
-	unsigned []bool // by column: an unsigned integer
+	unsigned []bool   // by column: an unsigned integer
+	codec    rowCodec // decodes its row images, if fast
 }
 
 // commitPoint is where a transaction commits.
@@ -438,7 +439,11 @@ func (a *assembler) tableMap(e *replication.TableMapEvent, raw []byte) error {
 	if old != nil && sameRelation(old.rel, rel) {
 		rel = old.rel
 	}
-	a.rels[e.TableID] = &tableRel{body: bytes.Clone(body), rel: rel, unsigned: unsigned}
+	tr := &tableRel{body: bytes.Clone(body), rel: rel, unsigned: unsigned, codec: newRowCodec(e.ColumnType, e.ColumnMeta, unsigned)}
+	if schema == HeartbeatSchema {
+		tr.codec.fast = false // heartbeatRows reads go-mysql's rows
+	}
+	a.rels[e.TableID] = tr
 	return nil
 }
 
@@ -459,10 +464,16 @@ func (a *assembler) rows(e *replication.RowsEvent, body rowsBody, t replication.
 	if body.data == nil {
 		return fmt.Errorf("mysql capture: the rows event at %s came without its rows", a.at(start))
 	}
-	if err := e.DecodeData(body.pos, body.data); err != nil {
-		return fmt.Errorf("mysql capture: decode rows of %s.%s: %w", mysqlconn.QuoteIdent(tr.rel.Schema), mysqlconn.QuoteIdent(tr.rel.Table), err)
-	}
 	rel := tr.rel
+	if e.ColumnCount != uint64(len(rel.Columns)) {
+		return fmt.Errorf("mysql capture: the rows event at %s has %d columns, its table map %d", a.at(start), e.ColumnCount, len(rel.Columns))
+	}
+	fast := tr.codec.fast && !compressedRows(t)
+	if !fast {
+		if err := e.DecodeData(body.pos, body.data); err != nil {
+			return fmt.Errorf("mysql capture: decode rows of %s.%s: %w", mysqlconn.QuoteIdent(rel.Schema), mysqlconn.QuoteIdent(rel.Table), err)
+		}
+	}
 	if !a.open {
 		a.begin("")
 	}
@@ -495,6 +506,9 @@ func (a *assembler) rows(e *replication.RowsEvent, body rowsBody, t replication.
 		return a.lost("a %s of %s.%s at %s is not a whole row image; fix: SET GLOBAL binlog_row_value_options = '', and no SET SESSION binlog_row_value_options",
 			t, mysqlconn.QuoteIdent(rel.Schema), mysqlconn.QuoteIdent(rel.Table), a.at(start))
 	}
+	if fast {
+		return a.imageRows(tr, body.data[body.pos:], op)
+	}
 	step := 1
 	if op == segment.OpUpdate {
 		step = 2
@@ -521,6 +535,51 @@ func (a *assembler) rows(e *replication.RowsEvent, body rowsBody, t replication.
 		}
 	}
 	return nil
+}
+
+// imageRows adds the changes of the row images in data, of a table whose
+// codec is fast.
+func (a *assembler) imageRows(tr *tableRel, data []byte, op segment.Op) error {
+	image := func() ([]segment.Value, error) {
+		v, n, err := tr.codec.decodeImage(&a.buf.arena, data)
+		if err != nil {
+			return nil, fmt.Errorf("mysql capture: decode rows of %s.%s: %w", mysqlconn.QuoteIdent(tr.rel.Schema), mysqlconn.QuoteIdent(tr.rel.Table), err)
+		}
+		data = data[n:]
+		return v, nil
+	}
+	for len(data) > 0 {
+		c := segment.Change{Op: op, Rel: tr.rel}
+		first, err := image()
+		if err != nil {
+			return err
+		}
+		switch op {
+		case segment.OpInsert:
+			c.New = first
+		case segment.OpDelete:
+			c.OldKind, c.Old = segment.OldFull, first
+		case segment.OpUpdate:
+			c.OldKind, c.Old = segment.OldFull, first
+			if c.New, err = image(); err != nil {
+				return err
+			}
+		}
+		if err := a.buf.add(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// compressedRows reports MariaDB's compressed rows events
+// (log_bin_compress), which go-mysql inflates.
+func compressedRows(t replication.EventType) bool {
+	switch t {
+	case replication.MARIADB_WRITE_ROWS_COMPRESSED_EVENT_V1, replication.MARIADB_UPDATE_ROWS_COMPRESSED_EVENT_V1, replication.MARIADB_DELETE_ROWS_COMPRESSED_EVENT_V1:
+		return true
+	}
+	return false
 }
 
 // allSet reports that bitmap has its first n bits set.

@@ -200,6 +200,19 @@ func (a *arena) float(v float64, bits int) []byte {
 	return a.taken(at)
 }
 
+// open returns the buffer, with room for about n more bytes, for a value
+// to be appended to; close hands out what was appended since open.
+func (a *arena) open(n int) []byte {
+	a.grow(n)
+	return a.buf
+}
+
+func (a *arena) close(b []byte) []byte {
+	at := len(a.buf)
+	a.buf = b
+	return a.taken(at)
+}
+
 // reset forgets everything handed out.
 func (a *arena) reset() {
 	clear(a.vals)
