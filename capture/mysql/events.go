@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -39,6 +40,7 @@ type assembler struct {
 	rels  map[uint64]*tableRel // table id → relation, for this database and the heartbeat table
 	sysTZ map[int64]string     // quarter hour since the epoch → the server's SYSTEM offset then (see systemOffset)
 	crc   int                  // bytes of checksum at the end of each event (from the format description)
+	fde   []byte               // the format description event, to parse table maps with (see tableMap)
 
 	caughtUp bool // the stream has passed the binlog's end at Open
 
@@ -110,6 +112,7 @@ func (a *assembler) event(ctx context.Context, ev *replication.BinlogEvent, rows
 		}
 		a.cur = a.cur&^(1<<32-1) | n
 	case *replication.FormatDescriptionEvent:
+		a.fde = bytes.Clone(ev.RawData)
 		a.crc = 0
 		if e.ChecksumAlgorithm == replication.BINLOG_CHECKSUM_ALG_CRC32 {
 			a.crc = replication.BinlogChecksumLength
@@ -414,6 +417,12 @@ func stripComments(q string) string {
 // body (table id, names, types and metadata) is byte for byte the one
 // seen before, the same Relation is kept, so it is built once and a
 // segment describes it once.
+//
+// The stream goroutine's parser skips the table map's optional metadata
+// (names, signedness, keys: Reader.Run), the larger part of parsing it
+// and needed only here: a changed map is parsed again in full, from raw.
+// Without the signedness, go-mysql decodes every integer as signed, and
+// value reinterprets those of the unsigned columns the relation names.
 func (a *assembler) tableMap(e *replication.TableMapEvent, raw []byte) error {
 	schema, table := string(e.Schema), string(e.Table)
 	if schema != a.r.d.DB && (schema != HeartbeatSchema || table != "heartbeat") {
@@ -423,28 +432,49 @@ func (a *assembler) tableMap(e *replication.TableMapEvent, raw []byte) error {
 	if len(raw) >= replication.EventHeaderSize+a.crc {
 		body = raw[replication.EventHeaderSize : len(raw)-a.crc]
 	}
-	// go-mysql rebuilds a map of the signedness bitmap for every row it
-	// decodes; without the bitmap it decodes every integer as signed, and
-	// value reinterprets those of the unsigned columns this relation
-	// names. The stream goroutine that parsed e reads the bitmap no more.
-	defer func() { e.SignednessBitmap = nil }()
 	old := a.rels[e.TableID]
 	if old != nil && body != nil && bytes.Equal(old.body, body) {
 		return nil
 	}
-	rel, unsigned, err := relation(e)
+	full, err := a.parseTableMap(raw)
+	if err != nil {
+		return fmt.Errorf("mysql capture: table map of %s.%s: %w", mysqlconn.QuoteIdent(schema), mysqlconn.QuoteIdent(table), err)
+	}
+	rel, unsigned, err := relation(full)
 	if err != nil {
 		return capture.Permanent(fmt.Errorf("mysql capture: %w", err))
 	}
 	if old != nil && sameRelation(old.rel, rel) {
 		rel = old.rel
 	}
-	tr := &tableRel{body: bytes.Clone(body), rel: rel, unsigned: unsigned, codec: newRowCodec(e.ColumnType, e.ColumnMeta, unsigned)}
+	tr := &tableRel{body: bytes.Clone(body), rel: rel, unsigned: unsigned, codec: newRowCodec(full.ColumnType, full.ColumnMeta, unsigned)}
 	if schema == HeartbeatSchema {
 		tr.codec.fast = false // heartbeatRows reads go-mysql's rows
 	}
 	a.rels[e.TableID] = tr
 	return nil
+}
+
+// parseTableMap parses table map event raw in full, with a parser of its
+// own (one that lives on would keep every table map it parsed).
+func (a *assembler) parseTableMap(raw []byte) (*replication.TableMapEvent, error) {
+	if a.fde == nil {
+		return nil, errors.New("no format description event came before it")
+	}
+	p := replication.NewBinlogParser()
+	p.SetFlavor(a.r.srv.flavor())
+	if _, err := p.Parse(a.fde); err != nil {
+		return nil, err
+	}
+	ev, err := p.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	tm, ok := ev.Event.(*replication.TableMapEvent)
+	if !ok {
+		return nil, fmt.Errorf("parsed as %T", ev.Event)
+	}
+	return tm, nil
 }
 
 // rows adds the changes of rows event e, with rows body, of type t, that

@@ -192,6 +192,7 @@ func (r *Reader) Run(ctx context.Context, sink capture.Sink) error {
 	// single cost of draining a backlog; stallWatch detects a dead
 	// connection instead.
 	sc.RowsEventDecodeFunc = batches.holdRows
+	sc.TableMapOptionalMetaDecodeFunc = func([]byte) error { return nil } // parsed when needed: see assembler.tableMap
 	sc.SynchronousEventHandler = batches
 	syncer := replication.NewBinlogSyncer(sc)
 	defer syncer.Close()
