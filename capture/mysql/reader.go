@@ -181,9 +181,9 @@ func (r *Reader) Close() error { return nil }
 func (r *Reader) Run(ctx context.Context, sink capture.Sink) error {
 	// sctx ends the stream: when Run returns, or when stallWatch finds it
 	// dead. It is cancelled before syncer.Close, which waits for the
-	// stream goroutine, possibly blocked handing a batch over.
+	// stream goroutine, possibly waiting for room in the queue.
 	sctx, stall := context.WithCancelCause(ctx)
-	batches := newBatcher(sctx)
+	queue := newEventQueue(sctx)
 	sc := r.syncerConfig()
 	sc.TimestampStringLocation = time.UTC
 	sc.RenderJSONAsMySQLText = true
@@ -191,9 +191,9 @@ func (r *Reader) Run(ctx context.Context, sink capture.Sink) error {
 	// No ReadTimeout: it sets a deadline on every packet read, the largest
 	// single cost of draining a backlog; stallWatch detects a dead
 	// connection instead.
-	sc.RowsEventDecodeFunc = batches.holdRows
+	sc.RowsEventDecodeFunc = queue.holdRows
 	sc.TableMapOptionalMetaDecodeFunc = func([]byte) error { return nil } // parsed when needed: see assembler.tableMap
-	sc.SynchronousEventHandler = batches
+	sc.SynchronousEventHandler = queue
 	syncer := replication.NewBinlogSyncer(sc)
 	defer syncer.Close()
 	defer stall(nil)
@@ -222,39 +222,35 @@ func (r *Reader) Run(ctx context.Context, sink capture.Sink) error {
 		a.cur = r.state.at(0, 0).Hi // no file until the server's first rotate event names one
 	}
 	defer a.reset()
+	var batch []event
 	for {
-		var batch []event
+		if batch = queue.take(batch); len(batch) > 0 {
+			if err := a.events(ctx, batch); err != nil {
+				return err
+			}
+			continue
+		}
 		watch.waiting()
 		select {
-		case batch = <-batches.out:
+		case <-queue.ready:
+			watch.done()
+			continue
 		case err = <-failed:
 		case <-sctx.Done():
 		}
 		watch.done()
-		if batch == nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			if sctx.Err() != nil {
-				return context.Cause(sctx)
-			}
-			// Events handed over before the stream ended come first.
-			for {
-				select {
-				case batch = <-batches.out:
-					if err := a.events(ctx, batch); err != nil {
-						return err
-					}
-					continue
-				default:
-				}
-				break
-			}
-			return r.streamErr(err)
+		if ctx.Err() != nil {
+			return nil
 		}
-		if err := a.events(ctx, batch); err != nil {
+		if sctx.Err() != nil {
+			return context.Cause(sctx)
+		}
+		// Events queued before the stream ended come first: the stream
+		// goroutine queues none after.
+		if err := a.events(ctx, queue.take(batch)); err != nil {
 			return err
 		}
+		return r.streamErr(err)
 	}
 }
 

@@ -3,21 +3,22 @@ package mysql
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/replication"
 )
 
-// batcher is go-mysql's synchronous event handler. It runs on the stream
-// goroutine (which reads and parses every event) and hands the events to
-// the reader's goroutine in batches: one per transaction, or of at most
-// maxBatch events or batchBytes of events (whichever comes first),
-// instead of one channel handoff per event. At most batchQueue batches
-// wait, so a slow sink holds the stream in bounded memory. An event
-// that ends or may end a transaction (XID, COMMIT, a DDL query, a
-// heartbeat, rotate and format events, ...) always closes its batch, so
-// nothing the server has committed waits in it.
+// eventQueue hands the binlog's events from go-mysql's stream goroutine
+// (which reads and parses them; HandleEvent, its synchronous handler,
+// runs there) to the reader's goroutine. The reader takes every event
+// queued at once, and waits only when none is: while it is busy the
+// stream goroutine just appends, so a backlog costs a wakeup per batch
+// the reader takes, not one per event or per transaction, and nothing
+// the server has sent waits for more to come. The queue holds at most
+// about queueBytes of events: beyond, the stream goroutine waits for the
+// reader, so a slow sink holds the stream in bounded memory.
 //
 // The decoding of row images moves from the stream goroutine to the
 // reader's, which decodes only the rows of captured tables: the two then
@@ -25,14 +26,20 @@ import (
 // RowsEventDecodeFunc, runs on the stream goroutine just before
 // HandleEvent gets the same event: it decodes the event's header (which
 // looks up its table map in the parser's, safe only there) and keeps the
-// rest, which HandleEvent hands over with the event.
-type batcher struct {
-	ctx  context.Context
-	out  chan []event
-	buf  []event
-	n    int      // bytes of the events in buf
-	held rowsBody // the rows of the rows event being parsed
+// rest, which HandleEvent queues with the event.
+type eventQueue struct {
+	ctx   context.Context
+	held  rowsBody      // the rows of the rows event being parsed
+	ready chan struct{} // signalled when an event is queued in an empty queue
+	room  chan struct{} // signalled when the reader takes the events
+
+	mu    sync.Mutex
+	buf   []event
+	bytes int // of the events in buf
 }
+
+// queueBytes bounds the events queued for the reader.
+const queueBytes = 16 << 20
 
 // event is a binlog event as the reader's goroutine gets it.
 type event struct {
@@ -46,58 +53,66 @@ type rowsBody struct {
 	pos  int
 }
 
-const (
-	maxBatch   = 256
-	batchBytes = 1 << 20
-	batchQueue = 16
-)
-
-func newBatcher(ctx context.Context) *batcher {
-	return &batcher{ctx: ctx, out: make(chan []event, batchQueue)}
+func newEventQueue(ctx context.Context) *eventQueue {
+	return &eventQueue{ctx: ctx, ready: make(chan struct{}, 1), room: make(chan struct{}, 1)}
 }
 
 // holdRows implements go-mysql's RowsEventDecodeFunc.
-func (b *batcher) holdRows(e *replication.RowsEvent, data []byte) error {
+func (q *eventQueue) holdRows(e *replication.RowsEvent, data []byte) error {
 	pos, err := e.DecodeHeader(data)
 	if err != nil {
 		return err
 	}
-	b.held = rowsBody{data: data, pos: pos}
+	q.held = rowsBody{data: data, pos: pos}
 	return nil
 }
 
 // HandleEvent implements replication.EventHandler.
-func (b *batcher) HandleEvent(e *replication.BinlogEvent) error {
+func (q *eventQueue) HandleEvent(e *replication.BinlogEvent) error {
 	ev := event{BinlogEvent: e}
 	if _, ok := e.Event.(*replication.RowsEvent); ok {
-		ev.rows = b.held
+		ev.rows = q.held
 	}
-	b.held = rowsBody{}
-	b.buf = append(b.buf, ev)
-	b.n += len(e.RawData)
-	if len(b.buf) < maxBatch && b.n < batchBytes && midTransaction(e) {
-		return nil
+	q.held = rowsBody{}
+	q.mu.Lock()
+	q.buf = append(q.buf, ev)
+	q.bytes += len(e.RawData)
+	first, full := len(q.buf) == 1, q.bytes >= queueBytes
+	q.mu.Unlock()
+	if first {
+		signal(q.ready)
 	}
-	select {
-	case b.out <- b.buf:
-	case <-b.ctx.Done():
-		return b.ctx.Err()
+	for full {
+		select {
+		case <-q.room:
+		case <-q.ctx.Done():
+			return q.ctx.Err()
+		}
+		q.mu.Lock()
+		full = q.bytes >= queueBytes
+		q.mu.Unlock()
 	}
-	b.buf, b.n = make([]event, 0, 8), 0
 	return nil
 }
 
-// midTransaction reports an event that is always followed by more of its
-// transaction.
-func midTransaction(e *replication.BinlogEvent) bool {
-	switch ev := e.Event.(type) {
-	case *replication.GTIDEvent, *replication.MariadbGTIDEvent, *replication.TableMapEvent,
-		*replication.RowsEvent, *replication.MariadbAnnotateRowsEvent:
-		return true
-	case *replication.QueryEvent:
-		return string(ev.Query) == "BEGIN"
+// take returns every queued event, in order, and keeps spare (whose
+// events the reader is done with) to queue the next ones in.
+func (q *eventQueue) take(spare []event) []event {
+	clear(spare)
+	q.mu.Lock()
+	out := q.buf
+	q.buf, q.bytes = spare[:0], 0
+	q.mu.Unlock()
+	signal(q.room)
+	return out
+}
+
+// signal notes an event on c (of capacity 1) without waiting.
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
 	}
-	return false
 }
 
 // stallWatch detects a binlog connection that has gone silent. The
