@@ -194,6 +194,7 @@ func (r *Reader) Run(ctx context.Context, sink capture.Sink) error {
 	sc.RowsEventDecodeFunc = queue.holdRows
 	sc.TableMapOptionalMetaDecodeFunc = func([]byte) error { return nil } // parsed when needed: see assembler.tableMap
 	sc.SynchronousEventHandler = queue
+	sc.Dialer = queue.dialer
 	syncer := replication.NewBinlogSyncer(sc)
 	defer syncer.Close()
 	defer stall(nil)

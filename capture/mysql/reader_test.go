@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -816,5 +817,40 @@ func TestUncapturableChanges(t *testing.T) {
 		if files := saved(); len(files) != 0 {
 			t.Fatalf("%s: an acknowledgement after the loss saved %v", tc.name, files)
 		}
+	}
+}
+
+// TestCaptureOverTLS streams over TLS, verified against the server's CA,
+// from a server that refuses connections without it, and checks that
+// every transaction arrives whole: small ones, and one whose row spans
+// many TLS records and network reads.
+func TestCaptureOverTLS(t *testing.T) {
+	m := testenv.StartMariaDB(t)
+	m.CreateDatabase(t, "pharmacy")
+	m.Exec(t, "SET GLOBAL require_secure_transport = ON")
+	m.Exec(t, "CREATE TABLE pharmacy.t (id INT PRIMARY KEY, b LONGBLOB)")
+	cfg := configFor(t, m)
+	plain := cfg
+	if _, err := mysql.Open(context.Background(), plain); err == nil {
+		t.Fatal("the server took a connection without TLS: the test proves nothing")
+	}
+	cfg.DSN = m.DSN("pharmacy") + "?tls=true&ca_file=" + url.QueryEscape(m.CAFile)
+	run := start(t, cfg)
+	for i := 1; i <= 20; i++ {
+		m.Exec(t, fmt.Sprintf("INSERT INTO pharmacy.t VALUES (%d, REPEAT('x', %d))", i, i))
+	}
+	m.Exec(t, "INSERT INTO pharmacy.t VALUES (21, REPEAT(X'5A', 3000000))")
+	waitFor(t, "21 inserts", func() bool { return len(run.sink.data()) >= 21 })
+	for i, tx := range run.sink.data() {
+		want := strings.Repeat("x", i+1)
+		if i == 20 {
+			want = strings.Repeat("Z", 3000000)
+		}
+		if c := tx.Changes[0]; string(c.New[0].Data) != strconv.Itoa(i+1) || string(c.New[1].Data) != want {
+			t.Fatalf("insert %d: id %q, %d bytes of blob", i+1, c.New[0].Data, len(c.New[1].Data))
+		}
+	}
+	if err := run.stop(); err != nil {
+		t.Fatal(err)
 	}
 }

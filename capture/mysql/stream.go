@@ -3,6 +3,7 @@ package mysql
 import (
 	"context"
 	"fmt"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,12 +14,16 @@ import (
 // eventQueue hands the binlog's events from go-mysql's stream goroutine
 // (which reads and parses them; HandleEvent, its synchronous handler,
 // runs there) to the reader's goroutine. The reader takes every event
-// queued at once, and waits only when none is: while it is busy the
-// stream goroutine just appends, so a backlog costs a wakeup per batch
-// the reader takes, not one per event or per transaction, and nothing
-// the server has sent waits for more to come. The queue holds at most
-// about queueBytes of events: beyond, the stream goroutine waits for the
-// reader, so a slow sink holds the stream in bounded memory.
+// queued at once, and waits only when none is. It is woken when the
+// stream goroutine is about to read from the network (flushConn): go-mysql
+// reads only when it needs more bytes for the event it is reading, so
+// then every event received so far is queued. Nothing the server has sent
+// waits for more to come, and a backlog costs a wakeup per network read
+// (64 KiB), not one per event or per transaction: on two cores the stream
+// goroutine, the critical path, would otherwise spend much of its time
+// runnable but not running. The queue holds at most about queueBytes of
+// events: beyond, the stream goroutine wakes the reader and waits for it,
+// so a slow sink holds the stream in bounded memory.
 //
 // The decoding of row images moves from the stream goroutine to the
 // reader's, which decodes only the rows of captured tables: the two then
@@ -30,7 +35,7 @@ import (
 type eventQueue struct {
 	ctx   context.Context
 	held  rowsBody      // the rows of the rows event being parsed
-	ready chan struct{} // signalled when an event is queued in an empty queue
+	ready chan struct{} // signalled when events wait for the reader
 	room  chan struct{} // signalled when the reader takes the events
 
 	mu    sync.Mutex
@@ -57,6 +62,38 @@ func newEventQueue(ctx context.Context) *eventQueue {
 	return &eventQueue{ctx: ctx, ready: make(chan struct{}, 1), room: make(chan struct{}, 1)}
 }
 
+// flushConn is the binlog stream's network connection: before each read
+// it wakes the reader if events are queued (see eventQueue).
+type flushConn struct {
+	net.Conn
+	q *eventQueue
+}
+
+func (c flushConn) Read(p []byte) (int, error) {
+	c.q.flush()
+	return c.Conn.Read(p)
+}
+
+// dialer is go-mysql's Dialer for the binlog stream.
+func (q *eventQueue) dialer(ctx context.Context, network, addr string) (net.Conn, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return flushConn{Conn: c, q: q}, nil
+}
+
+// flush wakes the reader if events are queued.
+func (q *eventQueue) flush() {
+	q.mu.Lock()
+	n := len(q.buf)
+	q.mu.Unlock()
+	if n > 0 {
+		signal(q.ready)
+	}
+}
+
 // holdRows implements go-mysql's RowsEventDecodeFunc.
 func (q *eventQueue) holdRows(e *replication.RowsEvent, data []byte) error {
 	pos, err := e.DecodeHeader(data)
@@ -77,9 +114,9 @@ func (q *eventQueue) HandleEvent(e *replication.BinlogEvent) error {
 	q.mu.Lock()
 	q.buf = append(q.buf, ev)
 	q.bytes += len(e.RawData)
-	first, full := len(q.buf) == 1, q.bytes >= queueBytes
+	full := q.bytes >= queueBytes
 	q.mu.Unlock()
-	if first {
+	if full {
 		signal(q.ready)
 	}
 	for full {

@@ -23,7 +23,8 @@ import (
 
 // MariaDB is a private MariaDB 10.11 server with a ROW binlog (full row
 // images and full row metadata: column names in every table map, and
-// log_slave_updates) and GTID strict mode, server_id 1 (a replica: see
+// log_slave_updates) and GTID strict mode, TLS (a certificate for
+// 127.0.0.1 signed by CAFile), server_id 1 (a replica: see
 // StartMariaDBReplica), listening on 127.0.0.1:Port
 // and on the unix socket Socket. root has no password over the socket;
 // User/Password is a TCP account (from 127.0.0.1) with REPLICATION SLAVE,
@@ -36,6 +37,9 @@ type MariaDB struct {
 
 	ServerID int    // server_id
 	Zone     string // the server host's time zone (TZ; "" is UTC): its SYSTEM time zone
+	CAFile   string // the CA certificate (PEM) of the server's TLS certificate, for 127.0.0.1
+
+	certFile, keyFile string
 
 	bin     string
 	dir     string
@@ -121,6 +125,10 @@ func launchMariaDB(bin, dir string, serverID int, zone string) (*MariaDB, error)
 		logPath:  filepath.Join(dir, "mariadb.log"),
 	}
 	if err := m.installDB(); err != nil {
+		return m, err
+	}
+	var err error
+	if m.CAFile, m.certFile, m.keyFile, err = WriteCerts(dir); err != nil {
 		return m, err
 	}
 	for attempt := 0; ; attempt++ {
@@ -282,6 +290,9 @@ func (m *MariaDB) start() error {
 		"--binlog-row-image=FULL",
 		"--binlog-row-metadata=FULL",
 		"--gtid-strict-mode=ON",
+		"--ssl-ca="+m.CAFile,
+		"--ssl-cert="+m.certFile,
+		"--ssl-key="+m.keyFile,
 	)
 	cmd := exec.Command(m.bin, args...)
 	cmd.Dir = m.dir
