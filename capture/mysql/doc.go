@@ -90,7 +90,19 @@
 // # Values
 //
 // See value: every value is kept exactly, as decimal or temporal text or
-// as the stored bytes.
+// as the stored bytes. Row images of tables whose columns all have common
+// types are decoded by rowCodec straight into those forms; the others by
+// go-mysql, then value.
+//
+// # The stream's goroutines
+//
+// go-mysql's stream goroutine reads and parses the events (skipping row
+// images and table maps' optional metadata) and queues them (eventQueue);
+// the reader's goroutine takes all that is queued at once and assembles
+// transactions; the agent's shipper seals segments on a third. The reader
+// is woken when the stream goroutine is about to read from the network
+// (flushConn), so nothing received waits, and a backlog costs a wakeup
+// per network read, not per transaction.
 //
 // # Base backups
 //
