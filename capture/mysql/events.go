@@ -2,6 +2,7 @@ package mysql
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -536,19 +537,38 @@ func (a *assembler) rows(e *replication.RowsEvent, body rowsBody, t replication.
 		return a.lost("a %s of %s.%s at %s is not a whole row image; fix: SET GLOBAL binlog_row_value_options = '', and no SET SESSION binlog_row_value_options",
 			t, mysqlconn.QuoteIdent(rel.Schema), mysqlconn.QuoteIdent(rel.Table), a.at(start))
 	}
+	// next returns the event's next row image, or false after the last.
+	var next func() ([]segment.Value, bool, error)
 	if fast {
-		return a.imageRows(tr, body.data[body.pos:], op)
+		data := body.data[body.pos:]
+		next = func() ([]segment.Value, bool, error) {
+			if len(data) == 0 {
+				return nil, false, nil
+			}
+			v, n, err := tr.codec.decodeImage(&a.buf.arena, data)
+			if err != nil {
+				return nil, false, fmt.Errorf("mysql capture: decode rows of %s.%s: %w", mysqlconn.QuoteIdent(rel.Schema), mysqlconn.QuoteIdent(rel.Table), err)
+			}
+			data = data[n:]
+			return v, true, nil
+		}
+	} else {
+		i := 0
+		next = func() ([]segment.Value, bool, error) {
+			if i == len(e.Rows) {
+				return nil, false, nil
+			}
+			v, err := a.tuple(tr, e.Rows[i])
+			i++
+			return v, err == nil, err
+		}
 	}
-	step := 1
-	if op == segment.OpUpdate {
-		step = 2
-	}
-	for i := 0; i+step <= len(e.Rows); i += step {
+	for {
+		first, ok, err := next()
+		if !ok {
+			return err
+		}
 		c := segment.Change{Op: op, Rel: rel}
-		first, err := a.tuple(tr, e.Rows[i])
-		if err != nil {
-			return err
-		}
 		switch op {
 		case segment.OpInsert:
 			c.New = first
@@ -556,50 +576,15 @@ func (a *assembler) rows(e *replication.RowsEvent, body rowsBody, t replication.
 			c.OldKind, c.Old = segment.OldFull, first
 		case segment.OpUpdate:
 			c.OldKind, c.Old = segment.OldFull, first
-			if c.New, err = a.tuple(tr, e.Rows[i+1]); err != nil {
-				return err
+			if c.New, ok, err = next(); !ok {
+				return cmp.Or(err, fmt.Errorf("mysql capture: an update of %s.%s at %s without its after image",
+					mysqlconn.QuoteIdent(rel.Schema), mysqlconn.QuoteIdent(rel.Table), a.at(start)))
 			}
 		}
 		if err := a.buf.add(c); err != nil {
 			return err
 		}
 	}
-	return nil
-}
-
-// imageRows adds the changes of the row images in data, of a table whose
-// codec is fast.
-func (a *assembler) imageRows(tr *tableRel, data []byte, op segment.Op) error {
-	image := func() ([]segment.Value, error) {
-		v, n, err := tr.codec.decodeImage(&a.buf.arena, data)
-		if err != nil {
-			return nil, fmt.Errorf("mysql capture: decode rows of %s.%s: %w", mysqlconn.QuoteIdent(tr.rel.Schema), mysqlconn.QuoteIdent(tr.rel.Table), err)
-		}
-		data = data[n:]
-		return v, nil
-	}
-	for len(data) > 0 {
-		c := segment.Change{Op: op, Rel: tr.rel}
-		first, err := image()
-		if err != nil {
-			return err
-		}
-		switch op {
-		case segment.OpInsert:
-			c.New = first
-		case segment.OpDelete:
-			c.OldKind, c.Old = segment.OldFull, first
-		case segment.OpUpdate:
-			c.OldKind, c.Old = segment.OldFull, first
-			if c.New, err = image(); err != nil {
-				return err
-			}
-		}
-		if err := a.buf.add(c); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // compressedRows reports MariaDB's compressed rows events
