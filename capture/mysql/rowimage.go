@@ -243,10 +243,23 @@ func beUint(b []byte) uint64 {
 	return v
 }
 
-// fracBytes is the length of the fractional seconds of a temporal value
-// of fsp digits, and frac reads them as microseconds.
-func fracBytes(fsp uint16) int { return int(fsp+1) / 2 }
+// temporal checks a temporal column's fractional digits (fsp, at most
+// 6), and that data holds a value of intBytes bytes and its fraction; it
+// returns fsp and the value's length.
+func (c *colCodec) temporal(data []byte, what string, intBytes int) (uint16, int, error) {
+	fsp := c.meta
+	if fsp > 6 {
+		return 0, 0, fmt.Errorf("%s with %d fractional digits", what, fsp)
+	}
+	n := intBytes + int(fsp+1)/2
+	if len(data) < n {
+		return 0, 0, errShortImage
+	}
+	return fsp, n, nil
+}
 
+// frac reads the fractional seconds of a temporal value of fsp digits
+// as microseconds.
 func frac(b []byte, fsp uint16) int64 {
 	switch fsp {
 	case 1, 2:
@@ -264,13 +277,9 @@ func frac(b []byte, fsp uint16) int64 {
 // second (6), then the fraction. The zero date and invalid dates
 // (ALLOW_INVALID_DATES) come out as they are stored.
 func (c *colCodec) datetime2(ar *arena, data []byte) (segment.Value, int, error) {
-	fsp := c.meta
-	if fsp > 6 {
-		return segment.Value{}, 0, fmt.Errorf("datetime with %d fractional digits", fsp)
-	}
-	n := 5 + fracBytes(fsp)
-	if len(data) < n {
-		return segment.Value{}, 0, errShortImage
+	fsp, n, err := c.temporal(data, "datetime", 5)
+	if err != nil {
+		return segment.Value{}, 0, err
 	}
 	ip := int64(beUint(data[:5])) - 0x8000000000
 	us := frac(data[5:], fsp)
@@ -285,9 +294,7 @@ func (c *colCodec) datetime2(ar *arena, data []byte) (segment.Value, int, error)
 		ymdhms := v >> 24
 		ymd, hms := ymdhms>>17, ymdhms%(1<<17)
 		ym := ymd >> 5
-		b = appendDate(b, int(ym/13), int(ym%13), int(ymd%(1<<5)))
-		b = append(b, ' ')
-		b = appendClock(b, int(hms>>12), int((hms>>6)%(1<<6)), int(hms%(1<<6)))
+		b = appendDateTime(b, int(ym/13), int(ym%13), int(ymd%(1<<5)), int(hms>>12), int((hms>>6)%(1<<6)), int(hms%(1<<6)))
 	}
 	return segment.Value{Kind: segment.Text, Data: ar.close(appendFrac(b, us, fsp))}, n, nil
 }
@@ -295,13 +302,9 @@ func (c *colCodec) datetime2(ar *arena, data []byte) (segment.Value, int, error)
 // timestamp2 decodes a TIMESTAMP(fsp): seconds since the epoch, 4 bytes
 // big-endian, then the fraction; written in UTC, 0 as the zero date.
 func (c *colCodec) timestamp2(ar *arena, data []byte) (segment.Value, int, error) {
-	fsp := c.meta
-	if fsp > 6 {
-		return segment.Value{}, 0, fmt.Errorf("timestamp with %d fractional digits", fsp)
-	}
-	n := 4 + fracBytes(fsp)
-	if len(data) < n {
-		return segment.Value{}, 0, errShortImage
+	fsp, n, err := c.temporal(data, "timestamp", 4)
+	if err != nil {
+		return segment.Value{}, 0, err
 	}
 	sec := int64(binary.BigEndian.Uint32(data))
 	us := frac(data[4:], fsp)
@@ -312,9 +315,7 @@ func (c *colCodec) timestamp2(ar *arena, data []byte) (segment.Value, int, error
 		t := time.Unix(sec, 0).UTC()
 		y, mo, d := t.Date()
 		h, mi, s := t.Clock()
-		b = appendDate(b, y, int(mo), d)
-		b = append(b, ' ')
-		b = appendClock(b, h, mi, s)
+		b = appendDateTime(b, y, int(mo), d, h, mi, s)
 	}
 	return segment.Value{Kind: segment.Text, Data: ar.close(appendFrac(b, us, fsp))}, n, nil
 }
@@ -325,13 +326,9 @@ func (c *colCodec) timestamp2(ar *arena, data []byte) (segment.Value, int, error
 // with fsp 5 or 6 all 6 bytes are one offset number. Like go-mysql, a
 // zero fraction is not written.
 func (c *colCodec) time2(ar *arena, data []byte) (segment.Value, int, error) {
-	fsp := c.meta
-	if fsp > 6 {
-		return segment.Value{}, 0, fmt.Errorf("time with %d fractional digits", fsp)
-	}
-	n := 3 + fracBytes(fsp)
-	if len(data) < n {
-		return segment.Value{}, 0, errShortImage
+	fsp, n, err := c.temporal(data, "time", 3)
+	if err != nil {
+		return segment.Value{}, 0, err
 	}
 	var v int64 // sign and hms << 24 | microseconds
 	switch fsp {
@@ -365,22 +362,22 @@ func (c *colCodec) time2(ar *arena, data []byte) (segment.Value, int, error) {
 }
 
 // appendDate appends YYYY-MM-DD, appendClock HH:MM:SS (hours of more
-// than two digits in full), appendFrac the first fsp of the six digits
-// of us after a point (nothing for fsp 0).
-func appendDate(b []byte, y, m, d int) []byte {
-	b = appendDigits(b, y, 4)
-	b = append(b, '-')
-	b = appendDigits(b, m, 2)
-	b = append(b, '-')
-	return appendDigits(b, d, 2)
+// than two digits in full), appendDateTime both with a space between, and
+// appendFrac the first fsp of the six digits of us after a point (nothing
+// for fsp 0).
+func appendDate(b []byte, y, m, d int) []byte { return appendFields(b, y, 4, '-', m, d) }
+
+func appendClock(b []byte, h, m, s int) []byte { return appendFields(b, h, 2, ':', m, s) }
+
+func appendDateTime(b []byte, y, mo, d, h, mi, s int) []byte {
+	return appendClock(append(appendDate(b, y, mo, d), ' '), h, mi, s)
 }
 
-func appendClock(b []byte, h, m, s int) []byte {
-	b = appendDigits(b, h, 2)
-	b = append(b, ':')
-	b = appendDigits(b, m, 2)
-	b = append(b, ':')
-	return appendDigits(b, s, 2)
+// appendFields appends x (zero-padded to width digits), sep, y, sep, z
+// (each of two digits).
+func appendFields(b []byte, x, width int, sep byte, y, z int) []byte {
+	b = append(appendDigits(b, x, width), sep)
+	return appendDigits(append(appendDigits(b, y, 2), sep), z, 2)
 }
 
 func appendFrac(b []byte, us int64, fsp uint16) []byte {
