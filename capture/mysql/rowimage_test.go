@@ -16,7 +16,9 @@ import (
 )
 
 // rowImageTables have a column of every type decodeImage decodes, in
-// every length and precision that changes the layout.
+// every length and precision that changes the layout (MariaDB's UUID and
+// INET6 travel as BINARY(16), their trailing zero bytes left out as for
+// any BINARY).
 var rowImageTables = []string{
 	`CREATE TABLE ri.ints (id INT PRIMARY KEY, t TINYINT, tu TINYINT UNSIGNED, s SMALLINT, su SMALLINT UNSIGNED,
 		m MEDIUMINT, mu MEDIUMINT UNSIGNED, i INT, iu INT UNSIGNED, b BIGINT, bu BIGINT UNSIGNED, y YEAR)`,
@@ -29,7 +31,7 @@ var rowImageTables = []string{
 		e ENUM('a','b','c'), eb ENUM(%s), s SET('x','y','z'), sb SET(%s),
 		c10 CHAR(10) CHARACTER SET latin1, c255 CHAR(255) CHARACTER SET utf8mb4, bin BINARY(5), v10 VARCHAR(10) CHARACTER SET utf8mb4,
 		v300 VARCHAR(300) CHARACTER SET utf8mb4, vb VARBINARY(20), tb TINYBLOB, bl BLOB, mb MEDIUMBLOB, lb LONGBLOB,
-		tt TINYTEXT, tx TEXT, mt MEDIUMTEXT, lt LONGTEXT, j JSON, g GEOMETRY)`, members("e", 300), members("s", 64)),
+		tt TINYTEXT, tx TEXT, mt MEDIUMTEXT, lt LONGTEXT, j JSON, g GEOMETRY, u UUID, i6 INET6)`, members("e", 300), members("s", 64)),
 }
 
 var rowImageRows = []string{
@@ -59,14 +61,14 @@ var rowImageRows = []string{
 		 '2026-12-03 12:34:56', '2026-12-03 12:34:56.5', '2026-12-03 12:34:56.123', '2026-12-03 12:34:56.1234', '2026-12-03 12:34:56.654321'),
 		(5, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)`,
 	`INSERT INTO ri.misc VALUES (1, b'0', b'0', b'0', b'0', 'a', 'e1', '', '',
-		'', '', X'', '', '', X'', X'', X'', X'', X'', '', '', '', '', '{}', POINT(0, 0)),
+		'', '', X'', '', '', X'', X'', X'', X'', X'', '', '', '', '', '{}', POINT(0, 0), '00000000-0000-0000-0000-000000000000', '::'),
 		(2, b'1', b'11111111', b'111111111111', b'1111111111111111111111111111111111111111111111111111111111111111', 'c', 'e300', 'x,y,z', 's1,s64',
 		 'abcdefghij', REPEAT('💊', 255), X'0001020304', 'café 💊', REPEAT('é', 300), X'00FF00FF', REPEAT(X'AB', 255), REPEAT(X'CD', 65535),
 		 REPEAT(X'EF', 70000), REPEAT(X'01', 300000), REPEAT('t', 255), REPEAT('x', 1000), REPEAT('m', 70000), REPEAT('l', 70000),
-		 '{"k": [1, 2.5, "v"], "n": null}', ST_GeomFromText('POLYGON((0 0, 1 0, 1 1, 0 0))')),
+		 '{"k": [1, 2.5, "v"], "n": null}', ST_GeomFromText('POLYGON((0 0, 1 0, 1 1, 0 0))'), '123e4567-e89b-12d3-a456-426655440000', '2001:db8::ff00:42:8329'),
 		(3, b'1', b'10000000', b'100000000000', b'1000000000000000000000000000000000000000000000000000000000000000', 'b', 'e256', 'y', 's63',
-		 'a ', 'b ', X'01', ' v ', 'w', X'20', X'00', X'00', X'00', X'00', ' ', ' ', ' ', ' ', '[]', POINT(-1.5, 2.25)),
-		(4, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)`,
+		 'a ', 'b ', X'01', ' v ', 'w', X'20', X'00', X'00', X'00', X'00', ' ', ' ', ' ', ' ', '[]', POINT(-1.5, 2.25), 'ffffffff-ffff-ffff-ffff-ffffffffffff', '::ffff:1.2.3.4'),
+		(4, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)`,
 	// Two images per row, then one.
 	`UPDATE ri.ints SET t = t, y = 0 WHERE id > 0`,
 	`UPDATE ri.nums SET f = -f, d10 = 0 WHERE id IN (2, 3, 5)`,
