@@ -448,7 +448,7 @@ func (a *assembler) tableMap(e *replication.TableMapEvent, raw []byte) error {
 	if old != nil && sameRelation(old.rel, rel) {
 		rel = old.rel
 	}
-	tr := &tableRel{body: bytes.Clone(body), rel: rel, unsigned: unsigned, codec: newRowCodec(full.ColumnType, full.ColumnMeta, unsigned)}
+	tr := &tableRel{body: bytes.Clone(body), rel: rel, unsigned: unsigned, codec: newRowCodec(full, unsigned)}
 	if schema == HeartbeatSchema {
 		tr.codec.fast = false // heartbeatRows reads go-mysql's rows
 	}
@@ -622,7 +622,7 @@ func (a *assembler) tuple(tr *tableRel, row []any) ([]segment.Value, error) {
 		if err != nil {
 			return nil, fmt.Errorf("mysql capture: %s.%s: %w", mysqlconn.QuoteIdent(rel.Schema), mysqlconn.QuoteIdent(rel.Table), err)
 		}
-		out[i] = val
+		out[i] = tr.codec.cols[i].padded(&a.buf.arena, val)
 	}
 	return out, nil
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/go-mysql-org/go-mysql/replication"
 
 	"github.com/rxvault/rxvault/segment"
 )
@@ -33,6 +34,12 @@ type colCodec struct {
 	meta     uint16 // the table map's metadata of the column
 	unsigned bool   // an unsigned integer
 	strLen   int    // CHAR: its maximum length in bytes
+	// pad is n for a BINARY(n) column (MariaDB's UUID, INET6 and INET4
+	// are binlogged as BINARY too): its values are n bytes, of which the
+	// binlog leaves out the trailing zeros. padded puts them back, so the
+	// archive holds the stored value, which a UUID column must get back
+	// whole (it refuses a shorter one).
+	pad int
 }
 
 // rowCodec decodes the row images of one table map.
@@ -41,9 +48,12 @@ type rowCodec struct {
 	fast bool // every column has a type decodeImage knows
 }
 
-// newRowCodec builds the codec of columns of the given binlog types and
-// metadata.
-func newRowCodec(types []byte, metas []uint16, unsigned []bool) rowCodec {
+// newRowCodec builds the codec of the columns of table map tm (parsed
+// with its optional metadata: the binary columns are those of collation
+// 63, binary), whose unsigned integer columns are marked in unsigned.
+func newRowCodec(tm *replication.TableMapEvent, unsigned []bool) rowCodec {
+	types, metas := tm.ColumnType, tm.ColumnMeta
+	collations := tm.CollationMap()
 	rc := rowCodec{cols: make([]colCodec, len(types)), fast: true}
 	for i := range types {
 		tp, meta := realType(types[i], metas[i])
@@ -59,10 +69,27 @@ func newRowCodec(types []byte, metas []uint16, unsigned []bool) rowCodec {
 				}
 			}
 		}
+		if tp == gomysql.MYSQL_TYPE_STRING && collations[i] == binaryCollation {
+			c.pad = c.strLen
+		}
 		rc.cols[i] = c
 		rc.fast = rc.fast && fastType(tp)
 	}
 	return rc
+}
+
+// binaryCollation is the id of the binary character set's collation.
+const binaryCollation = 63
+
+// padded returns v, a value of column c, with the zero bytes the binlog
+// left out of a BINARY(n) value put back.
+func (c *colCodec) padded(ar *arena, v segment.Value) segment.Value {
+	if c.pad == 0 || v.Kind == segment.Null || len(v.Data) >= c.pad {
+		return v
+	}
+	b := append(ar.open(c.pad), v.Data...)
+	b = append(b, make([]byte, c.pad-len(v.Data))...)
+	return segment.Value{Kind: v.Kind, Data: ar.close(b)}
 }
 
 // fastType reports a type decodeImage decodes.
@@ -180,7 +207,8 @@ func (c *colCodec) decode(ar *arena, data []byte) (segment.Value, int, error) {
 	case gomysql.MYSQL_TYPE_VARCHAR, gomysql.MYSQL_TYPE_VAR_STRING:
 		return stringValue(ar, data, int(c.meta))
 	case gomysql.MYSQL_TYPE_STRING:
-		return stringValue(ar, data, c.strLen)
+		v, n, err := stringValue(ar, data, c.strLen)
+		return c.padded(ar, v), n, err
 	case gomysql.MYSQL_TYPE_BLOB, gomysql.MYSQL_TYPE_GEOMETRY:
 		n := int(c.meta)
 		if n < 1 || n > 4 || !fixed(n) {

@@ -17,8 +17,7 @@ import (
 
 // rowImageTables have a column of every type decodeImage decodes, in
 // every length and precision that changes the layout (MariaDB's UUID and
-// INET6 travel as BINARY(16), their trailing zero bytes left out as for
-// any BINARY).
+// INET6 travel as BINARY(16): see colCodec.pad).
 var rowImageTables = []string{
 	`CREATE TABLE ri.ints (id INT PRIMARY KEY, t TINYINT, tu TINYINT UNSIGNED, s SMALLINT, su SMALLINT UNSIGNED,
 		m MEDIUMINT, mu MEDIUMINT UNSIGNED, i INT, iu INT UNSIGNED, b BIGINT, bu BIGINT UNSIGNED, y YEAR)`,
@@ -124,7 +123,7 @@ func TestRowImageAgainstGoMySQL(t *testing.T) {
 	})
 	codecs := map[uint64]*tableRel{}
 	seen := map[byte]int{} // non-NULL values compared, by type
-	images := 0
+	images, padded := 0, 0
 	for _, f := range files {
 		err := p.ParseFile(f, 0, func(ev *replication.BinlogEvent) error {
 			switch e := ev.Event.(type) {
@@ -136,7 +135,14 @@ func TestRowImageAgainstGoMySQL(t *testing.T) {
 				if err != nil {
 					return err
 				}
-				codecs[e.TableID] = &tableRel{rel: rel, unsigned: unsigned, codec: newRowCodec(e.ColumnType, e.ColumnMeta, unsigned)}
+				tr := &tableRel{rel: rel, unsigned: unsigned, codec: newRowCodec(e, unsigned)}
+				codecs[e.TableID] = tr
+				for i, c := range rel.Columns {
+					want := map[string]int{"bin": 5, "u": 16, "i6": 16}[c.Name]
+					if got := tr.codec.cols[i].pad; got != want {
+						t.Errorf("%s.%s (%s): padded to %d bytes, want %d", rel.Table, c.Name, c.Type, got, want)
+					}
+				}
 				e.SignednessBitmap = nil // as assembler.tableMap: go-mysql decodes integers as signed
 			case *replication.RowsEvent:
 				tr := codecs[e.TableID]
@@ -163,6 +169,14 @@ func TestRowImageAgainstGoMySQL(t *testing.T) {
 						if err != nil {
 							return err
 						}
+						cc := &tr.codec.cols[col]
+						wv = cc.padded(&ar, wv) // as assembler.tuple
+						if cc.pad > 0 && wv.Kind != segment.Null {
+							padded++
+							if len(got[col].Data) != cc.pad {
+								t.Errorf("%s.%s: %d bytes of BINARY(%d)", tr.rel.Table, tr.rel.Columns[col].Name, len(got[col].Data), cc.pad)
+							}
+						}
 						if got[col].Kind != wv.Kind || string(got[col].Data) != string(wv.Data) {
 							t.Errorf("%s.%s (%s) image %d: decodeImage %d %q, go-mysql %d %q", tr.rel.Table, tr.rel.Columns[col].Name,
 								tr.rel.Columns[col].Type, i, got[col].Kind, abbrev(got[col].Data), wv.Kind, abbrev(wv.Data))
@@ -182,8 +196,8 @@ func TestRowImageAgainstGoMySQL(t *testing.T) {
 			t.Fatalf("%s: %v", f, err)
 		}
 	}
-	if images == 0 {
-		t.Fatal("no row images compared")
+	if images == 0 || padded == 0 {
+		t.Fatalf("%d row images compared, %d BINARY values", images, padded)
 	}
 	for _, tp := range []byte{gomysql.MYSQL_TYPE_TINY, gomysql.MYSQL_TYPE_SHORT, gomysql.MYSQL_TYPE_INT24, gomysql.MYSQL_TYPE_LONG,
 		gomysql.MYSQL_TYPE_LONGLONG, gomysql.MYSQL_TYPE_FLOAT, gomysql.MYSQL_TYPE_DOUBLE, gomysql.MYSQL_TYPE_NEWDECIMAL, gomysql.MYSQL_TYPE_YEAR,
@@ -207,8 +221,9 @@ func abbrev(b []byte) string {
 // TestRowImageShort checks that an image cut anywhere is an error, not a
 // panic or a value read past its end.
 func TestRowImageShort(t *testing.T) {
-	rc := newRowCodec([]byte{gomysql.MYSQL_TYPE_LONG, gomysql.MYSQL_TYPE_VARCHAR, gomysql.MYSQL_TYPE_BLOB, gomysql.MYSQL_TYPE_NEWDECIMAL, gomysql.MYSQL_TYPE_DATETIME2},
-		[]uint16{0, 300, 2, 10<<8 | 2, 6}, []bool{false, false, false, false, false})
+	rc := newRowCodec(&replication.TableMapEvent{ColumnCount: 5,
+		ColumnType: []byte{gomysql.MYSQL_TYPE_LONG, gomysql.MYSQL_TYPE_VARCHAR, gomysql.MYSQL_TYPE_BLOB, gomysql.MYSQL_TYPE_NEWDECIMAL, gomysql.MYSQL_TYPE_DATETIME2},
+		ColumnMeta: []uint16{0, 300, 2, 10<<8 | 2, 6}}, []bool{false, false, false, false, false})
 	full := []byte{0, 1, 0, 0, 0, 3, 0, 'a', 'b', 'c', 2, 0, 'x', 'y', 0x80, 0, 0, 1, 5, 0x99, 0xb8, 0x8a, 0x70, 0x00, 0, 0, 1}
 	var ar arena
 	if _, n, err := rc.decodeImage(&ar, full); err != nil || n != len(full) {

@@ -122,7 +122,9 @@ func withFsp(name string, v2 bool, meta uint16) string {
 //   - ENUM: the member's index, SET: the bitmask, BIT: the bits as an
 //     unsigned integer, all as decimal text;
 //   - CHAR, VARCHAR, TEXT, BLOB, JSON, GEOMETRY: Binary, the stored bytes
-//     (in the column's character set; JSON as MySQL's text form).
+//     (in the column's character set; JSON as MySQL's text form), a
+//     BINARY(n) value (MariaDB's UUID, INET6 and INET4 too) with the
+//     trailing zero bytes the binlog leaves out (colCodec.padded).
 func value(ar *arena, v any, col *segment.Column, unsigned bool) (segment.Value, error) {
 	if v == nil {
 		return segment.Value{Kind: segment.Null}, nil

@@ -36,6 +36,9 @@ var Schema = []string{
 		photo      LONGBLOB,
 		weight_kg  DECIMAL(6,2),
 		external   BIGINT UNSIGNED,
+		uid        UUID,
+		ip         INET6,
+		code       BINARY(8),
 		updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)
 	) ENGINE=InnoDB`,
 	`CREATE TABLE prescriptions (
@@ -185,11 +188,16 @@ func (w *Runner) newPatient() error {
 	if w.rnd.IntN(2) == 0 {
 		allergies = fmt.Sprintf(`'{"drug": "penicillin", "severity": %d, "notes": ["rash", null, 1.5e3]}'`, w.rnd.IntN(5))
 	}
-	q := fmt.Sprintf(`INSERT INTO patients (mrn, name, dob, allergies, flags, sex, programs, photo, weight_kg, external)
-		VALUES ('MRN%s', %s, %s, %s, b'%010b', %s, '%s', %s, %s, %s)`,
+	// MariaDB binlogs UUID, INET6 and BINARY(n) values without their
+	// trailing zero bytes: these end in some.
+	uid := w.maybe(fmt.Sprintf("'%s-%s-0000-0000-%s'", w.hex(4), w.hex(2), []string{"000000000000", w.hex(6)}[w.rnd.IntN(2)]))
+	ip := w.maybe([]string{"'2001:db8::'", "'::ffff:10.0.0.0'", "'fe80::1'"}[w.rnd.IntN(3)])
+	code := w.maybe("X'" + w.hex(w.rnd.IntN(7)+1) + []string{"", "00"}[w.rnd.IntN(2)] + "'")
+	q := fmt.Sprintf(`INSERT INTO patients (mrn, name, dob, allergies, flags, sex, programs, photo, weight_kg, external, uid, ip, code)
+		VALUES ('MRN%s', %s, %s, %s, b'%010b', %s, '%s', %s, %s, %s, %s, %s, %s)`,
 		w.hex(6), quote(names[w.rnd.IntN(len(names))]), w.maybe("'1950-01-31'"), allergies, w.rnd.IntN(1024),
 		w.maybe("'f'"), []string{"", "medicare", "medicaid,340b", "copay_card,medicare"}[w.rnd.IntN(4)],
-		photo, w.maybe(fmt.Sprintf("%d.%02d", w.rnd.IntN(200), w.rnd.IntN(100))), w.maybe("18446744073709551615"))
+		photo, w.maybe(fmt.Sprintf("%d.%02d", w.rnd.IntN(200), w.rnd.IntN(100))), w.maybe("18446744073709551615"), uid, ip, code)
 	_, err := w.conn.Execute(q)
 	return err
 }
