@@ -216,8 +216,15 @@ func (t *Target) row(txn string, n int, c *segment.Change) error {
 	}
 	cols := c.Rel.Columns
 	start := len(t.batch)
+	lenient := lenientSyntax{}
+	if enumErrorValue(cols, c.New) {
+		lenient = t.lenient
+	}
 	if c.Op == segment.OpInsert {
-		h := append(t.hdr[:0], "INSERT INTO "...)
+		h := append(t.hdr[:0], lenient.before...)
+		h = append(h, "INSERT"...)
+		h = append(h, lenient.after...)
+		h = append(h, " INTO "...)
 		h = append(h, mysqlconn.QuoteIdent(c.Rel.Table)...)
 		h = append(h, " ("...)
 		first := true
@@ -266,7 +273,10 @@ func (t *Target) row(txn string, n int, c *segment.Change) error {
 	}
 	t.batch = t.sep()
 	if c.Op == segment.OpUpdate {
-		t.batch = append(t.batch, "UPDATE "...)
+		t.batch = append(t.batch, lenient.before...)
+		t.batch = append(t.batch, "UPDATE"...)
+		t.batch = append(t.batch, lenient.after...)
+		t.batch = append(t.batch, ' ')
 		t.batch = append(t.batch, mysqlconn.QuoteIdent(c.Rel.Table)...)
 		t.batch = append(t.batch, " SET "...)
 		first := true
@@ -295,6 +305,17 @@ func (t *Target) row(txn string, n int, c *segment.Change) error {
 	}
 	t.pending = append(t.pending, stmt{op: c.Op, table: c.Rel.Table, txn: txn, seq: t.seq, first: n, last: n})
 	return t.fill(start)
+}
+
+// enumErrorValue reports that vals set an ENUM column to its error value
+// (index 0), which only a statement without strict mode stores.
+func enumErrorValue(cols []segment.Column, vals []segment.Value) bool {
+	for i, v := range vals {
+		if i < len(cols) && byte(cols[i].TypeID) == gomysql.MYSQL_TYPE_ENUM && v.Kind == segment.Text && string(v.Data) == "0" {
+			return true
+		}
+	}
+	return false
 }
 
 // sep returns the batch ready for one more statement.

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	gomysql "github.com/go-mysql-org/go-mysql/mysql"
+
 	"github.com/rxvault/rxvault/capture"
 	"github.com/rxvault/rxvault/internal/mysqlconn"
 	"github.com/rxvault/rxvault/internal/testenv"
@@ -276,5 +278,74 @@ func TestSystemTimeZone(t *testing.T) {
 		if strings.Trim(got, "'") != tc.want {
 			t.Errorf("target host in %q: the default is %s UTC, want %s", cmp.Or(tc.zone, "UTC"), got, tc.want)
 		}
+	}
+}
+
+// TestReplayStrict replays rows in strict mode: values a non-strict
+// source stored (ENUM's error value, an invalid date of
+// ALLOW_INVALID_DATES, the zero date) come back as they were, while a
+// value the target would store as something else (a UUID cut short, as
+// capture once sent them) is an error, not a warning and a NULL.
+func TestReplayStrict(t *testing.T) {
+	ctx := context.Background()
+	m := testenv.StartMariaDB(t)
+	rel := &segment.Relation{Schema: "src", Table: "t", Columns: []segment.Column{
+		{Name: "id", Type: "int", TypeID: uint32(gomysql.MYSQL_TYPE_LONG), Key: true},
+		{Name: "e", Type: "enum", TypeID: uint32(gomysql.MYSQL_TYPE_ENUM)},
+		{Name: "d", Type: "date", TypeID: uint32(gomysql.MYSQL_TYPE_DATE)},
+		{Name: "u", Type: "char", TypeID: uint32(gomysql.MYSQL_TYPE_STRING)},
+	}}
+	uuid := bytes.Repeat([]byte{0xab}, 16)
+	row := func(id, e, d string, u []byte) []segment.Value {
+		return []segment.Value{segment.TextValue(id), segment.TextValue(e), segment.TextValue(d), {Kind: segment.Binary, Data: u}}
+	}
+	// restore replays changes into a new database db.
+	restore := func(db string, changes ...*segment.Change) error {
+		m.CreateDatabase(t, db)
+		tg, err := Open(ctx, Config{DSN: m.DSN(db) + "?tls=false"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tg.Close(ctx)
+		if err := tg.RestoreBase(ctx, strings.NewReader("CREATE TABLE t (id INT PRIMARY KEY, e ENUM('a','b'), d DATE, u UUID);\n")); err != nil {
+			t.Fatal(err)
+		}
+		err = tg.Apply(ctx, &segment.TxnInfo{ID: "0-1-1", Commit: time.Unix(1796000000, 0)}, func(yield func(*segment.Change, error) bool) {
+			for _, c := range changes {
+				if !yield(c, nil) {
+					return
+				}
+			}
+		})
+		if err == nil {
+			err = tg.Finish(ctx)
+		}
+		return err
+	}
+	err := restore("stored",
+		&segment.Change{Op: segment.OpInsert, Rel: rel, New: row("1", "0", "2026-02-31", uuid)},
+		&segment.Change{Op: segment.OpInsert, Rel: rel, New: row("2", "2", "0000-00-00", uuid)},
+		&segment.Change{Op: segment.OpInsert, Rel: rel, New: row("3", "0", "2026-00-00", uuid)},
+		&segment.Change{Op: segment.OpUpdate, Rel: rel, OldKind: segment.OldFull, Old: row("2", "2", "0000-00-00", uuid), New: row("2", "0", "0000-00-00", uuid)})
+	if err != nil {
+		t.Fatalf("replay of stored values: %v", err)
+	}
+	c, err := m.RootConn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	got, err := mysqlconn.QueryRows(c, "SELECT CONCAT_WS(' ', id, e + 0, d, HEX(u)) FROM stored.t ORDER BY id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := strings.Repeat("AB", 16)
+	want := [][]string{{"1 0 2026-02-31 " + u}, {"2 0 0000-00-00 " + u}, {"3 0 2026-00-00 " + u}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("replayed rows %v, want %v", got, want)
+	}
+	err = restore("short", &segment.Change{Op: segment.OpInsert, Rel: rel, New: row("4", "1", "2026-12-03", uuid[:14])})
+	if err == nil || !strings.Contains(err.Error(), "`u`") {
+		t.Fatalf("a UUID of 14 bytes replayed: %v, want an error naming its column", err)
 	}
 }

@@ -6,11 +6,14 @@
 //
 // Replay pins everything that could change a value or stop a statement:
 // time_zone '+00:00' (TIMESTAMPs were captured in UTC), sql_mode
-// NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION (a captured 0 in an
-// AUTO_INCREMENT column stays 0; nothing is silently truncated, since the
-// values came from columns of the same type), utf8mb4 with every string
-// sent as hex bytes (so no character set conversion happens), and
-// unique_checks on. Foreign-key checks stay on: rows arrive in the order
+// STRICT_ALL_TABLES,ALLOW_INVALID_DATES,NO_AUTO_VALUE_ON_ZERO,
+// NO_ENGINE_SUBSTITUTION (the values came from columns of the same type,
+// so a value the target would store differently, with a warning, is a
+// fault and fails the restore; invalid dates a source session allowed are
+// taken; a captured 0 in an AUTO_INCREMENT column stays 0; a row that sets
+// an ENUM to its error value, index 0, runs without strict mode, the one
+// way to store it), utf8mb4 with every string sent as hex bytes (so no
+// character set conversion happens), and unique_checks on. Foreign-key checks stay on: rows arrive in the order
 // the source applied them, and the source's cascaded changes are not in
 // the binlog (a replica's own foreign keys cascade them), so replay must
 // let them cascade too; rows the source wrote with foreign_key_checks=0,
@@ -107,6 +110,9 @@ type Target struct {
 	client string
 	log    *slog.Logger
 	group  int
+	// lenient prefixes a row statement that must run without strict mode
+	// (see lenientSQLMode): MariaDB's SET STATEMENT, or MySQL's hint.
+	lenient lenientSyntax
 
 	tables   map[string]*tableInfo // by table name, as of the last DDL
 	triggers []trigger             // kept aside until Finish
@@ -137,7 +143,27 @@ type Target struct {
 var _ pitr.Target = (*Target)(nil)
 
 // replaySQLMode is replay's sql_mode (see the package documentation).
-const replaySQLMode = "NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION"
+// Strict mode makes a value the target would change an error, where it
+// would otherwise store something else with a warning; the values come
+// from columns of the same type, so any such value is a fault to report.
+// ALLOW_INVALID_DATES takes the dates a source session with it stored.
+const replaySQLMode = "STRICT_ALL_TABLES,ALLOW_INVALID_DATES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION"
+
+// lenientSQLMode is replay's sql_mode without strict mode, for the one
+// stored value strict mode refuses as input: ENUM's error value (index
+// 0, the empty string a non-strict session stores for a value not in the
+// list).
+const lenientSQLMode = "ALLOW_INVALID_DATES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION"
+
+// lenientSyntax is how one statement runs with lenientSQLMode.
+type lenientSyntax struct{ before, after string }
+
+var (
+	// MariaDB: SET STATEMENT … FOR INSERT …
+	mariadbLenient = lenientSyntax{before: "SET STATEMENT sql_mode = '" + lenientSQLMode + "' FOR "}
+	// MySQL: INSERT /*+ SET_VAR(…) */ …, the hint after the verb.
+	mysqlLenient = lenientSyntax{after: " /*+ SET_VAR(sql_mode = '" + lenientSQLMode + "') */"}
+)
 
 // sessionSettings pin how replay parses values and behaves.
 var sessionSettings = []string{
@@ -185,10 +211,14 @@ func Open(ctx context.Context, cfg Config) (*Target, error) {
 			return nil, fmt.Errorf("restore target %s: %s: %w", name, q, err)
 		}
 	}
-	packet, err := mysqlconn.QueryRow(c, "SELECT @@max_allowed_packet")
+	packet, err := mysqlconn.QueryRow(c, "SELECT @@max_allowed_packet, @@version")
 	var maxPacket int
 	if err == nil {
 		maxPacket, err = strconv.Atoi(packet[0])
+	}
+	lenient := mysqlLenient
+	if err == nil && strings.Contains(packet[1], "MariaDB") {
+		lenient = mariadbLenient
 	}
 	if err != nil {
 		c.Close()
@@ -199,7 +229,7 @@ func Open(ctx context.Context, cfg Config) (*Target, error) {
 	if group <= 0 {
 		group = 500
 	}
-	return &Target{conn: c, d: d, name: name, client: bin, log: log.With("component", "pitr/mysql", "target", name), group: group,
+	return &Target{conn: c, d: d, name: name, client: bin, log: log.With("component", "pitr/mysql", "target", name), group: group, lenient: lenient,
 		tables: map[string]*tableInfo{}, autoInc: map[string]string{},
 		batchBytes: min(batchBytes, maxPacket/2), maxPacket: maxPacket}, nil
 }
