@@ -165,39 +165,16 @@ func (a *arena) grow(n int) {
 // taken returns the bytes appended since at.
 func (a *arena) taken(at int) []byte { return a.buf[at:len(a.buf):len(a.buf)] }
 
-func (a *arena) bytes(b []byte) []byte {
-	a.grow(len(b))
-	at := len(a.buf)
-	a.buf = append(a.buf, b...)
-	return a.taken(at)
-}
+func (a *arena) bytes(b []byte) []byte { return a.close(append(a.open(len(b)), b...)) }
 
-func (a *arena) str(s string) []byte {
-	a.grow(len(s))
-	at := len(a.buf)
-	a.buf = append(a.buf, s...)
-	return a.taken(at)
-}
+func (a *arena) str(s string) []byte { return a.close(append(a.open(len(s)), s...)) }
 
-func (a *arena) int(v int64) []byte {
-	a.grow(20)
-	at := len(a.buf)
-	a.buf = strconv.AppendInt(a.buf, v, 10)
-	return a.taken(at)
-}
+func (a *arena) int(v int64) []byte { return a.close(strconv.AppendInt(a.open(20), v, 10)) }
 
-func (a *arena) uint(v uint64) []byte {
-	a.grow(20)
-	at := len(a.buf)
-	a.buf = strconv.AppendUint(a.buf, v, 10)
-	return a.taken(at)
-}
+func (a *arena) uint(v uint64) []byte { return a.close(strconv.AppendUint(a.open(20), v, 10)) }
 
 func (a *arena) float(v float64, bits int) []byte {
-	a.grow(32)
-	at := len(a.buf)
-	a.buf = strconv.AppendFloat(a.buf, v, 'g', -1, bits)
-	return a.taken(at)
+	return a.close(strconv.AppendFloat(a.open(32), v, 'g', -1, bits))
 }
 
 // open returns the buffer, with room for about n more bytes, for a value

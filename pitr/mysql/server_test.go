@@ -19,6 +19,17 @@ import (
 	"github.com/rxvault/rxvault/segment"
 )
 
+// changesOf yields changes, as a Target's Apply takes them.
+func changesOf(changes ...*segment.Change) func(yield func(*segment.Change, error) bool) {
+	return func(yield func(*segment.Change, error) bool) {
+		for _, c := range changes {
+			if !yield(c, nil) {
+				return
+			}
+		}
+	}
+}
+
 // TestEventsHeldUntilFinish loads a real mariadb-dump of a database with
 // scheduled events into a target on a server whose event scheduler is on,
 // and replays event statements: no event exists on the target (so none
@@ -106,13 +117,7 @@ func TestEventsHeldUntilFinish(t *testing.T) {
 			{Op: segment.OpDDL, Schema: "src", SQL: q},
 		}
 		info := &segment.TxnInfo{ID: "0-1-1", Commit: time.Unix(created, 0)}
-		err := tg.Apply(ctx, info, func(yield func(*segment.Change, error) bool) {
-			for _, c := range changes {
-				if !yield(c, nil) {
-					return
-				}
-			}
-		})
+		err := tg.Apply(ctx, info, changesOf(changes...))
 		if err != nil {
 			t.Fatalf("apply %q: %v", q, err)
 		}
@@ -164,7 +169,7 @@ func TestDatabaseStatements(t *testing.T) {
 	}
 	apply := func(q string) error {
 		c := &segment.Change{Op: segment.OpDDL, Schema: "src", SQL: q}
-		return tg.Apply(ctx, &segment.TxnInfo{ID: "0-1-9", Commit: time.Now()}, func(yield func(*segment.Change, error) bool) { yield(c, nil) })
+		return tg.Apply(ctx, &segment.TxnInfo{ID: "0-1-9", Commit: time.Now()}, changesOf(c))
 	}
 	defaults := func(db string) string {
 		t.Helper()
@@ -192,13 +197,7 @@ func TestDatabaseStatements(t *testing.T) {
 		{Op: segment.OpMessage, Prefix: capture.PrefixDDLSession, Content: []byte(`{"sql_mode": "0", "other_databases": true}`), Transactional: true},
 		{Op: segment.OpDDL, Schema: "src", SQL: "DROP TABLE t, other.x"},
 	}
-	err = tg.Apply(ctx, &segment.TxnInfo{ID: "0-1-10", Commit: time.Now()}, func(yield func(*segment.Change, error) bool) {
-		for _, c := range flagged {
-			if !yield(c, nil) {
-				return
-			}
-		}
-	})
+	err = tg.Apply(ctx, &segment.TxnInfo{ID: "0-1-10", Commit: time.Now()}, changesOf(flagged...))
 	if err == nil || !strings.Contains(err.Error(), "another database") {
 		t.Fatalf("DROP TABLE t, other.x replayed: %v, want a refusal", err)
 	}
@@ -248,13 +247,7 @@ func TestSystemTimeZone(t *testing.T) {
 				Content: []byte(`{"sql_mode": "0", "time_zone": "SYSTEM", "system_offset": "-06:00", "timestamp": "1768500000.000000"}`)},
 			{Op: segment.OpDDL, Schema: "src", SQL: "CREATE TABLE t (id INT PRIMARY KEY, ts TIMESTAMP NULL DEFAULT '2026-07-15 12:00:00')"},
 		}
-		err = tg.Apply(ctx, &segment.TxnInfo{ID: "0-1-9", Commit: time.Unix(1768500000, 0)}, func(yield func(*segment.Change, error) bool) {
-			for _, c := range changes {
-				if !yield(c, nil) {
-					return
-				}
-			}
-		})
+		err = tg.Apply(ctx, &segment.TxnInfo{ID: "0-1-9", Commit: time.Unix(1768500000, 0)}, changesOf(changes...))
 		if err == nil {
 			err = tg.Finish(ctx)
 		}
@@ -310,13 +303,7 @@ func TestReplayStrict(t *testing.T) {
 		if err := tg.RestoreBase(ctx, strings.NewReader("CREATE TABLE t (id INT PRIMARY KEY, e ENUM('a','b'), d DATE, u UUID);\n")); err != nil {
 			t.Fatal(err)
 		}
-		err = tg.Apply(ctx, &segment.TxnInfo{ID: "0-1-1", Commit: time.Unix(1796000000, 0)}, func(yield func(*segment.Change, error) bool) {
-			for _, c := range changes {
-				if !yield(c, nil) {
-					return
-				}
-			}
-		})
+		err = tg.Apply(ctx, &segment.TxnInfo{ID: "0-1-1", Commit: time.Unix(1796000000, 0)}, changesOf(changes...))
 		if err == nil {
 			err = tg.Finish(ctx)
 		}
