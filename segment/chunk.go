@@ -4,6 +4,7 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -71,37 +72,48 @@ func (c *chunkCrypto) params(i uint64, last bool) (nonce [12]byte, aad []byte) {
 type sealer struct {
 	out    io.Writer
 	crypto *chunkCrypto
-	zenc   *zstd.Encoder
-	buf    []byte // plaintext of the chunk being filled, cap = chunk size
-	comp   []byte // compressed chunk, reused
+	level  zstd.EncoderLevel
+	size   int           // chunk size
+	zenc   *zstd.Encoder // nil until the first chunk to compress
+	buf    []byte        // plaintext of the chunk being filled
+	comp   []byte        // compressed chunk, reused
 	frame  []byte // tag, length and sealed bytes, reused
 	index  uint64
+	// held is set when comp holds a chunk given to writeCompressed and not
+	// sealed yet: whether it is the last is known only at the next one.
+	held bool
 }
 
 // noCompression, as a sealer's level, seals chunks without compressing
 // them (spill files: the CPU matters more than their size).
 const noCompression zstd.EncoderLevel = 0
 
-func newSealer(out io.Writer, c *chunkCrypto, chunkSize uint32, level zstd.EncoderLevel) (*sealer, error) {
-	if level == noCompression {
-		return &sealer{out: out, crypto: c, buf: make([]byte, 0, chunkSize)}, nil
+// segmentLevel is the compression level of segments' chunks.
+const segmentLevel = zstd.SpeedDefault
+
+// newSealer returns a sealer of chunks of chunkSize bytes compressed at
+// level. Its buffers and encoder are made at first use.
+func newSealer(out io.Writer, c *chunkCrypto, chunkSize uint32, level zstd.EncoderLevel) *sealer {
+	return &sealer{out: out, crypto: c, level: level, size: int(chunkSize)}
+}
+
+// encoder returns the zstd encoder, made at first use: a sealer given
+// only compressed chunks never needs one.
+func (s *sealer) encoder() (*zstd.Encoder, error) {
+	if s.zenc == nil {
+		zenc, err := zstd.NewWriter(nil,
+			zstd.WithEncoderLevel(s.level),
+			zstd.WithEncoderConcurrency(1),
+			zstd.WithEncoderCRC(false), // GCM authenticates every chunk
+			zstd.WithZeroFrames(true),
+			zstd.WithWindowSize(windowFor(uint32(s.size))),
+		)
+		if err != nil {
+			return nil, fmt.Errorf("zstd: %w", err)
+		}
+		s.zenc = zenc
 	}
-	zenc, err := zstd.NewWriter(nil,
-		zstd.WithEncoderLevel(level),
-		zstd.WithEncoderConcurrency(1),
-		zstd.WithEncoderCRC(false), // GCM authenticates every chunk
-		zstd.WithZeroFrames(true),
-		zstd.WithWindowSize(windowFor(chunkSize)),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("zstd: %w", err)
-	}
-	return &sealer{
-		out:    out,
-		crypto: c,
-		zenc:   zenc,
-		buf:    make([]byte, 0, chunkSize),
-	}, nil
+	return s.zenc, nil
 }
 
 // windowFor returns the zstd window for a chunk size: a power of two no
@@ -117,22 +129,52 @@ func windowFor(chunkSize uint32) int {
 // Write appends payload bytes, sealing each chunk as it fills.
 func (s *sealer) Write(p []byte) (int, error) {
 	n := len(p)
+	if s.buf == nil && n > 0 {
+		if s.held {
+			return 0, errors.New("payload bytes after a compressed chunk")
+		}
+		s.buf = make([]byte, 0, s.size)
+	}
 	for len(p) > 0 {
-		if len(s.buf) == cap(s.buf) {
+		if len(s.buf) == s.size {
 			if err := s.seal(false); err != nil {
 				return n - len(p), err
 			}
 		}
-		k := copy(s.buf[len(s.buf):cap(s.buf)], p)
+		k := copy(s.buf[len(s.buf):s.size], p)
 		s.buf = s.buf[:len(s.buf)+k]
 		p = p[k:]
 	}
 	return n, nil
 }
 
+// writeCompressed appends a chunk compressed elsewhere, at this sealer's
+// chunk size: every chunk but the last holds exactly chunk size bytes of
+// payload. It cannot be mixed with Write. The chunk is sealed at the next
+// call, or as the last by finish.
+func (s *sealer) writeCompressed(comp []byte) error {
+	if len(s.buf) > 0 {
+		return errors.New("compressed chunk after payload bytes")
+	}
+	if s.held {
+		if err := s.sealComp(false); err != nil {
+			return err
+		}
+	}
+	s.comp = append(s.comp[:0], comp...)
+	s.held = true
+	return nil
+}
+
 // finish seals what remains as the last chunk and returns the chunk count.
 func (s *sealer) finish() (uint64, error) {
-	if err := s.seal(true); err != nil {
+	var err error
+	if s.held {
+		err = s.sealComp(true)
+	} else {
+		err = s.seal(true)
+	}
+	if err != nil {
 		return 0, err
 	}
 	if s.zenc != nil {
@@ -141,12 +183,23 @@ func (s *sealer) finish() (uint64, error) {
 	return s.index, nil
 }
 
+// seal compresses and seals the buffered payload as the next chunk.
 func (s *sealer) seal(last bool) error {
-	if s.zenc != nil {
-		s.comp = s.zenc.EncodeAll(s.buf, s.comp[:0])
-	} else {
+	if s.level == noCompression {
 		s.comp = append(s.comp[:0], s.buf...)
+	} else {
+		zenc, err := s.encoder()
+		if err != nil {
+			return err
+		}
+		s.comp = zenc.EncodeAll(s.buf, s.comp[:0])
 	}
+	s.buf = s.buf[:0]
+	return s.sealComp(last)
+}
+
+// sealComp seals comp as the next chunk and writes its frame.
+func (s *sealer) sealComp(last bool) error {
 	nonce, aad := s.crypto.params(s.index, last)
 	tag := byte(tagChunk)
 	if last {
@@ -159,7 +212,7 @@ func (s *sealer) seal(last bool) error {
 		return fmt.Errorf("write chunk %d: %w", s.index, err)
 	}
 	s.index++
-	s.buf = s.buf[:0]
+	s.held = false
 	return nil
 }
 

@@ -17,8 +17,28 @@ import (
 // recTag is a spill-only record: the tag of the change record after it.
 const recTag = 5
 
-// spillChunkSize is the plaintext chunk size of spill files.
+// spillChunkSize is the plaintext chunk size of spill files, but for
+// SpillSegment's.
 const spillChunkSize = 256 << 10
+
+// SpillMode says how a spill stores its chunks.
+type SpillMode uint8
+
+// Spill modes.
+const (
+	// SpillSealed seals chunks without compressing them: the least CPU.
+	SpillSealed SpillMode = iota
+	// SpillCompressed compresses chunks at zstd's fastest level: for
+	// spills that may grow large, such as a transaction streamed before
+	// its commit.
+	SpillCompressed
+	// SpillSegment cuts and compresses the payload exactly as a segment
+	// of DefaultChunkSize does, so that WriteSpill seals its chunks as
+	// they stand without compressing them again: for the transactions of
+	// a segment being filled, whose compression then happens as they
+	// arrive rather than when the segment is sealed.
+	SpillSegment
+)
 
 // Spill is an append-only scratch file of transaction records, for data
 // that must not be held in memory but is not yet part of a segment: a
@@ -46,7 +66,8 @@ type Spill struct {
 	hhash [32]byte
 	size  int64 // payload bytes written
 
-	compress bool
+	mode  SpillMode
+	chunk uint32 // plaintext chunk size
 	// loose records a tagged change or one outside a transaction: the
 	// records are then not a segment payload as they stand.
 	loose   bool
@@ -58,11 +79,19 @@ type Spill struct {
 	done    bool
 }
 
-// NewSpill creates an empty spill file in dir. With compress, chunks are
-// compressed (zstd, fastest): for spills that may grow large, such as a
-// transaction streamed before its commit. Without, they are only sealed,
-// which costs less CPU.
-func NewSpill(dir string, compress bool) (*Spill, error) {
+// NewSpill creates an empty spill file in dir that stores its chunks as
+// mode says.
+func NewSpill(dir string, mode SpillMode) (*Spill, error) {
+	level, chunk := noCompression, uint32(spillChunkSize)
+	switch mode {
+	case SpillSealed:
+	case SpillCompressed:
+		level = zstd.SpeedFastest
+	case SpillSegment:
+		level, chunk = segmentLevel, DefaultChunkSize
+	default:
+		return nil, fmt.Errorf("spill: unknown mode %d", mode)
+	}
 	f, err := os.CreateTemp(dir, "spill-*.rxspill")
 	if err != nil {
 		return nil, fmt.Errorf("spill: %w", err)
@@ -88,16 +117,8 @@ func NewSpill(dir string, compress bool) (*Spill, error) {
 		f.Close()
 		return nil, err
 	}
-	level := noCompression
-	if compress {
-		level = zstd.SpeedFastest
-	}
-	s.compress = compress
-	s.seal, err = newSealer(s.bw, cc, spillChunkSize, level)
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
+	s.mode, s.chunk = mode, chunk
+	s.seal = newSealer(s.bw, cc, chunk, level)
 	s.enc = newRecordEncoder(countingWriter{w: s.seal, n: &s.size})
 	return s, nil
 }
@@ -208,12 +229,12 @@ func (s *Spill) Reader() (*SpillReader, error) {
 	if err != nil {
 		return nil, err
 	}
-	op, err := newOpener(cc, spillChunkSize)
+	op, err := newOpener(cc, s.chunk)
 	if err != nil {
 		return nil, err
 	}
-	op.raw = !s.compress
-	sr := &SpillReader{br: bufio.NewReaderSize(s.f, 256<<10), op: op}
+	op.raw = s.mode == SpillSealed
+	sr := &SpillReader{br: bufio.NewReaderSize(s.f, 256<<10), op: op, chunk: s.chunk}
 	sr.r = &Reader{op: op, rels: make(map[uint64]*Relation), nextChunk: sr.nextChunk}
 	return sr, nil
 }
@@ -244,13 +265,14 @@ type SpillRecord struct {
 
 // SpillReader reads a spill's records in the order they were written.
 type SpillReader struct {
-	br   *bufio.Reader
-	op   *opener
-	r    *Reader
-	idx  uint64
-	last bool
-	buf  []byte
-	tag  uint64
+	br    *bufio.Reader
+	op    *opener
+	r     *Reader
+	idx   uint64
+	last  bool
+	buf   []byte
+	tag   uint64
+	chunk uint32 // the spill's plaintext chunk size
 }
 
 // Next returns the next record, or io.EOF after the last.
@@ -318,6 +340,17 @@ func (sr *SpillReader) Close() error { return sr.r.Close() }
 
 // nextChunk reads, opens and decompresses the next frame of the file.
 func (sr *SpillReader) nextChunk() ([]byte, error) {
+	comp, err := sr.nextStored()
+	if err != nil {
+		return nil, err
+	}
+	return sr.op.decompress(sr.idx-1, sr.last, comp)
+}
+
+// nextStored reads and opens the next frame of the file, returning its
+// chunk as stored (compressed, but for SpillSealed) and whether it is the
+// last. The bytes are valid until the next call.
+func (sr *SpillReader) nextStored() ([]byte, error) {
 	if sr.last {
 		return nil, io.EOF
 	}
@@ -326,7 +359,7 @@ func (sr *SpillReader) nextChunk() ([]byte, error) {
 		return nil, fmt.Errorf("spill: %w", truncated(err, "frame"))
 	}
 	n := binary.BigEndian.Uint32(head[1:])
-	if n > uint32(maxSealed(spillChunkSize)) || (head[0] != tagChunk && head[0] != tagLast) {
+	if n > uint32(maxSealed(sr.chunk)) || (head[0] != tagChunk && head[0] != tagLast) {
 		return nil, corrupt("spill frame")
 	}
 	var err error
@@ -341,7 +374,7 @@ func (sr *SpillReader) nextChunk() ([]byte, error) {
 		return nil, err
 	}
 	sr.op.comp[0] = comp
-	return sr.op.decompress(i, sr.last, comp)
+	return comp, nil
 }
 
 // countingWriter counts bytes passed to w.

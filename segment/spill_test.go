@@ -13,15 +13,22 @@ import (
 	"github.com/rxvault/rxvault/segment/segtest"
 )
 
+// spillModes names every spill mode, for subtests.
+var spillModes = map[segment.SpillMode]string{
+	segment.SpillSealed:     "sealed",
+	segment.SpillCompressed: "compressed",
+	segment.SpillSegment:    "segment",
+}
+
 func TestSpillRoundTrip(t *testing.T) {
-	for _, compress := range []bool{false, true} {
-		t.Run(map[bool]string{false: "sealed", true: "compressed"}[compress], func(t *testing.T) { spillRoundTrip(t, compress) })
+	for mode, name := range spillModes {
+		t.Run(name, func(t *testing.T) { spillRoundTrip(t, mode) })
 	}
 }
 
-func spillRoundTrip(t *testing.T, compress bool) {
+func spillRoundTrip(t *testing.T, mode segment.SpillMode) {
 	dir := t.TempDir()
-	s, err := segment.NewSpill(dir, compress)
+	s, err := segment.NewSpill(dir, mode)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,17 +128,22 @@ func cloneChange(c *segment.Change) segment.Change {
 }
 
 func TestSpillEmpty(t *testing.T) {
-	s, err := segment.NewSpill(t.TempDir(), true)
-	if err != nil {
-		t.Fatal(err)
+	for mode, name := range spillModes {
+		s, err := segment.NewSpill(t.TempDir(), mode)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		r, err := s.Reader()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.Next(); !errors.Is(err, io.EOF) {
+			t.Errorf("empty %s spill: %v, want io.EOF", name, err)
+		}
 	}
-	defer s.Close()
-	r, err := s.Reader()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := r.Next(); !errors.Is(err, io.EOF) {
-		t.Errorf("empty spill: %v, want io.EOF", err)
+	if _, err := segment.NewSpill(t.TempDir(), 9); err == nil {
+		t.Error("NewSpill accepted an unknown mode")
 	}
 }
 
@@ -141,7 +153,7 @@ func TestSpillConstantMemory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("writes 128 MiB")
 	}
-	s, err := segment.NewSpill(t.TempDir(), true)
+	s, err := segment.NewSpill(t.TempDir(), segment.SpillCompressed)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,10 +204,10 @@ func TestSpillConstantMemory(t *testing.T) {
 	}
 }
 
-// fillSpill writes txns into a new spill.
-func fillSpill(t *testing.T, txns []segment.Txn) *segment.Spill {
+// fillSpill writes txns into a new spill of the given mode.
+func fillSpill(t *testing.T, mode segment.SpillMode, txns []segment.Txn) *segment.Spill {
 	t.Helper()
-	s, err := segment.NewSpill(t.TempDir(), false)
+	s, err := segment.NewSpill(t.TempDir(), mode)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,16 +240,29 @@ func writeTxns(t *testing.T, s *segment.Spill, txns []segment.Txn) {
 // size and chunks), and decode to the same transactions. A writer that
 // already holds transactions takes the spill's records one by one.
 func TestWriteSpill(t *testing.T) {
+	txns := segtest.NewCorpus(21).Txns(12000) // several MiB
+	t.Run("sealed", func(t *testing.T) { writeSpill(t, segment.SpillSealed, 64<<10, txns, true) })
+	// Chunks compressed in the spill are sealed as they stand ...
+	t.Run("segment", func(t *testing.T) { writeSpill(t, segment.SpillSegment, segment.DefaultChunkSize, txns, false) })
+	// ... unless the segment's chunks are another size.
+	t.Run("segment/other-size", func(t *testing.T) { writeSpill(t, segment.SpillSegment, 64<<10, txns, true) })
+}
+
+// writeSpill copies a spill of mode into a segment of chunkSize; compress
+// says whether the writer must compress the chunks itself.
+func writeSpill(t *testing.T, mode segment.SpillMode, chunkSize uint32, txns []segment.Txn, compress bool) {
 	id := newIdentity(t)
-	txns := segtest.NewCorpus(21).Txns(3000)
 	h, err := segtest.Header(testChain, 1, segment.Digest{}, txns)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.ChunkSize = 64 << 10 // many chunks
+	h.ChunkSize = chunkSize
 	direct, dsum := encode(t, h, txns, id.Recipient())
+	if dsum.Chunks < 3 {
+		t.Fatalf("the corpus fills %d chunks of %d bytes; the test needs several", dsum.Chunks, chunkSize)
+	}
 
-	s := fillSpill(t, txns)
+	s := fillSpill(t, mode, txns)
 	if tl := s.Tally(); tl.Txns != h.Txns || tl.Records != h.Records {
 		t.Fatalf("spill tally %+v, header %+v", tl, h)
 	}
@@ -255,12 +280,15 @@ func TestWriteSpill(t *testing.T) {
 	// Begin failed the writer; copy again into a fresh one.
 	buf.Reset()
 	w, _ = segment.NewWriter(&buf, h, []*keys.Recipient{id.Recipient()})
-	if err := w.WriteSpill(fillSpill(t, txns)); err != nil {
+	if err := w.WriteSpill(fillSpill(t, mode, txns)); err != nil {
 		t.Fatal(err)
 	}
 	csum, err := w.Close()
 	if err != nil {
 		t.Fatal(err)
+	}
+	if got := segment.WriterCompressed(w); got != compress {
+		t.Errorf("the writer compressed chunks itself: %v, want %v", got, compress)
 	}
 	if csum.Size != dsum.Size || csum.Chunks != dsum.Chunks || len(direct) != buf.Len() {
 		t.Errorf("copied segment: %d bytes in %d chunks; written one by one: %d bytes in %d chunks", csum.Size, csum.Chunks, dsum.Size, dsum.Chunks)
@@ -279,7 +307,7 @@ func TestWriteSpill(t *testing.T) {
 	if err := w.WriteTxn(&txns[0]); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.WriteSpill(fillSpill(t, txns[1:])); err != nil {
+	if err := w.WriteSpill(fillSpill(t, mode, txns[1:])); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := w.Close(); err != nil {
@@ -290,7 +318,7 @@ func TestWriteSpill(t *testing.T) {
 	}
 
 	// A spill holding a change outside any transaction is not a payload.
-	loose, _ := segment.NewSpill(t.TempDir(), false)
+	loose, _ := segment.NewSpill(t.TempDir(), mode)
 	defer loose.Close()
 	if err := loose.Change(7, &txns[0].Changes[0]); err != nil {
 		t.Fatal(err)

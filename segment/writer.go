@@ -10,8 +10,6 @@ import (
 	"io"
 	"time"
 
-	"github.com/klauspost/compress/zstd"
-
 	"github.com/rxvault/rxvault/internal/keys"
 )
 
@@ -91,10 +89,7 @@ func NewWriter(w io.Writer, hdr Header, recipients []*keys.Recipient) (*Writer, 
 	if _, err := out.Write(raw); err != nil {
 		return nil, fmt.Errorf("write header: %w", err)
 	}
-	seal, err := newSealer(out, cc, hdr.ChunkSize, zstd.SpeedDefault)
-	if err != nil {
-		return nil, fmt.Errorf("new segment: %w", err)
-	}
+	seal := newSealer(out, cc, hdr.ChunkSize, segmentLevel)
 	return &Writer{hdr: hdr, out: out, seal: seal, enc: newRecordEncoder(seal)}, nil
 }
 
@@ -188,9 +183,12 @@ func (w *Writer) Commit() error {
 // then only be closed). A spill holding only whole transactions (Begin,
 // untagged Change, Commit) encodes its records exactly as a segment
 // payload does, so when nothing has been written to w yet its payload is
-// copied as it stands, without decoding it; otherwise its records are
-// decoded and written one by one. Either way the transactions count
-// towards the header's claims as if written with Begin, Change and Commit.
+// copied as it stands, without decoding it: a SpillSegment spill's chunks,
+// when the header's chunk size is the spill's, are sealed as they were
+// compressed, and any other spill's payload is compressed now. Otherwise
+// its records are decoded and written one by one. Either way the
+// transactions count towards the header's claims as if written with
+// Begin, Change and Commit.
 func (w *Writer) WriteSpill(s *Spill) error {
 	if w.err != nil {
 		return w.err
@@ -210,6 +208,9 @@ func (w *Writer) WriteSpill(s *Spill) error {
 		return w.writeRecords(sr)
 	}
 	w.got, w.copied = s.tally, true
+	if s.mode == SpillSegment && w.hdr.ChunkSize == s.chunk {
+		return w.copyCompressed(sr, s)
+	}
 	n := int64(0)
 	for {
 		chunk, err := sr.nextChunk()
@@ -225,6 +226,30 @@ func (w *Writer) WriteSpill(s *Spill) error {
 	}
 	if n != s.size {
 		return w.fail(fmt.Errorf("spill: %d payload bytes read back, %d written", n, s.size))
+	}
+	return nil
+}
+
+// copyCompressed seals a SpillSegment spill's chunks as they are stored,
+// already cut and compressed as this segment's are.
+func (w *Writer) copyCompressed(sr *SpillReader, s *Spill) error {
+	n := uint64(0)
+	for {
+		comp, err := sr.nextStored()
+		if errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			return w.fail(err)
+		}
+		if err := w.seal.writeCompressed(comp); err != nil {
+			return w.fail(err)
+		}
+		n++
+	}
+	// The sealer cuts a full chunk only when more payload follows.
+	want := max(1, (uint64(s.size)+uint64(s.chunk)-1)/uint64(s.chunk))
+	if n != want {
+		return w.fail(fmt.Errorf("spill: %d chunks read back, %d payload bytes make %d", n, s.size, want))
 	}
 	return nil
 }

@@ -160,7 +160,7 @@ func New(cfg Config, tip Tip) (*Shipper, error) {
 		s.pending = append(s.pending, f)
 		s.tip = Tip{Chain: tip.Chain, Seq: f.hdr.Seq, Digest: f.sum.Digest, EndPos: f.hdr.EndPos}
 	}
-	if s.open, err = segment.NewSpill(cfg.SpoolDir, false); err != nil {
+	if s.open, err = segment.NewSpill(cfg.SpoolDir, segment.SpillSegment); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -217,7 +217,7 @@ func (s *Shipper) rotateLocked() error {
 	if s.open.Tally().Txns == 0 {
 		return nil
 	}
-	next, err := segment.NewSpill(s.cfg.SpoolDir, false)
+	next, err := segment.NewSpill(s.cfg.SpoolDir, segment.SpillSegment)
 	if err != nil {
 		return err
 	}

@@ -45,7 +45,7 @@ func (b *txnBuf) add(c segment.Change) error {
 			b.n++
 			return nil
 		}
-		s, err := segment.NewSpill(b.dir, true)
+		s, err := segment.NewSpill(b.dir, segment.SpillCompressed)
 		if err != nil {
 			return err
 		}

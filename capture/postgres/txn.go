@@ -105,7 +105,7 @@ func (b *txnBuf) addBefore(tag, relid uint32, c segment.Change) error {
 // memory all have tag 0 (only streamed transactions have others, and they
 // spill from the start).
 func (b *txnBuf) startSpill() error {
-	s, err := segment.NewSpill(b.dir, true)
+	s, err := segment.NewSpill(b.dir, segment.SpillCompressed)
 	if err != nil {
 		return err
 	}
