@@ -296,7 +296,7 @@ func (s *Shipper) Run(ctx context.Context) error {
 // Flush seals the open segment now and waits until every sealed segment is
 // in every store (or ctx ends). Run must be running.
 func (s *Shipper) Flush(ctx context.Context) error {
-	if err := s.cut(); err != nil {
+	if err := s.cut(true); err != nil {
 		return err
 	}
 	for {
@@ -322,25 +322,31 @@ func (s *Shipper) cutLoop(ctx context.Context) error {
 	t := time.NewTicker(s.cfg.Interval)
 	defer t.Stop()
 	for {
+		rotate := false
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+			rotate = true
 		case <-s.cutNow:
+			// Whoever signalled closed the open segment.
 		}
-		if err := s.cut(); err != nil {
+		if err := s.cut(rotate); err != nil {
 			return err
 		}
 	}
 }
 
-// cut closes the open segment and seals every closed one into the spool,
-// in order.
-func (s *Shipper) cut() error {
+// cut seals every closed segment into the spool, in order, after closing
+// the open one if rotate is set.
+func (s *Shipper) cut(rotate bool) error {
 	s.cutMu.Lock()
 	defer s.cutMu.Unlock()
 	s.mu.Lock()
-	err := s.rotateLocked()
+	var err error
+	if rotate {
+		err = s.rotateLocked()
+	}
 	queue := s.full
 	s.full = nil
 	tip := s.tip
