@@ -216,7 +216,8 @@ END`, mbAccounts/mbClients),
 		"`mariadb-binlog --read-from-remote-server --raw --to-last-log --start-position=<saved>` to local files, timed to its exit, "+
 		"and the agent, timed from process start until its saved position (`binlog-position-*.json` in the spool, polled every %s) "+
 		"reached the backlog's end. mariadb-binlog copies the events' bytes; the agent decodes every row, then encodes, compresses, "+
-		"encrypts and seals segments, fsyncs them into the spool and stores them, and saves its position only then; it ran with "+
+		"encrypts and seals segments, fsyncs them into the spool and stores them, and saves its position only then (the open segment's "+
+		"1 MiB chunks are compressed as they fill, so a seal is mostly encryption and an fsync); it ran with "+
 		"segment.interval 1s and its default garbage collector settings (GOGC=400, a 192 MiB soft limit); while it drains a backlog segments close at 8 MiB, and once the stream passes the binlog end it saw at start (CaughtUp), the open segment is sealed at once. Its fixed cost, start to acknowledgement of a backlog "+
 		"of one transaction, was %.2f s. Medians; ratio = agent throughput / mariadb-binlog throughput (ratios %s). "+
 		"CPU seconds per round, median: agent %.1f s and MariaDB %.1f s; mariadb-binlog %.2f s and MariaDB %.2f s.",
