@@ -427,6 +427,9 @@ func stripComments(q string) string {
 func (a *assembler) tableMap(e *replication.TableMapEvent, raw []byte) error {
 	schema, table := string(e.Schema), string(e.Table)
 	if schema != a.r.d.DB && (schema != HeartbeatSchema || table != "heartbeat") {
+		// The id may have named a captured table before: ids start again
+		// when the server restarts, and a backlog can span a restart.
+		delete(a.rels, e.TableID)
 		return nil
 	}
 	var body []byte

@@ -854,3 +854,90 @@ func TestCaptureOverTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestTableIDReusedAfterRestart: table ids start again when the server
+// restarts, so a backlog that spans a restart can map the id one of the
+// captured tables had before it to another database's table after it.
+// That table's rows must not be captured as the captured table's.
+func TestTableIDReusedAfterRestart(t *testing.T) {
+	m, cfg := newServer(t)
+	m.CreateDatabase(t, "other")
+	m.Exec(t, "CREATE TABLE pharmacy.p (id INT PRIMARY KEY, v VARCHAR(20))")
+	run := start(t, cfg)
+	m.Exec(t, "INSERT INTO pharmacy.p VALUES (1, 'ours')")
+	waitFor(t, "the first insert", func() bool { return len(run.sink.data()) >= 1 })
+	run.sink.mu.Lock()
+	run.r.Acknowledge(run.sink.ends[len(run.sink.ends)-1])
+	run.sink.mu.Unlock()
+	if err := run.stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	// The backlog: a row of pharmacy.p, a restart, then rows of other
+	// tables of the same shape until one has the id pharmacy.p had.
+	m.Exec(t, "INSERT INTO pharmacy.p VALUES (2, 'ours')")
+	id := tableID(t, m, "pharmacy", "p")
+	m.Stop(t)
+	m.Start(t)
+	reused := false
+	for i := range 300 {
+		m.Exec(t, fmt.Sprintf("CREATE TABLE other.o%d (id INT PRIMARY KEY, v VARCHAR(20))", i))
+		m.Exec(t, fmt.Sprintf("INSERT INTO other.o%d VALUES (%d, 'theirs')", i, 1000+i))
+		got := tableID(t, m, "other", fmt.Sprintf("o%d", i))
+		if got == id {
+			reused = true
+			break
+		}
+		if got > id {
+			break
+		}
+	}
+	if !reused {
+		t.Fatalf("no table of database other got table id %d after the restart; the test cannot reproduce the reuse", id)
+	}
+	m.Exec(t, "INSERT INTO pharmacy.p VALUES (3, 'ours')")
+
+	run = start(t, cfg)
+	waitFor(t, "the backlog", func() bool {
+		run.sink.mu.Lock()
+		defer run.sink.mu.Unlock()
+		return len(run.sink.caughtUp) > 0
+	})
+	var got []string
+	for _, tx := range run.sink.data() {
+		for _, c := range tx.Changes {
+			if c.Rel == nil || len(c.New) < 2 {
+				got = append(got, fmt.Sprintf("op %d", c.Op))
+				continue
+			}
+			got = append(got, c.Rel.Table+":"+string(c.New[0].Data)+":"+string(c.New[1].Data))
+		}
+	}
+	if want := "p:2:ours,p:3:ours"; strings.Join(got, ",") != want {
+		t.Errorf("captured %s, want %s", strings.Join(got, ","), want)
+	}
+}
+
+// tableID returns the table id of the last table map of db.table in the
+// server's current binlog file.
+func tableID(t *testing.T, m *testenv.MariaDB, db, table string) int {
+	t.Helper()
+	file, _ := m.Exec(t, "SHOW MASTER STATUS").GetString(0, 0)
+	r := m.Exec(t, "SHOW BINLOG EVENTS IN '"+file+"'")
+	id := -1
+	for i := range r.RowNumber() {
+		typ, _ := r.GetStringByName(i, "Event_type")
+		info, _ := r.GetStringByName(i, "Info")
+		var n int
+		var name string
+		if typ == "Table_map" {
+			if _, err := fmt.Sscanf(info, "table_id: %d (%s", &n, &name); err == nil && name == db+"."+table+")" {
+				id = n
+			}
+		}
+	}
+	if id < 0 {
+		t.Fatalf("no table map of %s.%s in %s", db, table, file)
+	}
+	return id
+}
