@@ -96,9 +96,10 @@
 //
 // # The stream's goroutines
 //
-// go-mysql's stream goroutine reads and parses the events (skipping row
-// images and table maps' optional metadata) and queues them (eventQueue);
-// the reader's goroutine takes all that is queued at once and assembles
+// go-mysql's stream goroutine reads the events and parses their headers
+// (raw mode) and queues them (eventQueue); the reader's goroutine takes
+// all that is queued at once, parses them (table maps, rows and XID
+// events itself, the others through go-mysql) and assembles
 // transactions; the agent's shipper seals segments on a third. The reader
 // is woken when the stream goroutine is about to read from the network
 // (flushConn), so nothing received waits, and a backlog costs a wakeup

@@ -42,6 +42,12 @@ type assembler struct {
 	sysTZ map[int64]string     // quarter hour since the epoch → the server's SYSTEM offset then (see systemOffset)
 	crc   int                  // bytes of checksum at the end of each event (from the format description)
 	fde   []byte               // the format description event, to parse table maps with (see tableMap)
+	// format is the format description event: its post-header lengths
+	// give the size of table ids.
+	format *replication.FormatDescriptionEvent
+	// parser parses the events the stream leaves raw, but for table maps,
+	// rows events and XID events: see event.
+	parser *replication.BinlogParser
 
 	caughtUp bool // the stream has passed the binlog's end at Open
 
@@ -56,10 +62,10 @@ type assembler struct {
 	fkOff     bool         // the last rows event was written with foreign_key_checks=0
 }
 
-// tableRel is a table's relation and the table map body it was built
-// from.
+// tableRel is a table's relation and the table map it was built from.
 type tableRel struct {
-	body     []byte
+	raw      []byte // the whole event
+	body     []byte // its body, within raw
 	rel      *segment.Relation
 	unsigned []bool   // by column: an unsigned integer
 	codec    rowCodec // decodes its row images, if fast
@@ -72,25 +78,28 @@ type commitPoint struct {
 }
 
 // events handles a batch of events, in order.
-func (a *assembler) events(ctx context.Context, batch []event) error {
+func (a *assembler) events(ctx context.Context, batch []*replication.BinlogEvent) error {
 	for _, ev := range batch {
-		if err := a.event(ctx, ev.BinlogEvent, ev.rows); err != nil {
+		if err := a.event(ctx, ev); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// event handles ev; rows is its rows, for a rows event.
-func (a *assembler) event(ctx context.Context, ev *replication.BinlogEvent, rows rowsBody) error {
+// event handles ev. The stream parsed only its header, unless it is a
+// rotate or format description event: table maps, rows events and XID
+// events, the events of every transaction, are read here, and the others
+// parsed by a.parser.
+func (a *assembler) event(ctx context.Context, ev *replication.BinlogEvent) error {
 	h := ev.Header
 	here := commitPoint{end: uint64(h.LogPos), ts: time.Unix(int64(h.Timestamp), 0).UTC()}
 	if uint64(h.LogPos) >= uint64(h.EventSize) {
 		here.start = uint64(h.LogPos) - uint64(h.EventSize)
 	}
 	if a.ddlCommit != nil {
-		switch ev.Event.(type) {
-		case *replication.TableMapEvent, *replication.RowsEvent, *replication.XIDEvent, *replication.MariadbAnnotateRowsEvent:
+		switch t := h.EventType; {
+		case t == replication.TABLE_MAP_EVENT || rowsEvent(t) || t == replication.XID_EVENT || t == replication.MARIADB_ANNOTATE_ROWS_EVENT:
 			a.ddlCommit = nil // rows follow: the transaction goes on
 		default:
 			p := *a.ddlCommit
@@ -99,7 +108,23 @@ func (a *assembler) event(ctx context.Context, ev *replication.BinlogEvent, rows
 			}
 		}
 	}
-	switch e := ev.Event.(type) {
+	switch t := h.EventType; {
+	case t == replication.TABLE_MAP_EVENT:
+		return a.tableMap(ev.RawData, here.start)
+	case rowsEvent(t):
+		return a.rows(ev.RawData, t, here.start)
+	case t == replication.XID_EVENT:
+		return a.commit(ctx, here)
+	}
+	e := ev.Event
+	if _, raw := e.(*replication.GenericEvent); raw && a.format != nil {
+		parsed, err := a.parser.Parse(ev.RawData)
+		if err != nil {
+			return fmt.Errorf("binlog event %s at %s: %w", h.EventType, a.at(here.start), err)
+		}
+		e = parsed.Event
+	}
+	switch e := e.(type) {
 	case *replication.RotateEvent:
 		_, n, err := parseBinlogName(string(e.NextLogName))
 		if err != nil {
@@ -114,6 +139,10 @@ func (a *assembler) event(ctx context.Context, ev *replication.BinlogEvent, rows
 		a.cur = a.cur&^(1<<32-1) | n
 	case *replication.FormatDescriptionEvent:
 		a.fde = bytes.Clone(ev.RawData)
+		if _, err := a.parser.Parse(a.fde); err != nil {
+			return fmt.Errorf("binlog format description: %w", err)
+		}
+		a.format = e
 		a.crc = 0
 		if e.ChecksumAlgorithm == replication.BINLOG_CHECKSUM_ALG_CRC32 {
 			a.crc = replication.BinlogChecksumLength
@@ -147,12 +176,6 @@ func (a *assembler) event(ctx context.Context, ev *replication.BinlogEvent, rows
 		a.gtid, a.hasGTID = gtid{domain: e.GTID.DomainID, server: e.GTID.ServerID, seq: e.GTID.SequenceNumber}, true
 	case *replication.QueryEvent:
 		return a.query(ctx, e, here)
-	case *replication.TableMapEvent:
-		return a.tableMap(e, ev.RawData)
-	case *replication.RowsEvent:
-		return a.rows(e, rows, h.EventType, here.start)
-	case *replication.XIDEvent:
-		return a.commit(ctx, here)
 	case *replication.HeartbeatEvent:
 		if !a.open && h.LogPos > 0 && a.placed() {
 			pos := segment.Position{Hi: a.cur, Lo: uint64(h.LogPos)}
@@ -419,27 +442,32 @@ func stripComments(q string) string {
 // seen before, the same Relation is kept, so it is built once and a
 // segment describes it once.
 //
-// The stream goroutine's parser skips the table map's optional metadata
-// (names, signedness, keys: Reader.Run), the larger part of parsing it
-// and needed only here: a changed map is parsed again in full, from raw.
-// Without the signedness, go-mysql decodes every integer as signed, and
-// value reinterprets those of the unsigned columns the relation names.
-func (a *assembler) tableMap(e *replication.TableMapEvent, raw []byte) error {
-	schema, table := string(e.Schema), string(e.Table)
-	if schema != a.r.d.DB && (schema != HeartbeatSchema || table != "heartbeat") {
+// Only the table id and names of an unchanged map are read; a changed
+// one is parsed in full. Rows that go-mysql decodes (goMySQLRows) are
+// decoded with the map parsed by a.parser, which skips its optional
+// metadata (names, signedness, keys: Reader.eventParser): go-mysql then
+// decodes every integer as signed, and value reinterprets those of the
+// unsigned columns the relation names.
+func (a *assembler) tableMap(raw []byte, start uint64) error {
+	body, err := a.body(raw)
+	if err != nil {
+		return fmt.Errorf("mysql capture: table map at %s: %w", a.at(start), err)
+	}
+	id, sch, tab, err := tableMapName(body, a.tableIDSize(replication.TABLE_MAP_EVENT))
+	if err != nil {
+		return fmt.Errorf("mysql capture: table map at %s: %w", a.at(start), err)
+	}
+	if string(sch) != a.r.d.DB && (string(sch) != HeartbeatSchema || string(tab) != "heartbeat") {
 		// The id may have named a captured table before: ids start again
 		// when the server restarts, and a backlog can span a restart.
-		delete(a.rels, e.TableID)
+		delete(a.rels, id)
 		return nil
 	}
-	var body []byte
-	if len(raw) >= replication.EventHeaderSize+a.crc {
-		body = raw[replication.EventHeaderSize : len(raw)-a.crc]
-	}
-	old := a.rels[e.TableID]
-	if old != nil && body != nil && bytes.Equal(old.body, body) {
+	old := a.rels[id]
+	if old != nil && bytes.Equal(old.body, body) {
 		return nil
 	}
+	schema, table := string(sch), string(tab)
 	full, err := a.parseTableMap(raw)
 	if err != nil {
 		return fmt.Errorf("mysql capture: table map of %s.%s: %w", mysqlconn.QuoteIdent(schema), mysqlconn.QuoteIdent(table), err)
@@ -451,12 +479,50 @@ func (a *assembler) tableMap(e *replication.TableMapEvent, raw []byte) error {
 	if old != nil && sameRelation(old.rel, rel) {
 		rel = old.rel
 	}
-	tr := &tableRel{body: bytes.Clone(body), rel: rel, unsigned: unsigned, codec: newRowCodec(full, unsigned)}
+	tr := &tableRel{raw: bytes.Clone(raw), rel: rel, unsigned: unsigned, codec: newRowCodec(full, unsigned)}
+	tr.body = tr.raw[replication.EventHeaderSize : len(tr.raw)-a.crc]
 	if schema == HeartbeatSchema {
 		tr.codec.fast = false // heartbeatRows reads go-mysql's rows
 	}
-	a.rels[e.TableID] = tr
+	a.rels[id] = tr
 	return nil
+}
+
+// body returns the body of event raw: what follows its header, without
+// its checksum.
+func (a *assembler) body(raw []byte) ([]byte, error) {
+	if len(raw) < replication.EventHeaderSize+a.crc {
+		return nil, errors.New("event shorter than its header")
+	}
+	return raw[replication.EventHeaderSize : len(raw)-a.crc], nil
+}
+
+// tableIDSize returns the size of the table id in events of type t: 4
+// bytes if their post-header is 6 bytes long (servers before 5.1.4), else 6.
+func (a *assembler) tableIDSize(t replication.EventType) int {
+	if a.format != nil && int(t) <= len(a.format.EventTypeHeaderLengths) && a.format.EventTypeHeaderLengths[t-1] == 6 {
+		return 4
+	}
+	return 6
+}
+
+// goMySQLRows parses rows event raw, of the table of tr, with go-mysql,
+// which decodes its rows.
+func (a *assembler) goMySQLRows(tr *tableRel, raw []byte) (*replication.RowsEvent, error) {
+	// go-mysql forgets its table maps at each statement's end: give it
+	// this one again.
+	if _, err := a.parser.Parse(tr.raw); err != nil {
+		return nil, err
+	}
+	ev, err := a.parser.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	e, ok := ev.Event.(*replication.RowsEvent)
+	if !ok {
+		return nil, fmt.Errorf("parsed as %T", ev.Event)
+	}
+	return e, nil
 }
 
 // parseTableMap parses table map event raw in full, with a parser of its
@@ -481,50 +547,31 @@ func (a *assembler) parseTableMap(raw []byte) (*replication.TableMapEvent, error
 	return tm, nil
 }
 
-// rows adds the changes of rows event e, with rows body, of type t, that
-// starts at offset start of the binlog file.
-func (a *assembler) rows(e *replication.RowsEvent, body rowsBody, t replication.EventType, start uint64) error {
-	tr := a.rels[e.TableID]
+// rows adds the changes of rows event raw, of type t, that starts at
+// offset start of the binlog file.
+func (a *assembler) rows(raw []byte, t replication.EventType, start uint64) error {
+	body, err := a.body(raw)
+	if err != nil {
+		return fmt.Errorf("mysql capture: rows event at %s: %w", a.at(start), err)
+	}
+	h, err := parseRowsHead(body, t, a.tableIDSize(t))
+	if err != nil {
+		return fmt.Errorf("mysql capture: at %s: %w", a.at(start), err)
+	}
+	tr := a.rels[h.tableID]
 	if tr == nil {
 		return nil // another database's table
 	}
-	if !allSet(e.ColumnBitmap1, e.ColumnCount) || e.ColumnBitmap2 != nil && !allSet(e.ColumnBitmap2, e.ColumnCount) {
+	if !allSet(h.present, h.columns) || h.present2 != nil && !allSet(h.present2, h.columns) {
 		// binlog_row_image MINIMAL or NOBLOB in the writing session: the
 		// columns left out would be captured as NULL.
 		return a.lost("rows of %s.%s were logged without all their columns at %s (binlog_row_image was not FULL in the writing session): "+
 			"the archive cannot hold them exactly; fix: keep binlog_row_image = FULL in every session (SET GLOBAL binlog_row_image = 'FULL', "+
 			"and no SET SESSION binlog_row_image)", mysqlconn.QuoteIdent(tr.rel.Schema), mysqlconn.QuoteIdent(tr.rel.Table), a.at(start))
 	}
-	if body.data == nil {
-		return fmt.Errorf("mysql capture: the rows event at %s came without its rows", a.at(start))
-	}
 	rel := tr.rel
-	if e.ColumnCount != uint64(len(rel.Columns)) {
-		return fmt.Errorf("mysql capture: the rows event at %s has %d columns, its table map %d", a.at(start), e.ColumnCount, len(rel.Columns))
-	}
-	fast := tr.codec.fast && !compressedRows(t)
-	if !fast {
-		if err := e.DecodeData(body.pos, body.data); err != nil {
-			return fmt.Errorf("mysql capture: decode rows of %s.%s: %w", mysqlconn.QuoteIdent(rel.Schema), mysqlconn.QuoteIdent(rel.Table), err)
-		}
-	}
-	if !a.open {
-		a.begin("")
-	}
-	if rel.Schema == HeartbeatSchema {
-		return a.heartbeatRows(e, t)
-	}
-	// Rows written with foreign_key_checks=0 neither checked nor cascaded
-	// on the source; replay must run them so too.
-	if off := e.Flags&replication.NO_FOREIGN_KEY_CHECKS_F != 0; off != a.fkOff {
-		v := "1"
-		if off {
-			v = "0"
-		}
-		if err := a.buf.add(segment.Change{Op: segment.OpMessage, Prefix: capture.PrefixForeignKeyChecks, Content: []byte(v), Transactional: true}); err != nil {
-			return err
-		}
-		a.fkOff = off
+	if h.columns != uint64(len(rel.Columns)) {
+		return fmt.Errorf("mysql capture: the rows event at %s has %d columns, its table map %d", a.at(start), h.columns, len(rel.Columns))
 	}
 	var op segment.Op
 	switch t {
@@ -540,10 +587,35 @@ func (a *assembler) rows(e *replication.RowsEvent, body rowsBody, t replication.
 		return a.lost("a %s of %s.%s at %s is not a whole row image; fix: SET GLOBAL binlog_row_value_options = '', and no SET SESSION binlog_row_value_options",
 			t, mysqlconn.QuoteIdent(rel.Schema), mysqlconn.QuoteIdent(rel.Table), a.at(start))
 	}
+	fast := tr.codec.fast && !compressedRows(t)
+	var e *replication.RowsEvent // go-mysql's, with its rows decoded, if not fast
+	if !fast {
+		if e, err = a.goMySQLRows(tr, raw); err != nil {
+			return fmt.Errorf("mysql capture: decode rows of %s.%s: %w", mysqlconn.QuoteIdent(rel.Schema), mysqlconn.QuoteIdent(rel.Table), err)
+		}
+	}
+	if !a.open {
+		a.begin("")
+	}
+	if rel.Schema == HeartbeatSchema {
+		return a.heartbeatRows(e, t)
+	}
+	// Rows written with foreign_key_checks=0 neither checked nor cascaded
+	// on the source; replay must run them so too.
+	if off := h.flags&replication.NO_FOREIGN_KEY_CHECKS_F != 0; off != a.fkOff {
+		v := "1"
+		if off {
+			v = "0"
+		}
+		if err := a.buf.add(segment.Change{Op: segment.OpMessage, Prefix: capture.PrefixForeignKeyChecks, Content: []byte(v), Transactional: true}); err != nil {
+			return err
+		}
+		a.fkOff = off
+	}
 	// next returns the event's next row image, or false after the last.
 	var next func() ([]segment.Value, bool, error)
 	if fast {
-		data := body.data[body.pos:]
+		data := h.rows
 		next = func() ([]segment.Value, bool, error) {
 			if len(data) == 0 {
 				return nil, false, nil

@@ -185,14 +185,11 @@ func (r *Reader) Run(ctx context.Context, sink capture.Sink) error {
 	sctx, stall := context.WithCancelCause(ctx)
 	queue := newEventQueue(sctx)
 	sc := r.syncerConfig()
-	sc.TimestampStringLocation = time.UTC
-	sc.RenderJSONAsMySQLText = true
 	sc.HeartbeatPeriod = r.cfg.Heartbeat
 	// No ReadTimeout: it sets a deadline on every packet read, the largest
 	// single cost of draining a backlog; stallWatch detects a dead
 	// connection instead.
-	sc.RowsEventDecodeFunc = queue.holdRows
-	sc.TableMapOptionalMetaDecodeFunc = func([]byte) error { return nil } // parsed when needed: see assembler.tableMap
+	sc.RawModeEnabled = true // the reader parses the events: see eventQueue
 	sc.SynchronousEventHandler = queue
 	sc.Dialer = queue.dialer
 	syncer := replication.NewBinlogSyncer(sc)
@@ -218,12 +215,12 @@ func (r *Reader) Run(ctx context.Context, sink capture.Sink) error {
 	defer stop()
 
 	a := &assembler{r: r, sink: sink, cur: r.start.Hi, rels: make(map[uint64]*tableRel), sysTZ: map[int64]string{}, caughtUp: r.start.Compare(r.backlog) >= 0,
-		buf: newTxnBuf(r.cfg.SpillDir, r.cfg.SpillThreshold)}
+		buf: newTxnBuf(r.cfg.SpillDir, r.cfg.SpillThreshold), parser: r.eventParser()}
 	if r.gtidStart != "" {
 		a.cur = r.state.at(0, 0).Hi // no file until the server's first rotate event names one
 	}
 	defer a.reset()
-	var batch []event
+	var batch []*replication.BinlogEvent
 	for {
 		if batch = queue.take(batch); len(batch) > 0 {
 			if err := a.events(ctx, batch); err != nil {
@@ -265,6 +262,18 @@ func (r *Reader) startSync(syncer *replication.BinlogSyncer) (*replication.Binlo
 		return nil, fmt.Errorf("saved GTID position %q: %w", r.gtidStart, err)
 	}
 	return syncer.StartSyncGTID(set)
+}
+
+// eventParser returns the parser of the events the reader's goroutine
+// gets raw from the stream (see assembler.event). It skips the table
+// map's optional metadata: see assembler.tableMap.
+func (r *Reader) eventParser() *replication.BinlogParser {
+	p := replication.NewBinlogParser()
+	p.SetFlavor(r.srv.flavor())
+	p.SetTimestampStringLocation(time.UTC)
+	p.SetRenderJSONAsMySQLText(true)
+	p.SetTableMapOptionalMetaDecodeFunc(func([]byte) error { return nil })
+	return p
 }
 
 // syncerConfig is what every binlog stream of r shares: the server and

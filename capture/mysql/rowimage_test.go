@@ -124,10 +124,23 @@ func TestRowImageAgainstGoMySQL(t *testing.T) {
 	codecs := map[uint64]*tableRel{}
 	seen := map[byte]int{} // non-NULL values compared, by type
 	images, padded := 0, 0
+	crc := 0
+	heads := 0
 	for _, f := range files {
 		err := p.ParseFile(f, 0, func(ev *replication.BinlogEvent) error {
+			body := ev.RawData[replication.EventHeaderSize : len(ev.RawData)-crc]
 			switch e := ev.Event.(type) {
+			case *replication.FormatDescriptionEvent:
+				crc = 0
+				if e.ChecksumAlgorithm == replication.BINLOG_CHECKSUM_ALG_CRC32 {
+					crc = replication.BinlogChecksumLength
+				}
 			case *replication.TableMapEvent:
+				// The assembler reads the id and names of every map itself.
+				id, schema, table, err := tableMapName(body, 6)
+				if err != nil || id != e.TableID || string(schema) != string(e.Schema) || string(table) != string(e.Table) {
+					t.Errorf("table map: tableMapName %d %s.%s %v, go-mysql %d %s.%s", id, schema, table, err, e.TableID, e.Schema, e.Table)
+				}
 				if string(e.Schema) != "ri" {
 					return nil
 				}
@@ -145,6 +158,19 @@ func TestRowImageAgainstGoMySQL(t *testing.T) {
 				}
 				e.SignednessBitmap = nil // as assembler.tableMap: go-mysql decodes integers as signed
 			case *replication.RowsEvent:
+				// ... and the head of every rows event.
+				h, err := parseRowsHead(body, ev.Header.EventType, 6)
+				if err != nil || h.tableID != e.TableID || h.flags != e.Flags || h.columns != e.ColumnCount ||
+					string(h.present) != string(e.ColumnBitmap1) || string(h.present2) != string(e.ColumnBitmap2) ||
+					len(h.rows) != len(rows.data)-rows.pos {
+					t.Errorf("%s: parseRowsHead %+v %v differs from go-mysql's", ev.Header.EventType, h, err)
+				}
+				heads++
+				for cut := range len(body) - len(h.rows) {
+					if _, err := parseRowsHead(body[:cut], ev.Header.EventType, 6); err == nil {
+						t.Errorf("%s: a head cut to %d bytes parsed", ev.Header.EventType, cut)
+					}
+				}
 				tr := codecs[e.TableID]
 				if tr == nil {
 					return nil
@@ -196,8 +222,8 @@ func TestRowImageAgainstGoMySQL(t *testing.T) {
 			t.Fatalf("%s: %v", f, err)
 		}
 	}
-	if images == 0 || padded == 0 {
-		t.Fatalf("%d row images compared, %d BINARY values", images, padded)
+	if images == 0 || padded == 0 || heads == 0 {
+		t.Fatalf("%d row images compared, %d BINARY values, %d rows event heads", images, padded, heads)
 	}
 	for _, tp := range []byte{gomysql.MYSQL_TYPE_TINY, gomysql.MYSQL_TYPE_SHORT, gomysql.MYSQL_TYPE_INT24, gomysql.MYSQL_TYPE_LONG,
 		gomysql.MYSQL_TYPE_LONGLONG, gomysql.MYSQL_TYPE_FLOAT, gomysql.MYSQL_TYPE_DOUBLE, gomysql.MYSQL_TYPE_NEWDECIMAL, gomysql.MYSQL_TYPE_YEAR,

@@ -12,8 +12,8 @@ import (
 )
 
 // eventQueue hands the binlog's events from go-mysql's stream goroutine
-// (which reads and parses them; HandleEvent, its synchronous handler,
-// runs there) to the reader's goroutine. The reader takes every event
+// (which reads them; HandleEvent, its synchronous handler, runs there) to
+// the reader's goroutine. The reader takes every event
 // queued at once, and waits only when none is. It is woken when the
 // stream goroutine is about to read from the network (flushConn): go-mysql
 // reads only when it needs more bytes for the event it is reading, so
@@ -25,38 +25,24 @@ import (
 // events: beyond, the stream goroutine wakes the reader and waits for it,
 // so a slow sink holds the stream in bounded memory.
 //
-// The decoding of row images moves from the stream goroutine to the
-// reader's, which decodes only the rows of captured tables: the two then
-// share the work of a backlog across two cores. holdRows, go-mysql's
-// RowsEventDecodeFunc, runs on the stream goroutine just before
-// HandleEvent gets the same event: it decodes the event's header (which
-// looks up its table map in the parser's, safe only there) and keeps the
-// rest, which HandleEvent queues with the event.
+// The stream goroutine parses only the events' headers (go-mysql's raw
+// mode, but for rotate and format description events): the reader's
+// goroutine reads the rest (assembler.event), with parsers of its own for
+// the events every transaction has, and go-mysql's for the others. The
+// stream goroutine, the critical path of a backlog, then does little
+// more than read, and the two share the work across two cores.
 type eventQueue struct {
 	ctx   context.Context
-	held  rowsBody      // the rows of the rows event being parsed
 	ready chan struct{} // signalled when events wait for the reader
 	room  chan struct{} // signalled when the reader takes the events
 
 	mu    sync.Mutex
-	buf   []event
+	buf   []*replication.BinlogEvent
 	bytes int // of the events in buf
 }
 
 // queueBytes bounds the events queued for the reader.
 const queueBytes = 16 << 20
-
-// event is a binlog event as the reader's goroutine gets it.
-type event struct {
-	*replication.BinlogEvent
-	rows rowsBody // a rows event's rows, not decoded yet
-}
-
-// rowsBody is a rows event's data, and where its rows begin.
-type rowsBody struct {
-	data []byte
-	pos  int
-}
 
 func newEventQueue(ctx context.Context) *eventQueue {
 	return &eventQueue{ctx: ctx, ready: make(chan struct{}, 1), room: make(chan struct{}, 1)}
@@ -94,25 +80,10 @@ func (q *eventQueue) flush() {
 	}
 }
 
-// holdRows implements go-mysql's RowsEventDecodeFunc.
-func (q *eventQueue) holdRows(e *replication.RowsEvent, data []byte) error {
-	pos, err := e.DecodeHeader(data)
-	if err != nil {
-		return err
-	}
-	q.held = rowsBody{data: data, pos: pos}
-	return nil
-}
-
 // HandleEvent implements replication.EventHandler.
 func (q *eventQueue) HandleEvent(e *replication.BinlogEvent) error {
-	ev := event{BinlogEvent: e}
-	if _, ok := e.Event.(*replication.RowsEvent); ok {
-		ev.rows = q.held
-	}
-	q.held = rowsBody{}
 	q.mu.Lock()
-	q.buf = append(q.buf, ev)
+	q.buf = append(q.buf, e)
 	q.bytes += len(e.RawData)
 	full := q.bytes >= queueBytes
 	q.mu.Unlock()
@@ -134,7 +105,7 @@ func (q *eventQueue) HandleEvent(e *replication.BinlogEvent) error {
 
 // take returns every queued event, in order, and keeps spare (whose
 // events the reader is done with) to queue the next ones in.
-func (q *eventQueue) take(spare []event) []event {
+func (q *eventQueue) take(spare []*replication.BinlogEvent) []*replication.BinlogEvent {
 	clear(spare)
 	q.mu.Lock()
 	out := q.buf
