@@ -77,7 +77,7 @@ type sealer struct {
 	zenc   *zstd.Encoder // nil until the first chunk to compress
 	buf    []byte        // plaintext of the chunk being filled
 	comp   []byte        // compressed chunk, reused
-	frame  []byte // tag, length and sealed bytes, reused
+	frame  []byte        // tag, length and sealed bytes, reused
 	index  uint64
 	// held is set when comp holds a chunk given to writeCompressed and not
 	// sealed yet: whether it is the last is known only at the next one.
