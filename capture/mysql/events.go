@@ -514,13 +514,19 @@ func (a *assembler) goMySQLRows(tr *tableRel, raw []byte) (*replication.RowsEven
 	if _, err := a.parser.Parse(tr.raw); err != nil {
 		return nil, err
 	}
-	ev, err := a.parser.Parse(raw)
+	return parseAs[*replication.RowsEvent](a.parser, raw)
+}
+
+// parseAs parses event raw with p, as an event of type T.
+func parseAs[T replication.Event](p *replication.BinlogParser, raw []byte) (T, error) {
+	ev, err := p.Parse(raw)
 	if err != nil {
-		return nil, err
+		var zero T
+		return zero, err
 	}
-	e, ok := ev.Event.(*replication.RowsEvent)
+	e, ok := ev.Event.(T)
 	if !ok {
-		return nil, fmt.Errorf("parsed as %T", ev.Event)
+		return e, fmt.Errorf("parsed as %T", ev.Event)
 	}
 	return e, nil
 }
@@ -536,15 +542,7 @@ func (a *assembler) parseTableMap(raw []byte) (*replication.TableMapEvent, error
 	if _, err := p.Parse(a.fde); err != nil {
 		return nil, err
 	}
-	ev, err := p.Parse(raw)
-	if err != nil {
-		return nil, err
-	}
-	tm, ok := ev.Event.(*replication.TableMapEvent)
-	if !ok {
-		return nil, fmt.Errorf("parsed as %T", ev.Event)
-	}
-	return tm, nil
+	return parseAs[*replication.TableMapEvent](p, raw)
 }
 
 // rows adds the changes of rows event raw, of type t, that starts at
