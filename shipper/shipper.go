@@ -87,14 +87,21 @@ type Shipper struct {
 
 	cutMu sync.Mutex // serializes cut: segments are sealed one at a time, in order
 
-	mu      sync.Mutex
-	open    *segment.Spill   // transactions of the segment being filled
-	openEnd segment.Position // the stream is complete up to here for open
-	full    []filled         // closed segments waiting to be sealed, in order
-	idleEnd segment.Position // progress seen while open was empty
-	pending []*spoolFile     // sealed, not yet in every store
-	tip     Tip
-	acked   segment.Position
+	// writeMu is held while a transaction is written into open, and to
+	// replace open (with mu too): Txn writes without mu, so uploads,
+	// acknowledgements and Stats go on while a large transaction is
+	// compressed into the spill. Lock order: cutMu, writeMu, mu.
+	writeMu sync.Mutex
+	open    *segment.Spill // transactions of the segment being filled
+
+	mu       sync.Mutex
+	openTxns uint64           // transactions committed into open
+	openEnd  segment.Position // the stream is complete up to here for open
+	full     []filled         // closed segments waiting to be sealed, in order
+	idleEnd  segment.Position // progress seen while open was empty
+	pending  []*spoolFile     // sealed, not yet in every store
+	tip      Tip
+	acked    segment.Position
 	// durableTime is the newest commit time in every store.
 	durableTime time.Time
 	failed      error // a permanent upload failure: the shipper stops
@@ -176,10 +183,13 @@ func (s *Shipper) Tip() Tip {
 // Txn implements capture.Sink: it appends the transaction to the open
 // segment, spilling to disk as it goes.
 func (s *Shipper) Txn(ctx context.Context, t *capture.Txn) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.failed != nil {
-		return s.failed
+	failed := s.failed
+	s.mu.Unlock()
+	if failed != nil {
+		return failed
 	}
 	if err := s.open.Begin(t.Info); err != nil {
 		return fmt.Errorf("shipper: %w", err)
@@ -195,6 +205,9 @@ func (s *Shipper) Txn(ctx context.Context, t *capture.Txn) error {
 	if err := s.open.Commit(); err != nil {
 		return fmt.Errorf("shipper: %w", err)
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.openTxns++
 	s.openEnd = maxPos(s.openEnd, t.End)
 	limit := s.cfg.MaxBytes
 	if !s.caughtUp {
@@ -212,9 +225,9 @@ func (s *Shipper) Txn(ctx context.Context, t *capture.Txn) error {
 }
 
 // rotateLocked closes the open segment, if it holds a transaction, and
-// queues it for sealing. s.mu is held.
+// queues it for sealing. s.writeMu and s.mu are held.
 func (s *Shipper) rotateLocked() error {
-	if s.open.Tally().Txns == 0 {
+	if s.openTxns == 0 {
 		return nil
 	}
 	next, err := segment.NewSpill(s.cfg.SpoolDir, segment.SpillSegment)
@@ -222,7 +235,7 @@ func (s *Shipper) rotateLocked() error {
 		return err
 	}
 	s.full = append(s.full, filled{spill: s.open, end: s.openEnd})
-	s.open, s.openEnd = next, segment.Position{}
+	s.open, s.openTxns, s.openEnd = next, 0, segment.Position{}
 	return nil
 }
 
@@ -235,7 +248,7 @@ func (s *Shipper) Progress(ctx context.Context, pos segment.Position, _ time.Tim
 	if s.failed != nil {
 		return s.failed
 	}
-	if s.open.Tally().Txns > 0 {
+	if s.openTxns > 0 {
 		s.openEnd = maxPos(s.openEnd, pos)
 		return nil
 	}
@@ -252,6 +265,8 @@ func (s *Shipper) Progress(ctx context.Context, pos segment.Position, _ time.Tim
 // outage) is durable and acknowledged as soon as it has been read. From
 // now on segments grow to MaxBytes rather than CatchUpBytes.
 func (s *Shipper) CaughtUp(ctx context.Context) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.failed != nil {
@@ -283,6 +298,7 @@ func (s *Shipper) Run(ctx context.Context) error {
 		}
 	})
 	wg.Wait()
+	s.writeMu.Lock()
 	s.mu.Lock()
 	s.open.Close()
 	for _, q := range s.full {
@@ -290,6 +306,7 @@ func (s *Shipper) Run(ctx context.Context) error {
 	}
 	s.full = nil
 	s.mu.Unlock()
+	s.writeMu.Unlock()
 	return context.Cause(ctx)
 }
 
@@ -342,6 +359,9 @@ func (s *Shipper) cutLoop(ctx context.Context) error {
 func (s *Shipper) cut(rotate bool) error {
 	s.cutMu.Lock()
 	defer s.cutMu.Unlock()
+	if rotate {
+		s.writeMu.Lock() // waits for a transaction being written
+	}
 	s.mu.Lock()
 	var err error
 	if rotate {
@@ -351,6 +371,9 @@ func (s *Shipper) cut(rotate bool) error {
 	s.full = nil
 	tip := s.tip
 	s.mu.Unlock()
+	if rotate {
+		s.writeMu.Unlock()
+	}
 	if err != nil {
 		return err
 	}

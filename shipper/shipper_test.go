@@ -696,3 +696,73 @@ func TestCatchUpSegmentsAreSmall(t *testing.T) {
 		t.Errorf("%d txns stored, want %d", len(got), len(txns))
 	}
 }
+
+// TestTxnWritesWithoutBlocking: while a transaction is being written into
+// the open segment (a large one takes seconds to compress), segments
+// sealed before it are still stored and acknowledged, and Stats answers.
+func TestTxnWritesWithoutBlocking(t *testing.T) {
+	flaky := &outageStore{Store: fileStore(t)}
+	e := newEnv(t, flaky)
+	e.cfg.MaxBytes = 32 << 10
+	s, _ := start(t, e)
+	flaky.down.Store(true) // segments wait in the spool
+	stop := run(t, s)
+	defer stop()
+	ctx := context.Background()
+	txns := segtest.NewCorpus(6).Txns(400)
+	for i := range txns[:len(txns)-1] {
+		if err := s.Txn(ctx, txn(txns[i])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for deadline := time.Now().Add(30 * time.Second); s.Stats().SpoolSegments == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no segment sealed at max_bytes")
+		}
+	}
+	if len(e.acks) > 0 {
+		t.Fatal("acknowledged while the store was down")
+	}
+
+	// The last transaction stalls after its first change until the test
+	// releases it; meanwhile the store comes back.
+	stalled, release := make(chan struct{}), make(chan struct{})
+	last := txn(txns[len(txns)-1])
+	changes := last.Changes
+	last.Changes = func(yield func(*segment.Change, error) bool) {
+		first := true
+		for c, err := range changes {
+			if !yield(c, err) {
+				return
+			}
+			if first {
+				first = false
+				close(stalled)
+				<-release
+			}
+		}
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Txn(ctx, last) }()
+	<-stalled
+	flaky.down.Store(false)
+	answered := make(chan struct{})
+	go func() {
+		s.Stats()
+		close(answered)
+	}()
+	select {
+	case <-answered:
+	case <-time.After(30 * time.Second):
+		t.Error("Stats waited for the transaction being written")
+	}
+	select {
+	case <-e.acks:
+	case <-time.After(60 * time.Second):
+		t.Error("no segment stored and acknowledged while a transaction was being written")
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -31,7 +31,7 @@ func (s *Shipper) uploadLoop(ctx context.Context) error {
 		// With nothing open, closed or sealed waiting, a position reported
 		// while no transaction was open is durable as it stands.
 		var idle segment.Position
-		if len(s.full) == 0 && s.open.Tally().Txns == 0 {
+		if len(s.full) == 0 && s.openTxns == 0 {
 			idle = s.idleEnd
 		}
 		s.mu.Unlock()
