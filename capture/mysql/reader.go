@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -179,7 +180,39 @@ func (r *Reader) Close() error { return nil }
 // binlog's end at Open, sink.CaughtUp is called once the stream reaches
 // that end.
 func (r *Reader) Run(ctx context.Context, sink capture.Sink) error {
-	// sctx ends the stream: when Run returns, or when stallWatch finds it
+	hctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { r.heartbeats(hctx) })
+	defer wg.Wait()
+	defer stop()
+
+	a := &assembler{r: r, sink: sink, cur: r.start.Hi, rels: make(map[uint64]*tableRel), sysTZ: map[int64]string{}, caughtUp: r.start.Compare(r.backlog) >= 0,
+		buf: newTxnBuf(r.cfg.SpillDir, r.cfg.SpillThreshold), parser: r.eventParser()}
+	if r.gtidStart != "" {
+		a.cur = r.state.at(0, 0).Hi // no file until the server's first rotate event names one
+	}
+	defer a.reset()
+	start := r.startSync
+	for {
+		next, err := r.stream(ctx, a, start)
+		if next == 0 {
+			return err
+		}
+		r.log.Warn("binlog file ends in the middle of an event: the server stopped while writing it (a crash), and what it was writing never committed; going on with the next file",
+			"file", r.base.name(a.cur), "next", r.base.name(next))
+		a.reset() // the transaction the torn event belonged to, if any
+		start = func(s *replication.BinlogSyncer) (*replication.BinlogStreamer, error) {
+			return s.StartSync(gomysql.Position{Name: r.base.name(next), Pos: 4})
+		}
+	}
+}
+
+// stream runs one binlog stream, begun by start, through a until ctx
+// ends or the stream does. It returns the number of the binlog file to go
+// on with if the stream ended at a torn event (see tornEnd), else 0 and
+// what Run returns.
+func (r *Reader) stream(ctx context.Context, a *assembler, start func(*replication.BinlogSyncer) (*replication.BinlogStreamer, error)) (uint64, error) {
+	// sctx ends the stream: when it returns, or when stallWatch finds it
 	// dead. It is cancelled before syncer.Close, which waits for the
 	// stream goroutine, possibly waiting for room in the queue.
 	sctx, stall := context.WithCancelCause(ctx)
@@ -195,36 +228,29 @@ func (r *Reader) Run(ctx context.Context, sink capture.Sink) error {
 	syncer := replication.NewBinlogSyncer(sc)
 	defer syncer.Close()
 	defer stall(nil)
-	streamer, err := r.startSync(syncer)
+	streamer, err := start(syncer)
 	if err != nil {
-		return r.streamErr(err)
+		return 0, r.streamErr(err)
 	}
-	hctx, stop := context.WithCancel(ctx)
+	wctx, stop := context.WithCancel(ctx)
 	watch := newStallWatch(r.cfg.Heartbeat*10 + 20*time.Second)
 	failed := make(chan error, 1)
 	var wg sync.WaitGroup
-	wg.Go(func() { r.heartbeats(hctx) })
-	wg.Go(func() { watch.run(hctx, stall) })
+	wg.Go(func() { watch.run(wctx, stall) })
 	wg.Go(func() {
 		// With a synchronous handler the streamer carries only the
 		// stream's end: its error.
-		_, err := streamer.GetEvent(hctx)
+		_, err := streamer.GetEvent(wctx)
 		failed <- err
 	})
 	defer wg.Wait()
 	defer stop()
 
-	a := &assembler{r: r, sink: sink, cur: r.start.Hi, rels: make(map[uint64]*tableRel), sysTZ: map[int64]string{}, caughtUp: r.start.Compare(r.backlog) >= 0,
-		buf: newTxnBuf(r.cfg.SpillDir, r.cfg.SpillThreshold), parser: r.eventParser()}
-	if r.gtidStart != "" {
-		a.cur = r.state.at(0, 0).Hi // no file until the server's first rotate event names one
-	}
-	defer a.reset()
 	var batch []*replication.BinlogEvent
 	for {
 		if batch = queue.take(batch); len(batch) > 0 {
 			if err := a.events(ctx, batch); err != nil {
-				return err
+				return 0, err
 			}
 			continue
 		}
@@ -238,18 +264,55 @@ func (r *Reader) Run(ctx context.Context, sink capture.Sink) error {
 		}
 		watch.done()
 		if ctx.Err() != nil {
-			return nil
+			return 0, nil
 		}
 		if sctx.Err() != nil {
-			return context.Cause(sctx)
+			return 0, context.Cause(sctx)
 		}
 		// Events queued before the stream ended come first: the stream
 		// goroutine queues none after.
 		if err := a.events(ctx, queue.take(batch)); err != nil {
-			return err
+			return 0, err
 		}
-		return r.streamErr(err)
+		if next := r.tornEnd(ctx, a, err); next != 0 {
+			return next, nil
+		}
+		return 0, r.streamErr(err)
 	}
+}
+
+// tornEnd returns the number of the binlog file after a.cur if err says
+// that file ends in the middle of an event and the server has that next
+// file; else 0. A server that crashed while writing a file leaves it so,
+// and goes on in a new file after its restart, never in the old one. The
+// torn event cannot hold a commit: a transaction is written to the binlog
+// before the storage engine commits it, and crash recovery rolls back
+// what the binlog does not hold whole. So nothing committed is lost by
+// going on at the next file's start.
+func (r *Reader) tornEnd(ctx context.Context, a *assembler, err error) uint64 {
+	var me *gomysql.MyError
+	if !errors.As(err, &me) || me.Code != gomysql.ER_MASTER_FATAL_ERROR_READING_BINLOG ||
+		!strings.Contains(me.Message, "binlog truncated in the middle of event") || !a.placed() || uint32(a.cur) == 1<<32-1 {
+		return 0
+	}
+	c, err := connect(ctx, r.d, "")
+	if err != nil {
+		r.log.Warn("binlog stream: list the binary logs", "err", err)
+		return 0
+	}
+	defer c.Close()
+	rows, err := mysqlconn.QueryRows(c, "SHOW BINARY LOGS")
+	if err != nil {
+		r.log.Warn("binlog stream: list the binary logs", "err", err)
+		return 0
+	}
+	next := a.cur + 1 // the same epoch: the file number is the low half
+	for _, row := range rows {
+		if len(row) > 0 && row[0] == r.base.name(next) {
+			return next
+		}
+	}
+	return 0
 }
 
 // startSync starts the binlog stream at r.start, or after r.gtidStart.
