@@ -69,6 +69,7 @@ func Open(ctx context.Context, cfg Config) (*Reader, error) {
 		return nil, err
 	}
 	r := &Reader{cfg: cfg, d: d, srv: srv, id: srv.identity(cfg.ID, d.DB), base: base, log: cfg.Logger.With("component", "capture")}
+	r.warnDurability(c)
 	r.state = newStateFile(cfg.StateDir, r.id, srv.id, base)
 	sp, pos, ok, err := r.state.load()
 	if err != nil {
@@ -103,6 +104,22 @@ func Open(ctx context.Context, cfg Config) (*Reader, error) {
 	}
 	r.start = pos
 	return r, nil
+}
+
+// warnDurability logs a warning when the server can lose committed
+// transactions in a crash of its host: without sync_binlog = 1 the binlog's
+// tail may not be on disk when the engine's commit is, and the host's
+// crash then loses from the binlog, and so from the archive, transactions
+// the recovered database holds; without innodb_flush_log_at_trx_commit =
+// 1, commits the clients were told of may be lost from both.
+func (r *Reader) warnDurability(c *client.Conn) {
+	row, err := mysqlconn.QueryRow(c, "SELECT @@sync_binlog, @@innodb_flush_log_at_trx_commit")
+	if err != nil || len(row) < 2 || row[0] == "1" && row[1] == "1" {
+		return
+	}
+	r.log.Warn("the server can lose committed transactions from the binlog, and so from the archive, if its host crashes; "+
+		"fix: SET GLOBAL sync_binlog = 1 and SET GLOBAL innodb_flush_log_at_trx_commit = 1 (and both in the server's configuration)",
+		"sync_binlog", row[0], "innodb_flush_log_at_trx_commit", row[1])
 }
 
 // moveServer resumes, on a server other than the one the saved record sp

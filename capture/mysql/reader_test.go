@@ -1,6 +1,7 @@
 package mysql_test
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/binary"
@@ -548,6 +549,32 @@ func TestRefusals(t *testing.T) {
 	weak.DSN = fmt.Sprintf("mysql://weak:pw@%s/pharmacy?tls=false", m.Addr())
 	if _, err := mysql.Open(context.Background(), weak); err == nil || !strings.Contains(err.Error(), "GRANT REPLICATION SLAVE, REPLICATION CLIENT") || strings.Contains(err.Error(), "pw@") {
 		t.Errorf("weak user: %v", err)
+	}
+}
+
+// TestDurabilityWarning: a server that can lose committed transactions
+// from its binlog in a host crash is warned about at Open, naming the
+// settings to change, and one that cannot is not.
+func TestDurabilityWarning(t *testing.T) {
+	m, cfg := newServer(t)
+	var logs bytes.Buffer
+	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	for _, tc := range []struct {
+		syncBinlog, flush string
+		warned            bool
+	}{{"0", "1", true}, {"1", "2", true}, {"1", "1", false}} {
+		m.Exec(t, "SET GLOBAL sync_binlog = "+tc.syncBinlog)
+		m.Exec(t, "SET GLOBAL innodb_flush_log_at_trx_commit = "+tc.flush)
+		logs.Reset()
+		r, err := mysql.Open(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Close()
+		warned := strings.Contains(logs.String(), "fix: SET GLOBAL sync_binlog = 1 and SET GLOBAL innodb_flush_log_at_trx_commit = 1")
+		if warned != tc.warned {
+			t.Errorf("sync_binlog %s, innodb_flush_log_at_trx_commit %s: warned %v, want %v:\n%s", tc.syncBinlog, tc.flush, warned, tc.warned, logs.String())
+		}
 	}
 }
 
