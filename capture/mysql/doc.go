@@ -62,7 +62,9 @@
 // also records the timestamp of its binlog file's format description
 // event, which the server sends first when the stream resumes: a file of
 // the same name written anew (RESET MASTER) has another, and is a lost
-// stream too, never a resumption in the middle of unrelated events.
+// stream too, never a resumption in the middle of unrelated events. A
+// file a server crash left ending in a torn event is no loss: the stream
+// goes on at the next file (Reader.tornEnd).
 //
 // # Following the source to another server
 //

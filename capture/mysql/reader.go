@@ -195,7 +195,9 @@ func (r *Reader) Close() error { return nil }
 // in commit order, until ctx ends or the stream fails. It also writes the
 // heartbeat row every Config.Heartbeat. When StartPos was behind the
 // binlog's end at Open, sink.CaughtUp is called once the stream reaches
-// that end.
+// that end. A binlog file that ends in a torn event, as a server crash
+// leaves it, is read to its last whole event, and the stream goes on at
+// the start of the next file (see tornEnd).
 func (r *Reader) Run(ctx context.Context, sink capture.Sink) error {
 	hctx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
