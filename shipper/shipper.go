@@ -95,7 +95,7 @@ type Shipper struct {
 	open    *segment.Spill // transactions of the segment being filled
 
 	mu       sync.Mutex
-	openTxns uint64           // transactions committed into open
+	openTxns uint64           // open.Tally().Txns, kept here so readers of mu need not wait for writeMu
 	openEnd  segment.Position // the stream is complete up to here for open
 	full     []filled         // closed segments waiting to be sealed, in order
 	idleEnd  segment.Position // progress seen while open was empty

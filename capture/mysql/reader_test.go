@@ -893,15 +893,7 @@ func TestTableIDReusedAfterRestart(t *testing.T) {
 	m, cfg := newServer(t)
 	m.CreateDatabase(t, "other")
 	m.Exec(t, "CREATE TABLE pharmacy.p (id INT PRIMARY KEY, v VARCHAR(20))")
-	run := start(t, cfg)
-	m.Exec(t, "INSERT INTO pharmacy.p VALUES (1, 'ours')")
-	waitFor(t, "the first insert", func() bool { return len(run.sink.data()) >= 1 })
-	run.sink.mu.Lock()
-	run.r.Acknowledge(run.sink.ends[len(run.sink.ends)-1])
-	run.sink.mu.Unlock()
-	if err := run.stop(); err != nil {
-		t.Fatal(err)
-	}
+	saveAfter(t, m, cfg, "INSERT INTO pharmacy.p VALUES (1, 'ours')")
 
 	// The backlog: a row of pharmacy.p, a restart, then rows of other
 	// tables of the same shape until one has the id pharmacy.p had.
@@ -927,12 +919,8 @@ func TestTableIDReusedAfterRestart(t *testing.T) {
 	}
 	m.Exec(t, "INSERT INTO pharmacy.p VALUES (3, 'ours')")
 
-	run = start(t, cfg)
-	waitFor(t, "the backlog", func() bool {
-		run.sink.mu.Lock()
-		defer run.sink.mu.Unlock()
-		return len(run.sink.caughtUp) > 0
-	})
+	run := start(t, cfg)
+	waitCaughtUp(t, run)
 	var got []string
 	for _, tx := range run.sink.data() {
 		for _, c := range tx.Changes {
@@ -948,26 +936,69 @@ func TestTableIDReusedAfterRestart(t *testing.T) {
 	}
 }
 
+// saveAfter runs a reader until it has delivered the transaction of
+// statement q, acknowledges it and stops: the next reader resumes there.
+func saveAfter(t *testing.T, m *testenv.MariaDB, cfg mysql.Config, q string) {
+	t.Helper()
+	run := start(t, cfg)
+	m.Exec(t, q)
+	waitFor(t, q, func() bool { return len(run.sink.data()) >= 1 })
+	run.sink.mu.Lock()
+	run.r.Acknowledge(run.sink.ends[len(run.sink.ends)-1])
+	run.sink.mu.Unlock()
+	if err := run.stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitCaughtUp waits until run has called CaughtUp, failing if the
+// reader ends first.
+func waitCaughtUp(t *testing.T, run *running) {
+	t.Helper()
+	waitFor(t, "the backlog", func() bool {
+		select {
+		case <-run.exited:
+			t.Fatalf("the reader ended: %v", run.stop())
+		default:
+		}
+		run.sink.mu.Lock()
+		defer run.sink.mu.Unlock()
+		return len(run.sink.caughtUp) > 0
+	})
+}
+
+// binlogEvent is a row of SHOW BINLOG EVENTS.
+type binlogEvent struct{ typ, info string }
+
+// currentBinlogEvents lists the events of the server's current binlog file.
+func currentBinlogEvents(t *testing.T, m *testenv.MariaDB) []binlogEvent {
+	t.Helper()
+	file, _ := m.Exec(t, "SHOW MASTER STATUS").GetString(0, 0)
+	r := m.Exec(t, "SHOW BINLOG EVENTS IN '"+file+"'")
+	out := make([]binlogEvent, r.RowNumber())
+	for i := range out {
+		out[i].typ, _ = r.GetStringByName(i, "Event_type")
+		out[i].info, _ = r.GetStringByName(i, "Info")
+	}
+	return out
+}
+
 // tableID returns the table id of the last table map of db.table in the
 // server's current binlog file.
 func tableID(t *testing.T, m *testenv.MariaDB, db, table string) int {
 	t.Helper()
-	file, _ := m.Exec(t, "SHOW MASTER STATUS").GetString(0, 0)
-	r := m.Exec(t, "SHOW BINLOG EVENTS IN '"+file+"'")
 	id := -1
-	for i := range r.RowNumber() {
-		typ, _ := r.GetStringByName(i, "Event_type")
-		info, _ := r.GetStringByName(i, "Info")
+	for _, ev := range currentBinlogEvents(t, m) {
 		var n int
 		var name string
-		if typ == "Table_map" {
-			if _, err := fmt.Sscanf(info, "table_id: %d (%s", &n, &name); err == nil && name == db+"."+table+")" {
+		if ev.typ == "Table_map" {
+			if _, err := fmt.Sscanf(ev.info, "table_id: %d (%s", &n, &name); err == nil && name == db+"."+table+")" {
 				id = n
 			}
 		}
 	}
 	if id < 0 {
-		t.Fatalf("no table map of %s.%s in %s", db, table, file)
+		t.Fatalf("no table map of %s.%s in the current binlog file", db, table)
 	}
 	return id
 }
@@ -985,13 +1016,10 @@ func TestCaptureCompressedRows(t *testing.T) {
 	m.Exec(t, "UPDATE pharmacy.c SET v = CONCAT(v, '!') WHERE id = 1")
 	m.Exec(t, "DELETE FROM pharmacy.c WHERE id = 1")
 	waitFor(t, "three transactions", func() bool { return len(run.sink.data()) >= 3 })
-	file, _ := m.Exec(t, "SHOW MASTER STATUS").GetString(0, 0)
-	r := m.Exec(t, "SHOW BINLOG EVENTS IN '"+file+"'")
 	compressed := map[string]bool{}
-	for i := range r.RowNumber() {
-		typ, _ := r.GetStringByName(i, "Event_type")
-		if strings.Contains(typ, "compressed") {
-			compressed[typ] = true
+	for _, ev := range currentBinlogEvents(t, m) {
+		if strings.Contains(ev.typ, "compressed") {
+			compressed[ev.typ] = true
 		}
 	}
 	if len(compressed) != 3 {
@@ -1023,15 +1051,7 @@ func TestCaptureCompressedRows(t *testing.T) {
 func TestServerCrashUnderLoad(t *testing.T) {
 	m, cfg := newServer(t)
 	m.Exec(t, "CREATE TABLE pharmacy.k (id INT AUTO_INCREMENT PRIMARY KEY, c INT NOT NULL, v MEDIUMTEXT)")
-	run := start(t, cfg)
-	m.Exec(t, "INSERT INTO pharmacy.k (c, v) VALUES (0, 'before')")
-	waitFor(t, "the first insert", func() bool { return len(run.sink.data()) >= 1 })
-	run.sink.mu.Lock()
-	run.r.Acknowledge(run.sink.ends[len(run.sink.ends)-1])
-	run.sink.mu.Unlock()
-	if err := run.stop(); err != nil {
-		t.Fatal(err)
-	}
+	saveAfter(t, m, cfg, "INSERT INTO pharmacy.k (c, v) VALUES (0, 'before')")
 
 	// Transactions of three 64 kB rows each, so the kill may fall while
 	// one is being written to the binlog.
@@ -1099,20 +1119,11 @@ func TestServerCrashUnderLoad(t *testing.T) {
 		t.Fatalf("the clients committed %d rows; the test needs more", len(want))
 	}
 
-	run = start(t, cfg)
+	run := start(t, cfg)
 	if run.r.SlotCreated() {
 		t.Fatal("the reader started a new stream: the crashes lost the saved position")
 	}
-	waitFor(t, "the backlog", func() bool {
-		select {
-		case <-run.exited:
-			t.Fatalf("the reader ended: %v", run.stop())
-		default:
-		}
-		run.sink.mu.Lock()
-		defer run.sink.mu.Unlock()
-		return len(run.sink.caughtUp) > 0
-	})
+	waitCaughtUp(t, run)
 	var got []string
 	for _, tx := range run.sink.data() {
 		for _, c := range tx.Changes {
