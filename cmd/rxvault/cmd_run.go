@@ -41,7 +41,7 @@ On SIGTERM it ships what is open (up to 30s) and exits 0.`,
 			stores := make([]store.Store, len(cfg.Archive.Stores))
 			for i, u := range cfg.Archive.Stores {
 				stats[i] = &shipper.StoreStats{}
-				if stores[i], err = g.openStoreCounted(ctx, &cfg, u, log, stats[i].Retried); err != nil {
+				if stores[i], err = g.openAgentStore(ctx, &cfg, u, log, stats[i]); err != nil {
 					return err
 				}
 			}
