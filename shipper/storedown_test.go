@@ -6,8 +6,8 @@ import (
 	"sync/atomic"
 	"testing"
 
-		"github.com/rxvault/rxvault/internal/store"
 	"github.com/rxvault/rxvault/archive"
+	"github.com/rxvault/rxvault/internal/store"
 	"github.com/rxvault/rxvault/segment"
 	"github.com/rxvault/rxvault/segment/segtest"
 	"github.com/rxvault/rxvault/shipper"
