@@ -24,7 +24,9 @@ segment.max_bytes), seals them into spool.dir, uploads them to every store in
 archive.stores with their retention, and acknowledges the source only once a
 segment is in every store. It takes a base backup when a chain starts and every
 backup.interval. Disconnects are retried; a lost replication slot starts a new
-chain (a gap, logged as an error).
+chain (a gap, logged as an error). A store that does not answer, at start or
+later, is reported down and waited for; configuration errors (a bad URL,
+credentials, a missing bucket or Object Lock) stop the agent at once.
 
 On SIGTERM it ships what is open (up to 30s) and exits 0.`,
 		Args: noArgs,
