@@ -226,11 +226,10 @@ func chainTip(ctx context.Context, cfg Config, src string, c *archive.Chain) (Ti
 		idx, err := archive.Load(ctx, st, src)
 		if err != nil {
 			if i > 0 && store.IsTransient(err) {
+				cfg.Stats[i].Unreachable(err, cfg.now())
 				if local, ok, lerr := loadTip(cfg.SpoolDir); lerr == nil && ok && local.Chain == c.ID {
-					cfg.Stats[i].Unreachable(err, cfg.now())
 					continue
 				}
-				cfg.Stats[i].Unreachable(err, cfg.now())
 				return Tip{}, fmt.Errorf("the spool does not name chain %s: its end is read from every store: waiting for store %s: %w", c.ID, st, err)
 			}
 			return Tip{}, err
