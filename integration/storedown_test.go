@@ -102,6 +102,9 @@ func TestStartWithStoreDown(t *testing.T) {
 	if got := src.confirmedFlush(t); got != held {
 		t.Errorf("the slot moved from %s to %s while the store was down", held, got)
 	}
+	if !strings.Contains(d.agentLog(), "continuing the chain from where the spool says it stands") {
+		t.Error("the agent did not say it continues the chain from the spool")
+	}
 	m.Start(t)
 	d.waitStatus(t, "the store up and the spool empty", 90*time.Second, func(s *monitor.Snapshot) bool {
 		return len(s.Stores) == 1 && s.Stores[0].Up && s.Spool.Segments == 0 && s.Healthy
@@ -144,6 +147,9 @@ func TestFirstRunWithStoreDown(t *testing.T) {
 	}
 	if strings.Contains(d.agentLog(), "base backup stored") {
 		t.Fatal("a base backup was stored while the store was down")
+	}
+	if n := strings.Count(d.agentLog(), "capture waits for the store"); n != 1 {
+		t.Errorf("the wait for the store logged %d times, want once", n)
 	}
 	m.Start(t)
 	d.waitLog("base backup stored", 120*time.Second)
