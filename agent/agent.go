@@ -18,6 +18,7 @@ import (
 	"github.com/rxvault/rxvault/archive"
 	"github.com/rxvault/rxvault/capture"
 	"github.com/rxvault/rxvault/internal/monitor"
+	"github.com/rxvault/rxvault/internal/store"
 	"github.com/rxvault/rxvault/segment"
 	"github.com/rxvault/rxvault/shipper"
 )
@@ -68,6 +69,7 @@ type Agent struct {
 	lastVerify        time.Time
 	verifyProblems    int
 	lastVerifyProblem string
+	verifyFailing     []string // per store: the problem its last read-back found, or ""
 }
 
 // New returns an agent.
@@ -84,7 +86,7 @@ func New(cfg Config) *Agent {
 			cfg.Shipper.Stats[i] = &shipper.StoreStats{}
 		}
 	}
-	return &Agent{cfg: cfg, log: cfg.Logger.With("component", "agent")}
+	return &Agent{cfg: cfg, log: cfg.Logger.With("component", "agent"), verifyFailing: make([]string, len(cfg.Shipper.Stores))}
 }
 
 // Run captures and ships until ctx ends. Disconnects and transient errors
@@ -100,10 +102,29 @@ func (a *Agent) Run(ctx context.Context) error {
 		defer stop()
 	}
 	backoff := time.Second
-	lost := "" // why the last stream was lost, for the next chain's reason
+	lost := ""       // why the last stream was lost, for the next chain's reason
+	waiting := false // the last session waited for a store
 	for ctx.Err() == nil {
 		started := time.Now()
 		err := a.session(ctx, &lost)
+		var sw *storeWait
+		if errors.As(err, &sw) && ctx.Err() == nil {
+			// The source is fine; the archive's state cannot be read.
+			// Wait for the store, as a running agent rides out an outage.
+			if !waiting {
+				a.log.Warn("a store does not answer, and the spool cannot say where the archive stands: capture waits for the store; retrying", "err", sw.err)
+			} else {
+				a.log.Debug("still waiting for a store", "err", sw.err)
+			}
+			waiting = true
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(5 * time.Second):
+			}
+			continue
+		}
+		waiting = false
 		if err != nil && ctx.Err() == nil {
 			a.setSource(false, err)
 		}
@@ -158,18 +179,26 @@ func (a *Agent) session(ctx context.Context, lost *string) error {
 	if rw, ok := r.(capture.Rewinder); ok {
 		start.Rewind = rw.Rewind
 	}
+	a.setSource(true, nil)
 	d, err := shipper.Resume(ctx, cfg, start)
 	if err != nil {
+		if store.IsTransient(err) {
+			return &storeWait{err: err}
+		}
 		return fmt.Errorf("resume archive: %w", err)
 	}
 	*lost = ""
-	if d.New {
+	switch {
+	case d.Offline:
+		a.log.Warn("the first store does not answer: continuing the chain from where the spool says it stands; segments wait in the spool until the stores answer",
+			"chain", d.Tip.Chain.String(), "seq", d.Tip.Seq, "resume", r.StartPos().Format(id.Engine))
+	case d.New:
 		log, msg := a.log.Info, "new chain"
 		if d.Marker.Gap {
 			log, msg = a.log.Error, "GAP in the archive: starting a new chain; times between the previous chain's end and the new base backup cannot be restored"
 		}
 		log(msg, "chain", d.Marker.Chain, "start", d.Marker.Start.Native, "reason", d.Marker.Reason, "gap", d.Marker.Gap)
-	} else {
+	default:
 		a.log.Info("continuing chain", "chain", d.Tip.Chain.String(), "seq", d.Tip.Seq, "resume", r.StartPos().Format(id.Engine))
 	}
 	sh, err := shipper.New(cfg, d.Tip)
@@ -183,7 +212,6 @@ func (a *Agent) session(ctx context.Context, lost *string) error {
 		a.lastGap = d.Marker.Reason
 	}
 	a.mu.Unlock()
-	a.setSource(true, nil)
 	defer func() {
 		st := sh.Stats()
 		a.mu.Lock()
@@ -208,6 +236,9 @@ func (a *Agent) session(ctx context.Context, lost *string) error {
 	})
 	wg.Go(func() { a.schedule(readCtx, cfg, d) })
 	wg.Go(func() { a.verifyLoop(readCtx, cfg, d.Tip.Chain) })
+	for _, i := range d.Unregistered {
+		wg.Go(func() { a.register(readCtx, cfg, i) })
+	}
 	readErr := r.Run(readCtx, sh)
 	stopRead()
 	if ctx.Err() != nil {
@@ -234,6 +265,9 @@ func (a *Agent) schedule(ctx context.Context, cfg shipper.Config, d shipper.Deci
 	next := time.Now()
 	if !d.New {
 		last, err := a.newestBackup(ctx, cfg)
+		if ctx.Err() != nil {
+			return
+		}
 		if err != nil {
 			a.log.Warn("reading the archive's backups", "err", err)
 		}
@@ -255,6 +289,16 @@ func (a *Agent) schedule(ctx context.Context, cfg shipper.Config, d shipper.Deci
 			return
 		case <-time.After(time.Until(next)):
 		}
+		// A backup holds the source's snapshot while it is stored: wait
+		// for the stores first rather than dump into an outage.
+		if err := a.waitStores(ctx, cfg); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			a.log.Error("base backup failed; retrying in 5m", "err", err)
+			next = time.Now().Add(5 * time.Minute)
+			continue
+		}
 		m, err := a.Backup(ctx, cfg, d.Tip.Chain)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -274,9 +318,16 @@ func (a *Agent) schedule(ctx context.Context, cfg shipper.Config, d shipper.Deci
 	}
 }
 
-// newestBackup returns when the newest complete backup finished.
+// newestBackup returns when the newest complete backup finished. While
+// the first store does not answer it waits (a backup must not be taken
+// because the archive could not be read), until ctx ends.
 func (a *Agent) newestBackup(ctx context.Context, cfg shipper.Config) (time.Time, error) {
-	idx, err := archive.Load(ctx, cfg.Stores[0], archive.SourceDir(cfg.Engine, cfg.SourceID))
+	var idx *archive.Index
+	err := a.untilAnswers(ctx, "reading the archive's base backups", func() error {
+		var err error
+		idx, err = archive.Load(ctx, cfg.Stores[0], archive.SourceDir(cfg.Engine, cfg.SourceID))
+		return err
+	})
 	if err != nil {
 		return time.Time{}, err
 	}
@@ -288,6 +339,62 @@ func (a *Agent) newestBackup(ctx context.Context, cfg shipper.Config) (time.Time
 	}
 	return last, nil
 }
+
+// waitStores returns once every store answers a listing, or with the
+// first permanent error, or ctx's.
+func (a *Agent) waitStores(ctx context.Context, cfg shipper.Config) error {
+	src := archive.SourceDir(cfg.Engine, cfg.SourceID)
+	for _, st := range cfg.Stores {
+		err := a.untilAnswers(ctx, "a base backup is due; waiting for store "+st.String(), func() error {
+			_, err := st.List(ctx, store.ListOptions{Prefix: src + "/", Limit: 1})
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// untilAnswers calls f until it returns nil or a permanent error, or ctx
+// ends, waiting between calls that fail with a transient error (a store
+// that does not answer); what is logged once.
+func (a *Agent) untilAnswers(ctx context.Context, what string, f func() error) error {
+	backoff := 5 * time.Second
+	for logged := false; ; logged = true {
+		err := f()
+		if err == nil || !store.IsTransient(err) || ctx.Err() != nil {
+			return err
+		}
+		if !logged {
+			a.log.Warn(what+": a store does not answer; retrying", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+}
+
+// register writes the source's registration to store i, which did not
+// answer at start, retrying until it does or ctx ends.
+func (a *Agent) register(ctx context.Context, cfg shipper.Config, i int) {
+	err := a.untilAnswers(ctx, "registering the source in store "+cfg.Stores[i].String(), func() error {
+		return shipper.RegisterSource(ctx, cfg, i)
+	})
+	if err != nil && ctx.Err() == nil {
+		a.log.Error("registering the source in a store failed; it is retried at the next start", "store", cfg.Stores[i].String(), "err", err)
+	}
+}
+
+// storeWait is a session that could not start because a store did not
+// answer and the spool could not stand in for it.
+type storeWait struct{ err error }
+
+func (e *storeWait) Error() string { return "waiting for a store: " + e.err.Error() }
+func (e *storeWait) Unwrap() error { return e.err }
 
 // Backup takes one base backup of the source into cfg's stores.
 func (a *Agent) Backup(ctx context.Context, cfg shipper.Config, chain segment.ChainID) (*archive.Manifest, error) {

@@ -81,6 +81,9 @@ func (a *Agent) state(ctx context.Context) monitor.State {
 			ss.Up, ss.DownSince, ss.LastError = snap.Up, snap.DownSince, snap.LastError
 			ss.Segments, ss.Bytes, ss.Errors, ss.Retries = snap.Segments, snap.Bytes, snap.Errors, snap.Retries
 		}
+		if i < len(a.verifyFailing) {
+			ss.VerifyProblem = a.verifyFailing[i]
+		}
 		s.Stores = append(s.Stores, ss)
 	}
 	return s

@@ -2,7 +2,9 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/rxvault/rxvault/archive"
@@ -22,7 +24,11 @@ type readBack struct {
 // verifyLoop reads back, every VerifyInterval, the segments of chain each
 // store received since the last pass, checking structure, digest and hash
 // links without a key: what the store returns is what was written.
-// Problems are counted and reported; the agent keeps running.
+// Problems are counted and reported per store (a store's problem stands
+// until a later pass of that store finds none); the agent keeps running.
+// A store that does not answer (a transient error, also while reading an
+// object) is not a problem: it is down, and the next pass reads it again
+// from the first segment not yet verified.
 func (a *Agent) verifyLoop(ctx context.Context, cfg shipper.Config, chain segment.ChainID) {
 	if a.cfg.VerifyInterval <= 0 {
 		return
@@ -35,29 +41,51 @@ func (a *Agent) verifyLoop(ctx context.Context, cfg shipper.Config, chain segmen
 			return
 		case <-time.After(a.cfg.VerifyInterval):
 		}
-		problems := 0
+		clean := true
 		for i, st := range cfg.Stores {
 			n, err := a.verifyStore(ctx, st, src, chain, &marks[i])
 			if ctx.Err() != nil {
 				return
 			}
-			if err != nil {
-				problems++
+			switch {
+			case err != nil && store.IsTransient(err):
+				clean = false
+				a.log.Warn("read-back verification: the store does not answer; read again at the next pass", "store", st.String(), "verified", n, "err", err)
+			case err != nil:
+				clean = false
 				a.log.Error("read-back verification found a problem", "store", st.String(), "err", err)
 				a.mu.Lock()
 				a.verifyProblems++
 				a.lastVerifyProblem = fmt.Sprintf("%s: %v", st, err)
+				a.verifyFailing[i] = err.Error()
 				a.mu.Unlock()
-				continue
+			default:
+				a.mu.Lock()
+				a.verifyFailing[i] = ""
+				a.mu.Unlock()
+				a.log.Debug("read-back verification", "store", st.String(), "segments", n)
 			}
-			a.log.Debug("read-back verification", "store", st.String(), "segments", n)
 		}
-		if problems == 0 {
+		if clean {
 			a.mu.Lock()
 			a.lastVerify = time.Now()
 			a.mu.Unlock()
 		}
 	}
+}
+
+// storeReads marks the errors of a stream read from a store that say the
+// store stopped answering (a network error, a body cut short) as transient,
+// hiding them from the segment reader, which would take a body cut short
+// for a truncated segment.
+type storeReads struct{ r io.Reader }
+
+func (s storeReads) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) && (store.IsTransient(err) || errors.Is(err, io.ErrUnexpectedEOF)) {
+		err = store.Transient(fmt.Errorf("reading from the store: %v", err))
+	}
+	return n, err
 }
 
 // verifyStore verifies the chain's segments after m in st and advances m.
@@ -85,7 +113,7 @@ func (a *Agent) verifyStore(ctx context.Context, st store.Store, src string, cha
 		if err != nil {
 			return n, err
 		}
-		h, sum, err := segment.Verify(rc)
+		h, sum, err := segment.Verify(storeReads{rc})
 		rc.Close()
 		if err != nil {
 			return n, fmt.Errorf("%s: %w", s.Name, err)

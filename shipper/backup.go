@@ -12,6 +12,7 @@ import (
 
 	"github.com/rxvault/rxvault/archive"
 	"github.com/rxvault/rxvault/internal/fsutil"
+	"github.com/rxvault/rxvault/internal/store"
 	"github.com/rxvault/rxvault/segment"
 )
 
@@ -94,10 +95,24 @@ func Backup(ctx context.Context, cfg Config, dump Dump, opts BackupOptions) (*ar
 		}
 	}
 	m.Finished = now().UTC()
-	if err := putDoc(ctx, cfg.Stores, archive.ManifestName(src, id), m); err != nil {
-		return nil, fmt.Errorf("base backup %s: %w", id, err)
+	// Like the parts, the manifest waits out a store that does not answer.
+	for backoff := time.Second; ; backoff = min(2*backoff, 30*time.Second) {
+		err := putDoc(ctx, cfg.Stores, archive.ManifestName(src, id), m)
+		if err == nil {
+			return m, nil
+		}
+		if !store.IsTransient(err) || ctx.Err() != nil {
+			return nil, fmt.Errorf("base backup %s: %w", id, err)
+		}
+		if cfg.Logger != nil {
+			cfg.Logger.Warn("base backup manifest upload failed; retrying", "backup", id.String(), "retry_in", backoff, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("base backup %s: %w", id, ctx.Err())
+		case <-time.After(backoff):
+		}
 	}
-	return m, nil
 }
 
 // writePart writes up to size bytes of in as one sealed part in the spool.

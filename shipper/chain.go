@@ -32,6 +32,12 @@ type Decision struct {
 	Tip    Tip
 	New    bool                 // a new chain starts (a base backup is needed)
 	Marker *archive.ChainMarker // the new chain's marker, when New
+	// Offline: the first store did not answer, and the chain continues
+	// from where the spool says it stands.
+	Offline bool
+	// Unregistered lists the stores (by index) that did not answer when
+	// the source's registration was written to them; see RegisterSource.
+	Unregistered []int
 }
 
 // Resume decides whether the stream continues the archive's newest chain
@@ -42,25 +48,73 @@ type Decision struct {
 // acknowledged what the archive does not hold): the first with a chain
 // before it and the last are gaps, and the marker says so. Resume registers the source and writes a new chain's
 // marker to every store.
+//
+// The archive's state comes from the first store's listing. When the first
+// store does not answer (a transient error), Resume decides from the spool
+// alone: if its tip file names the chain this source writes, and the
+// stream resumes within that chain (the slot was not created anew and
+// does not stand past the chain's end in the spool), the chain continues
+// (Decision.Offline). A store after the first that does not answer is
+// skipped in the same way when the spool names the chain it would be read
+// for. Otherwise Resume returns an error that store.IsTransient reports:
+// the caller waits for the store and calls again. A new chain is started
+// only when every store answers. Stores that do not answer are marked down
+// in cfg.Stats.
 func Resume(ctx context.Context, cfg Config, start StreamStart) (Decision, error) {
+	cfg.ensureStats()
 	src := archive.SourceDir(cfg.Engine, cfg.SourceID)
-	if err := putDoc(ctx, cfg.Stores, archive.SourceName(src), &archive.SourceDoc{Dir: src, Engine: cfg.Engine.String(), SourceID: cfg.SourceID}); err != nil {
-		return Decision{}, err
-	}
 	idx, err := archive.Load(ctx, cfg.Stores[0], src)
+	if err != nil {
+		if !store.IsTransient(err) {
+			return Decision{}, err
+		}
+		cfg.Stats[0].Unreachable(err, cfg.now())
+		return resumeOffline(cfg, start, fmt.Errorf("store %s: %w", cfg.Stores[0], err))
+	}
+	unregistered, err := registerSource(ctx, cfg, src)
 	if err != nil {
 		return Decision{}, err
 	}
+	d, err := resume(ctx, cfg, start, src, idx)
+	d.Unregistered = unregistered
+	return d, err
+}
+
+// resumeOffline decides from the spool alone, the first store being
+// unreachable (cause); see Resume.
+func resumeOffline(cfg Config, start StreamStart, cause error) (Decision, error) {
+	tip, end, ok, err := spoolTip(cfg.SpoolDir)
+	switch {
+	case err != nil:
+		return Decision{}, err
+	case !ok:
+		return Decision{}, fmt.Errorf("the spool does not say where the archive stands (a first run, or a new spool): waiting for %w", cause)
+	case start.Created:
+		return Decision{}, fmt.Errorf("the %s was created anew: the chain is decided from the archive: waiting for %w", anchorName(cfg.Engine), cause)
+	case start.Pos.Compare(end) > 0:
+		return Decision{}, fmt.Errorf("the %s resumes at %s, past the spool's chain end %s: the chain is decided from the archive: waiting for %w",
+			anchorName(cfg.Engine), start.Pos.Format(cfg.Engine), end.Format(cfg.Engine), cause)
+	}
+	return Decision{Tip: tip, Offline: true}, nil
+}
+
+// anchorName names what holds an engine's stream position.
+func anchorName(e segment.Engine) string {
+	if e == segment.EngineMySQL || e == segment.EngineMariaDB {
+		return "saved binlog position"
+	}
+	return "replication slot"
+}
+
+// resume is Resume once the first store's listing idx is read.
+func resume(ctx context.Context, cfg Config, start StreamStart, src string, idx *archive.Index) (Decision, error) {
 	var latest *archive.Chain
 	for _, c := range idx.Chains {
 		if c.Marker != nil {
 			latest = c
 		}
 	}
-	anchor := "replication slot"
-	if cfg.Engine == segment.EngineMySQL || cfg.Engine == segment.EngineMariaDB {
-		anchor = "saved binlog position"
-	}
+	anchor := anchorName(cfg.Engine)
 	reason := ""
 	gap := false
 	switch {
@@ -74,7 +128,7 @@ func Resume(ctx context.Context, cfg Config, start StreamStart) (Decision, error
 			reason += " (" + start.Lost + ")"
 		}
 		if start.Rewind != nil {
-			tip, err := chainTip(ctx, cfg.Stores, src, latest)
+			tip, err := chainTip(ctx, cfg, src, latest)
 			if err != nil {
 				return Decision{}, err
 			}
@@ -90,7 +144,7 @@ func Resume(ctx context.Context, cfg Config, start StreamStart) (Decision, error
 		}
 	}
 	if reason == "" {
-		tip, err := chainTip(ctx, cfg.Stores, src, latest)
+		tip, err := chainTip(ctx, cfg, src, latest)
 		if err != nil {
 			return Decision{}, err
 		}
@@ -99,6 +153,18 @@ func Resume(ctx context.Context, cfg Config, start StreamStart) (Decision, error
 		}
 		reason, gap = fmt.Sprintf("the %s resumes at %s, past the archive's end %s: transactions in between were never archived",
 			anchor, start.Pos.Format(cfg.Engine), tip.EndPos.Format(cfg.Engine)), true
+	}
+	// A new chain's marker goes to every store: check that each answers
+	// first, so that a store down does not leave a marker in the others
+	// (the next attempt would write another).
+	for i, st := range cfg.Stores[1:] {
+		if _, err := st.List(ctx, store.ListOptions{Prefix: src + "/", Limit: 1}); err != nil {
+			if store.IsTransient(err) {
+				cfg.Stats[i+1].Unreachable(err, cfg.now())
+				return Decision{}, fmt.Errorf("a new chain starts (%s), and its marker goes to every store: waiting for store %s: %w", reason, st, err)
+			}
+			return Decision{}, fmt.Errorf("store %s: %w", st, err)
+		}
 	}
 	id, err := archive.NewID(cfg.now())
 	if err != nil {
@@ -118,9 +184,37 @@ func Resume(ctx context.Context, cfg Config, start StreamStart) (Decision, error
 	return Decision{Tip: Tip{Chain: id, EndPos: start.Pos}, New: true, Marker: m}, nil
 }
 
+// registerSource writes the source's registration to every store, and
+// returns the stores that did not answer (transient errors).
+func registerSource(ctx context.Context, cfg Config, src string) ([]int, error) {
+	var missing []int
+	for i := range cfg.Stores {
+		err := RegisterSource(ctx, cfg, i)
+		switch {
+		case err == nil:
+		case store.IsTransient(err):
+			cfg.Stats[i].Unreachable(err, cfg.now())
+			missing = append(missing, i)
+		default:
+			return nil, err
+		}
+	}
+	return missing, nil
+}
+
+// RegisterSource writes the source's registration (sources/<src>.json) to
+// store i of cfg; one already there with the same content is fine.
+func RegisterSource(ctx context.Context, cfg Config, i int) error {
+	src := archive.SourceDir(cfg.Engine, cfg.SourceID)
+	return putDoc(ctx, cfg.Stores[i:i+1], archive.SourceName(src), &archive.SourceDoc{Dir: src, Engine: cfg.Engine.String(), SourceID: cfg.SourceID})
+}
+
 // chainTip finds a chain's last segment across the stores (the furthest
-// any store has) and reads its digest.
-func chainTip(ctx context.Context, stores []store.Store, src string, c *archive.Chain) (Tip, error) {
+// any store has) and reads its digest. A store after the first that does
+// not answer is skipped when the spool's tip file names chain c: what
+// any store holds beyond the first store is still in the spool, which
+// New takes over.
+func chainTip(ctx context.Context, cfg Config, src string, c *archive.Chain) (Tip, error) {
 	start, _, err := c.Start()
 	if err != nil {
 		return Tip{}, err
@@ -128,9 +222,16 @@ func chainTip(ctx context.Context, stores []store.Store, src string, c *archive.
 	tip := Tip{Chain: c.ID, EndPos: start}
 	var from store.Store
 	var name string
-	for _, st := range stores {
+	for i, st := range cfg.Stores {
 		idx, err := archive.Load(ctx, st, src)
 		if err != nil {
+			if i > 0 && store.IsTransient(err) {
+				cfg.Stats[i].Unreachable(err, cfg.now())
+				if local, ok, lerr := loadTip(cfg.SpoolDir); lerr == nil && ok && local.Chain == c.ID {
+					continue
+				}
+				return Tip{}, fmt.Errorf("the spool does not name chain %s: its end is read from every store: waiting for store %s: %w", c.ID, st, err)
+			}
 			return Tip{}, err
 		}
 		for _, ch := range idx.Chains {

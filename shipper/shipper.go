@@ -101,6 +101,7 @@ type Shipper struct {
 	idleEnd  segment.Position // progress seen while open was empty
 	pending  []*spoolFile     // sealed, not yet in every store
 	tip      Tip
+	saved    uint64 // the seq in the spool's tip file (uploadLoop's, after New)
 	acked    segment.Position
 	// durableTime is the newest commit time in every store.
 	durableTime time.Time
@@ -113,6 +114,9 @@ type Shipper struct {
 
 // New prepares a shipper for the chain at tip, taking over any segments a
 // previous run left sealed in the spool (they must continue tip's chain).
+// tip must be durable in every store (or a new chain's start); it is
+// saved in the spool, and so is each later segment once every store
+// holds it (see Resume).
 func New(cfg Config, tip Tip) (*Shipper, error) {
 	if len(cfg.Stores) == 0 || len(cfg.Recipients) == 0 {
 		return nil, errors.New("shipper: need stores and recipients")
@@ -134,11 +138,15 @@ func New(cfg Config, tip Tip) (*Shipper, error) {
 	if err := initSpool(cfg.SpoolDir); err != nil {
 		return nil, err
 	}
+	if err := saveTip(cfg.SpoolDir, cfg.Engine, tip); err != nil {
+		return nil, err
+	}
 	s := &Shipper{
 		cfg:         cfg,
 		src:         archive.SourceDir(cfg.Engine, cfg.SourceID),
 		log:         cfg.Logger.With("component", "shipper"),
 		tip:         tip,
+		saved:       tip.Seq,
 		durableTime: tip.EndTime, // tip comes from the stores: durable
 		cutNow:      make(chan struct{}, 1),
 		uploaded:    make(chan struct{}, 1),

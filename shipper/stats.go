@@ -41,6 +41,18 @@ func (s *StoreStats) failed(err error, now time.Time) {
 	s.mu.Unlock()
 }
 
+// Unreachable records that the store did not answer a call other than an
+// upload (at start, or reading the archive): it is down from now, as
+// after a failed upload, but no upload error is counted.
+func (s *StoreStats) Unreachable(err error, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.down {
+		s.down, s.downSince = true, now
+	}
+	s.lastErr = err.Error()
+}
+
 // StoreSnapshot is a StoreStats at one moment.
 type StoreSnapshot struct {
 	Up        bool

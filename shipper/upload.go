@@ -65,8 +65,23 @@ func (s *Shipper) uploadLoop(ctx context.Context) error {
 			continue
 		}
 		backoff = time.Second
-		if err := os.Remove(head.path); err != nil {
-			s.log.Warn("spool: remove uploaded segment", "path", head.path, "err", err)
+		// The spool's tip file moves to head before head leaves the
+		// spool, so the spool always knows where the chain stands.
+		keep := false
+		if !head.foreign && head.hdr.Seq > s.saved {
+			h := head.hdr
+			tip := Tip{Chain: h.Chain, Seq: h.Seq, Digest: head.sum.Digest, EndPos: h.EndPos, EndTime: h.EndTime, LastPos: h.LastPos, LastCommit: h.LastCommit}
+			if err := saveTip(s.cfg.SpoolDir, s.cfg.Engine, tip); err != nil {
+				s.log.Warn("spool: uploaded segment kept: the tip file could not be saved", "segment", head.name, "err", err)
+				keep = true
+			} else {
+				s.saved = h.Seq
+			}
+		}
+		if !keep {
+			if err := os.Remove(head.path); err != nil {
+				s.log.Warn("spool: remove uploaded segment", "path", head.path, "err", err)
+			}
 		}
 		s.mu.Lock()
 		s.pending = s.pending[1:]

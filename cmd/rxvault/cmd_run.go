@@ -24,7 +24,9 @@ segment.max_bytes), seals them into spool.dir, uploads them to every store in
 archive.stores with their retention, and acknowledges the source only once a
 segment is in every store. It takes a base backup when a chain starts and every
 backup.interval. Disconnects are retried; a lost replication slot starts a new
-chain (a gap, logged as an error).
+chain (a gap, logged as an error). A store that does not answer, at start or
+later, is reported down and waited for; configuration errors (a bad URL,
+credentials, a missing bucket or Object Lock) stop the agent at once.
 
 On SIGTERM it ships what is open (up to 30s) and exits 0.`,
 		Args: noArgs,
@@ -41,7 +43,7 @@ On SIGTERM it ships what is open (up to 30s) and exits 0.`,
 			stores := make([]store.Store, len(cfg.Archive.Stores))
 			for i, u := range cfg.Archive.Stores {
 				stats[i] = &shipper.StoreStats{}
-				if stores[i], err = g.openStoreCounted(ctx, &cfg, u, log, stats[i].Retried); err != nil {
+				if stores[i], err = g.openAgentStore(ctx, &cfg, u, log, stats[i]); err != nil {
 					return err
 				}
 			}

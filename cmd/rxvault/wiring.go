@@ -83,19 +83,32 @@ func (g *globals) logger(cfg config.Log) *slog.Logger {
 // openStore opens one store URL with the configuration's retention and the
 // environment's credentials.
 func (g *globals) openStore(ctx context.Context, cfg *config.Config, rawURL string, log *slog.Logger) (store.Store, error) {
-	return g.openStoreCounted(ctx, cfg, rawURL, log, nil)
+	return store.Open(ctx, rawURL, g.storeOptions(cfg, log, nil))
 }
 
-// openStoreCounted is openStore with a hook counting the retry layer's
-// repeated attempts.
-func (g *globals) openStoreCounted(ctx context.Context, cfg *config.Config, rawURL string, log *slog.Logger, onRetry func(string)) (store.Store, error) {
-	return store.Open(ctx, rawURL, store.Options{
+// openAgentStore opens one store for the agent, counting the retry layer's
+// repeated attempts in stats. A store that does not answer is not an error
+// (the agent rides out the outage, as it does one that begins later): it
+// is opened when it answers, and stats reports it down meanwhile.
+// Configuration errors still fail here.
+func (g *globals) openAgentStore(ctx context.Context, cfg *config.Config, rawURL string, log *slog.Logger, stats *shipper.StoreStats) (store.Store, error) {
+	s, down, err := store.OpenLazy(ctx, rawURL, g.storeOptions(cfg, log, stats.Retried))
+	if down != nil {
+		stats.Unreachable(down, time.Now())
+	}
+	return s, err
+}
+
+// storeOptions are the store options of the configuration, with a hook
+// counting the retry layer's repeated attempts.
+func (g *globals) storeOptions(cfg *config.Config, log *slog.Logger, onRetry func(string)) store.Options {
+	return store.Options{
 		Mode:        store.LockMode(cfg.Archive.LockMode),
 		Retention:   cfg.Archive.Retention,
 		Credentials: store.CredentialsFromEnv(g.getenv),
 		Retry:       store.RetryPolicy{OnRetry: onRetry},
 		Logger:      log,
-	})
+	}
 }
 
 // newMonitor builds the monitoring endpoint from the configuration.

@@ -47,7 +47,6 @@ type alerter struct {
 	mu     sync.Mutex
 	active map[string]Alert // firing, by key
 	gaps   int
-	probs  int
 }
 
 func newAlerter(h Webhook, log *slog.Logger, now func() time.Time) *alerter {
@@ -97,19 +96,22 @@ func (a *alerter) evaluate(s Snapshot, cfg Config) {
 		a.check("store_down "+st.Name, down, al,
 			fmt.Sprintf("store %s failing since %s: %s", st.Name, st.DownSince.UTC().Format(time.RFC3339), st.LastError),
 			fmt.Sprintf("store %s accepts uploads again", st.Name))
+		// A damaged object stays damaged (stores are write-once), so this
+		// resolves only when a later read-back of the store finds nothing
+		// wrong: the damage was in the read, not in the store, or the
+		// agent writes a new chain (after a restart, a new base backup
+		// and chain are needed to be restorable past the damage).
+		a.check("verify_problem "+st.Name, st.VerifyProblem != "", al,
+			fmt.Sprintf("read-back verification of store %s: %s", st.Name, st.VerifyProblem),
+			fmt.Sprintf("store %s reads back intact again", st.Name))
 	}
 	a.mu.Lock()
-	newGap, newProblem := s.Gaps > a.gaps, s.VerifyProblems > a.probs
-	a.gaps, a.probs = s.Gaps, s.VerifyProblems
+	newGap := s.Gaps > a.gaps
+	a.gaps = s.Gaps
 	a.mu.Unlock()
 	if newGap {
 		al := base
 		al.Name, al.State, al.Summary = "chain_gap", "firing", "gap in the archive: "+s.LastGap
-		a.emit(al)
-	}
-	if newProblem {
-		al := base
-		al.Name, al.State, al.Summary = "verify_problem", "firing", "read-back verification: "+s.LastVerifyProblem
 		a.emit(al)
 	}
 }

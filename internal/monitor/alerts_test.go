@@ -25,7 +25,21 @@ type rig struct {
 	m     *monitor.Monitor
 	k     *hook
 	s     monitor.State
-	marks int // verify_problem marker alerts sent by delivered
+	marks int // marker alerts sent by delivered (each one firing, one resolved)
+}
+
+// markerStore names the store the rig's marker alerts are about; it is
+// added to every State the rig reports, after the test's own stores.
+const markerStore = "rig-marker"
+
+// update reports r.s, with the marker store's read-back problem set if on.
+func (r *rig) update(on bool) {
+	s := r.s
+	s.Stores = append(slices.Clone(s.Stores), monitor.StoreState{Name: markerStore, Up: true})
+	if on {
+		s.Stores[len(s.Stores)-1].VerifyProblem = "marker"
+	}
+	r.m.Update(s)
 }
 
 // newRig starts a monitor with cfg, a webhook receiver and delivery. The
@@ -47,7 +61,7 @@ func newRig(t *testing.T, cfg monitor.Config) *rig {
 	var wg sync.WaitGroup
 	wg.Go(func() { r.m.Deliver(ctx) })
 	t.Cleanup(func() { cancel(); wg.Wait() }) // runs before srv.Close
-	r.m.Update(r.s)
+	r.update(false)
 	return r
 }
 
@@ -59,7 +73,7 @@ func (r *rig) step(d time.Duration, change func(s *monitor.State)) {
 	if change != nil {
 		change(&r.s)
 	}
-	r.m.Update(r.s)
+	r.update(false)
 	r.m.Evaluate()
 }
 
@@ -71,33 +85,34 @@ func (r *rig) steps(n int, d time.Duration) {
 }
 
 // delivered returns every alert the webhook has received so far, as
-// "name state" or "name state store", in order. It first raises a
-// verify_problem marker alert and waits for it: delivery is in order, so
-// once the marker is in, so is everything evaluated before it, and the
-// count is exact. Markers are left out of the result.
+// "name state" or "name state store", in order. It first raises and
+// resolves a verify_problem alert about the marker store and waits for
+// both: delivery is in order, so once they are in, so is everything
+// evaluated before them, and the count is exact. Markers are left out of
+// the result.
 func (r *rig) delivered() []string {
 	r.t.Helper()
 	r.marks++
-	r.s.VerifyProblems++
-	r.s.LastVerifyProblem = fmt.Sprintf("marker %d", r.marks)
-	r.m.Update(r.s)
-	r.m.Evaluate()
+	for _, on := range []bool{true, false} {
+		r.update(on)
+		r.m.Evaluate()
+	}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		var out []string
 		marks := 0
 		for _, a := range r.k.got() {
-			if a.Name == "verify_problem" {
+			if a.Store == markerStore {
 				marks++
 				continue
 			}
 			out = append(out, strings.TrimSpace(a.Name+" "+a.State+" "+a.Store))
 		}
-		if marks == r.marks {
+		if marks == 2*r.marks {
 			return out
 		}
 		if time.Now().After(deadline) {
-			r.t.Fatalf("webhook received %d of %d marker alerts", marks, r.marks)
+			r.t.Fatalf("webhook received %d of %d marker alerts", marks, 2*r.marks)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -196,6 +211,40 @@ func TestChainGapOncePerGap(t *testing.T) {
 	}
 }
 
+// TestVerifyProblemResolves: a read-back problem fires once per store
+// while it stands, however many passes find it, and resolves when a later
+// pass of that store finds none; a store that is only down does not fire it.
+func TestVerifyProblemResolves(t *testing.T) {
+	const s3 = "s3://rx-archive/pharmacy?endpoint=minio.internal:9000"
+	r := newRig(t, monitor.Config{StoreDownAfter: time.Hour})
+	r.step(time.Second, func(s *monitor.State) {
+		s.Stores = append(s.Stores, monitor.StoreState{Name: s3, Up: false, DownSince: r.c.now(), LastError: "connection refused"})
+	})
+	r.steps(5, time.Second)
+	r.expect("store down, no read-back problem")
+	for i := range 5 {
+		r.step(time.Second, func(s *monitor.State) {
+			s.Stores[1].Up, s.Stores[1].VerifyProblem = true, "wal/seg-7: digest mismatch"
+			s.VerifyProblems, s.LastVerifyProblem = i+1, s3+": wal/seg-7: digest mismatch"
+		})
+	}
+	r.expect("a problem found by five passes", "verify_problem firing "+s3)
+	for _, a := range r.k.got() {
+		if a.Name == "verify_problem" && a.Store == s3 && !strings.Contains(a.Summary, "seg-7: digest mismatch") {
+			t.Errorf("alert %+v does not say what was found", a)
+		}
+	}
+	if got := r.firing(); !slices.Equal(got, []string{"verify_problem " + s3}) {
+		t.Errorf("firing %q", got)
+	}
+	r.step(time.Second, func(s *monitor.State) { s.Stores[1].VerifyProblem = "" })
+	r.steps(3, time.Second)
+	r.expect("a clean pass", "verify_problem firing "+s3, "verify_problem resolved "+s3)
+	if got := r.firing(); len(got) != 0 {
+		t.Errorf("firing %q after a clean pass", got)
+	}
+}
+
 func TestStoreDownAlertAndHealth(t *testing.T) {
 	const s3 = "s3://rx-archive/pharmacy?endpoint=minio.internal:9000"
 	r := newRig(t, monitor.Config{StoreDownAfter: time.Minute})
@@ -283,14 +332,14 @@ func TestNoSecretsInResponses(t *testing.T) {
 		s.Source.Up, s.Source.Since = false, r.c.now()
 		s.Source.Error = `postgres capture: connect: parse "` + dsn + `": invalid port`
 		s.Stores = append(s.Stores, monitor.StoreState{Name: s3, Up: false, DownSince: r.c.now(),
-			LastError: `upload: Put "https://minio.internal:9000/rx-archive/pharmacy/seg": connection refused (source ` + dsn + `)`})
+			LastError:     `upload: Put "https://minio.internal:9000/rx-archive/pharmacy/seg": connection refused (source ` + dsn + `)`,
+			VerifyProblem: "segment 00ab: digest mismatch, read from " + dsn})
 		s.Gaps, s.LastGap = 1, "slot lost on host=db.internal user=rxvault password="+kwPass+" dbname=pharmacy"
 		s.VerifyProblems, s.LastVerifyProblem = 1, "segment 00ab: cannot read back from "+dsn
 	})
-	r.marks = 1 // the verify problem above counts as a marker
 	r.step(2*time.Minute, func(s *monitor.State) { s.RecoveryPoint = r.c.now().Add(-time.Hour) })
 	got := r.delivered()
-	for _, want := range []string{"chain_gap firing", "rpo_breach firing", "store_down firing " + s3} {
+	for _, want := range []string{"chain_gap firing", "rpo_breach firing", "store_down firing " + s3, "verify_problem firing " + s3} {
 		if !slices.Contains(got, want) {
 			t.Errorf("webhook got %q, want %q among them", got, want)
 		}

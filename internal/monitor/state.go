@@ -41,7 +41,8 @@ type State struct {
 	// LastVerify is when the agent last read back every segment it had
 	// shipped and found them intact (zero: not yet).
 	LastVerify time.Time `json:"last_verify,omitzero"`
-	// VerifyProblems counts read-back problems since the agent started.
+	// VerifyProblems counts read-back passes of a store that found a
+	// problem, since the agent started.
 	VerifyProblems    int    `json:"verify_problems"`
 	LastVerifyProblem string `json:"last_verify_problem,omitempty"`
 }
@@ -80,6 +81,11 @@ type StoreState struct {
 	Bytes     uint64    `json:"bytes_shipped"`
 	Errors    uint64    `json:"upload_errors"`
 	Retries   uint64    `json:"upload_retries"`
+	// VerifyProblem is the problem the agent's last read-back of this
+	// store found (a segment that fails its digest, link or structure),
+	// or "" when its last read-back found none. A store that does not
+	// answer is down, not a problem.
+	VerifyProblem string `json:"verify_problem,omitempty"`
 }
 
 // Lag is now minus the recovery point (or, before the first segment is
@@ -114,7 +120,7 @@ func (s State) redacted() State {
 	s.LastVerifyProblem = redact(s.LastVerifyProblem)
 	stores := make([]StoreState, len(s.Stores))
 	for i, st := range s.Stores {
-		st.Name, st.LastError = redact(st.Name), redact(st.LastError)
+		st.Name, st.LastError, st.VerifyProblem = redact(st.Name), redact(st.LastError), redact(st.VerifyProblem)
 		stores[i] = st
 	}
 	s.Stores = stores

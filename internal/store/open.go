@@ -80,6 +80,24 @@ func Open(ctx context.Context, rawURL string, opts Options) (Store, error) {
 		return nil, err
 	}
 	open := backends()[u.Scheme]
+	opts = opts.withDefaults()
+	// Opening checks the store (an S3 bucket's lock configuration), so a
+	// store that is briefly unreachable is retried like any call.
+	var s Store
+	err = opts.Retry.do(ctx, opts.Retry.Logger, u.Redacted(), "open", "", func(int) error {
+		var err error
+		s, err = open(ctx, u, opts)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return wrap(s, opts), nil
+}
+
+// withDefaults fills in the defaults Open documents, the retry policy
+// included.
+func (opts Options) withDefaults() Options {
 	if opts.Mode == "" {
 		opts.Mode = LockCompliance
 	}
@@ -100,22 +118,18 @@ func Open(ctx context.Context, rawURL string, opts Options) (Store, error) {
 	if policy.Logger == nil {
 		policy.Logger = opts.Logger
 	}
-	// Opening checks the store (an S3 bucket's lock configuration), so a
-	// store that is briefly unreachable is retried like any call.
-	var s Store
-	err = policy.do(ctx, policy.Logger, u.Redacted(), "open", "", func(int) error {
-		var err error
-		s, err = open(ctx, u, opts)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
+	opts.Retry = policy
+	return opts
+}
+
+// wrap adds to an opened store the layers Open promises: WithLimit and
+// WithRetry. opts has its defaults.
+func wrap(s Store, opts Options) Store {
 	n := opts.Concurrency
 	if n <= 0 {
 		n = 8
 	}
-	return WithRetry(WithLimit(s, n), policy), nil
+	return WithRetry(WithLimit(s, n), opts.Retry)
 }
 
 // lockParams applies the lock= and retention= query parameters to opts,

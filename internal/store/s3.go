@@ -189,7 +189,12 @@ func loopback(endpoint string) bool {
 
 // String returns the store's URL, without credentials.
 func (s *S3Store) String() string {
-	return "s3://" + s.bucket + "/" + strings.TrimSuffix(s.prefix, "/") + "?endpoint=" + s.endpoint
+	return s3Name(s.bucket, strings.TrimSuffix(s.prefix, "/"), s.endpoint)
+}
+
+// s3Name is the String of an S3 store.
+func s3Name(bucket, prefix, endpoint string) string {
+	return "s3://" + bucket + "/" + prefix + "?endpoint=" + endpoint
 }
 
 func (s *S3Store) key(name string) string { return s.prefix + name }
