@@ -177,7 +177,8 @@ func (m Missing) needs(p Point) bool {
 // MissingObjects returns what the archive's listing proves missing, or
 // lacks (a backup without a manifest), oldest chain first then backups. It
 // is a pure function of the index. Segments missing after the last one a
-// chain holds leave no trace in the listing and are not found.
+// chain holds are found only when a newer chain's document records where
+// that chain ended (documents written before rxvault recorded it do not).
 func MissingObjects(idx *archive.Index) []Missing {
 	var out []Missing
 	type end struct {
@@ -201,6 +202,20 @@ func MissingObjects(idx *archive.Index) []Missing {
 		bySeq := make(map[uint64]archive.Segment, len(present))
 		for _, s := range present {
 			bySeq[s.Info.Seq] = s
+		}
+		if seq, endPos, by, started := recordedEnd(idx, c); len(present) == 0 || seq > present[len(present)-1].Info.Seq {
+			if seq > 0 {
+				h := archive.Hole{From: 1, To: seq}
+				// What they held committed before the next chain started.
+				m := Missing{Kind: MissingSegments, Chain: c.ID, ToPos: endPos, ToTime: started}
+				if n := len(present); n > 0 {
+					h.From = present[n-1].Info.Seq + 1
+					m.FromTime, m.FromPos = present[n-1].Info.EndTime, present[n-1].Info.EndPos
+				}
+				m.What = fmt.Sprintf("%s of chain %s %s missing (under %s/wal/%s/; chain %s's document records that chain %s ended at segment %d)",
+					h, c.ID, isAre(h.From == h.To), idx.Source, c.ID, by, c.ID, seq)
+				out = append(out, m)
+			}
 		}
 		for _, h := range c.Holes() {
 			m := Missing{Kind: MissingSegments, Chain: c.ID, ToTime: endT, ToPos: endP,
@@ -237,6 +252,27 @@ func MissingObjects(idx *archive.Index) []Missing {
 		out = append(out, m)
 	}
 	return out
+}
+
+// recordedEnd returns the last segment of c that a newer chain's document
+// records (see archive.ChainMarker.PreviousSeq), its end position, and
+// that chain and when it started; a zero seq when none does.
+func recordedEnd(idx *archive.Index, c *archive.Chain) (uint64, segment.Position, segment.ChainID, time.Time) {
+	var seq uint64
+	var end segment.Position
+	var by segment.ChainID
+	var started time.Time
+	for _, n := range idx.Chains {
+		m := n.Marker
+		if m == nil || m.Previous != c.ID.String() || m.PreviousSeq <= seq {
+			continue
+		}
+		seq, by, started = m.PreviousSeq, n.ID, m.Started
+		if m.PreviousEnd != nil {
+			end, _ = m.PreviousEnd.Pos()
+		}
+	}
+	return seq, end, by, started
 }
 
 // chainOf returns the chain a backup was taken in: the one its manifest
@@ -285,6 +321,7 @@ func chainWindows(idx *archive.Index, c *archive.Chain) []Window {
 		return nil
 	}
 	present, fork := c.Present()
+	endSeq, _, _, _ := recordedEnd(idx, c)
 	type run struct {
 		from segment.Position
 		segs []archive.Segment
@@ -313,6 +350,12 @@ func chainWindows(idx *archive.Index, c *archive.Chain) []Window {
 			w.Broken = fmt.Sprintf("%s of chain %s %s missing", h, c.ID, isAre(h.From == h.To))
 		case fork != "":
 			w.Broken = fork
+		case endSeq > 0 && (len(r.segs) == 0 || r.segs[len(r.segs)-1].Info.Seq < endSeq):
+			h := archive.Hole{From: 1, To: endSeq}
+			if len(r.segs) > 0 {
+				h.From = r.segs[len(r.segs)-1].Info.Seq + 1
+			}
+			w.Broken = fmt.Sprintf("%s of chain %s %s missing (the next chain's document records its end)", h, c.ID, isAre(h.From == h.To))
 		default:
 			w.Last = true
 		}

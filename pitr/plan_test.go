@@ -341,3 +341,38 @@ func TestPlanPosition(t *testing.T) {
 		t.Errorf("segments %v, want %v", got, want)
 	}
 }
+
+// TestPlanMissingChainEnd: a chain whose last segments are missing looks
+// like a shorter chain, except that the next chain's document records
+// where it ended: points past what remains are refused naming them.
+func TestPlanMissingChainEnd(t *testing.T) {
+	f := newFixture(t)
+	old := f.chain(0, 10, []int{20, 30, 40, 50}, 4) // segment 4 lost from this store
+	f.backup(12, true)
+	c2 := f.chain(100, 100, []int{110, 120})
+	f.backup(105, true)
+	name := archive.ChainName(src, c2)
+	m, err := archive.ParseChainMarker(f.docs[name])
+	if err != nil {
+		t.Fatal(err)
+	}
+	end := archive.NewPosition(segment.EnginePostgres, lsn(50))
+	m.Previous, m.PreviousSeq, m.PreviousEnd, m.Gap = old.String(), 4, &end, true
+	if f.docs[name], err = archive.Marshal(m); err != nil {
+		t.Fatal(err)
+	}
+	idx := f.index()
+	for _, pt := range []pitr.Point{{Time: at(45)}, {Time: at(40)}, {Pos: lsn(45)}} {
+		if _, err := pitr.MakePlan(idx, pt); !errors.Is(err, pitr.ErrMissing) || !strings.Contains(err.Error(), "segment 4 of chain "+old.String()) {
+			t.Errorf("%s: err %v, want ErrMissing naming segment 4", pt, err)
+		}
+	}
+	for _, pt := range []pitr.Point{{Time: at(35)}, {Pos: lsn(40)}, {Latest: true}} {
+		if _, err := pitr.MakePlan(idx, pt); err != nil {
+			t.Errorf("%s: %v", pt, err)
+		}
+	}
+	if _, err := pitr.MakePlan(idx, pitr.Point{Time: at(102)}); errors.Is(err, pitr.ErrMissing) || err == nil {
+		t.Errorf("t=102, after the new chain started: err %v, want the gap refusal", err)
+	}
+}
