@@ -2,6 +2,7 @@ package archive
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/rxvault/rxvault/segment"
@@ -23,6 +24,46 @@ func (c *Chain) Usable() ([]Segment, string) {
 		}
 	}
 	return c.Segments, ""
+}
+
+// Present returns the chain's segments in sequence order up to a fork (a
+// sequence number stored twice), holes and all, and a description of the
+// fork ("" when there is none). Segments from a fork on cannot be used:
+// which copy follows the chain is unknown.
+func (c *Chain) Present() ([]Segment, string) {
+	for i := 1; i < len(c.Segments); i++ {
+		if c.Segments[i].Info.Seq == c.Segments[i-1].Info.Seq {
+			return c.Segments[:i-1], fmt.Sprintf("segment %d appears twice: the chain forks (two writers?)", c.Segments[i].Info.Seq)
+		}
+	}
+	return c.Segments, ""
+}
+
+// Hole is a run of sequence numbers missing from a chain, From to To.
+type Hole struct{ From, To uint64 }
+
+// Holes returns the runs of sequence numbers missing between sequence 1
+// and the last present segment (before any fork). Only the listing is
+// read: segments missing after the last one stored leave no trace here.
+func (c *Chain) Holes() []Hole {
+	present, _ := c.Present()
+	var out []Hole
+	want := uint64(1)
+	for _, s := range present {
+		if s.Info.Seq > want {
+			out = append(out, Hole{From: want, To: s.Info.Seq - 1})
+		}
+		want = s.Info.Seq + 1
+	}
+	return out
+}
+
+// String describes the hole: "segment 7" or "segments 7 to 9".
+func (h Hole) String() string {
+	if h.From == h.To {
+		return fmt.Sprintf("segment %d", h.From)
+	}
+	return fmt.Sprintf("segments %d to %d", h.From, h.To)
 }
 
 // Start returns the position and agent time from which the chain holds
@@ -55,6 +96,9 @@ func (b *Backup) Complete() (ok bool, why string) {
 	if m == nil {
 		return false, "no manifest: incomplete (its writer stopped before the end)"
 	}
+	if miss := b.MissingParts(); len(miss) > 0 {
+		return false, missingParts(miss, m.Parts)
+	}
 	if len(b.Parts) != m.Parts {
 		return false, fmt.Sprintf("manifest lists %d parts, the store has %d", m.Parts, len(b.Parts))
 	}
@@ -80,4 +124,34 @@ func (b *Backup) Pos() (segment.Position, error) {
 		return segment.Position{}, fmt.Errorf("backup %s has no manifest", b.ID)
 	}
 	return b.Manifest.Pos.Pos()
+}
+
+// MissingParts returns the numbers of the parts the backup's manifest
+// lists that the store does not hold (none without a manifest).
+func (b *Backup) MissingParts() []uint64 {
+	if b.Manifest == nil {
+		return nil
+	}
+	have := make(map[uint64]bool, len(b.Parts))
+	for _, p := range b.Parts {
+		have[p.Info.Seq] = true
+	}
+	var out []uint64
+	for i := uint64(1); i <= uint64(b.Manifest.Parts); i++ {
+		if !have[i] {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+func missingParts(miss []uint64, of int) string {
+	if len(miss) == 1 {
+		return fmt.Sprintf("part %d of %d is missing", miss[0], of)
+	}
+	var ns []string
+	for _, n := range miss {
+		ns = append(ns, fmt.Sprint(n))
+	}
+	return fmt.Sprintf("parts %s of %d are missing", strings.Join(ns, ", "), of)
 }

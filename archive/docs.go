@@ -63,6 +63,12 @@ type ChainMarker struct {
 	Reason   string    `json:"reason"`   // why a new chain started
 	Previous string    `json:"previous"` // the chain this one follows, if any
 	Gap      bool      `json:"gap"`      // the stream could not continue from Previous
+	// PreviousSeq and PreviousEnd record Previous's last segment as the
+	// writer's first store listed it when this chain started (absent from
+	// markers written before rxvault recorded them). A store holding
+	// fewer of Previous's segments has lost the rest.
+	PreviousSeq uint64    `json:"previous_seq,omitempty"`
+	PreviousEnd *Position `json:"previous_end,omitempty"`
 }
 
 // Manifest describes a complete base backup. It is written after every

@@ -17,7 +17,7 @@ var ErrNoTxn = errors.New("transaction not in the archive")
 // FindTxn reads the archive for the transaction whose source id (a GTID, a
 // PostgreSQL xid) is id, in the form segment.ParseTxnID returns, and
 // returns a Point at it: inclusive, or just before it with exclusive. It
-// reads the usable segments newest first, newest chain first, and stops at
+// reads the segments newest first, newest chain first, and stops at
 // the first match, so an id that recurs (a PostgreSQL xid after
 // wraparound) names its newest transaction. Each segment read is
 // authenticated as it is read. It fails with ErrNoTxn when no segment
@@ -25,12 +25,14 @@ var ErrNoTxn = errors.New("transaction not in the archive")
 func (r *Restorer) FindTxn(ctx context.Context, idx *archive.Index, id string, exclusive bool) (Point, error) {
 	searched := 0
 	for _, c := range slices.Backward(idx.Chains) {
-		if c.Marker == nil {
-			continue
+		e := segment.Engine(0)
+		if c.Marker != nil {
+			e = engineOf(c.Marker.Engine)
 		}
-		e := engineOf(c.Marker.Engine)
-		usable, _ := c.Usable()
-		for _, s := range slices.Backward(usable) {
+		// Every segment, holes or not: a transaction past a hole is
+		// found, and planning refuses it naming the hole.
+		present, _ := c.Present()
+		for _, s := range slices.Backward(present) {
 			info, err := r.findIn(ctx, s, id)
 			if err != nil {
 				return Point{}, err

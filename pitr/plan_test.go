@@ -1,6 +1,8 @@
 package pitr_test
 
 import (
+	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -166,7 +168,7 @@ func TestPlanRefusals(t *testing.T) {
 	}{
 		{pitr.Point{Time: at(24)}, "before the restorable window"},
 		{pitr.Point{Time: at(41)}, "after the restorable window"},
-		{pitr.Point{Pos: lsn(40)}, "after the restorable window"},
+		{pitr.Point{Pos: lsn(41)}, "after the restorable window"},
 		{pitr.Point{Pos: lsn(5)}, "outside the restorable windows"},
 		{pitr.Point{}, "exactly one"},
 		{pitr.Point{Latest: true, Time: at(30)}, "exactly one"},
@@ -184,20 +186,120 @@ func TestPlanRefusals(t *testing.T) {
 	}
 }
 
+// TestPlanBrokenChain: a restore to a point past a hole in a chain is
+// refused, naming the hole and the newest point restorable short of it;
+// that point, and earlier ones, restore.
 func TestPlanBrokenChain(t *testing.T) {
 	f := newFixture(t)
 	f.chain(0, 10, []int{20, 30, 40, 50}, 3) // segment 3 missing
 	f.backup(15, true)
 	idx := f.index()
+	for _, p := range []pitr.Point{{Latest: true}, {Time: at(45)}, {Time: at(35)}, {Time: at(30)}, {Pos: lsn(31)}, {Pos: lsn(45)}} {
+		_, err := pitr.MakePlan(idx, p)
+		if !errors.Is(err, pitr.ErrMissing) || !strings.Contains(err.Error(), "segment 3 of chain") || !strings.Contains(err.Error(), "--lsn 0/1E") {
+			t.Errorf("%s, past the hole: err %v, want ErrMissing naming segment 3 and position 0/1E", p, err)
+		}
+	}
+	for _, tc := range []struct {
+		p    pitr.Point
+		want []uint64
+	}{
+		{pitr.Point{Pos: lsn(30)}, []uint64{1, 2}},
+		{pitr.Point{Time: at(29)}, []uint64{1, 2}},
+		{pitr.Point{Pos: lsn(20)}, []uint64{1}},
+	} {
+		p, err := pitr.MakePlan(idx, tc.p)
+		if err != nil {
+			t.Errorf("%s, before the hole: %v", tc.p, err)
+			continue
+		}
+		if got := seqs(p); !equal(got, tc.want) {
+			t.Errorf("%s: segments %v, want %v", tc.p, got, tc.want)
+		}
+	}
+}
+
+// TestPlanAfterHole: a backup past a hole replays from the run after it;
+// a backup before it still restores points before it.
+func TestPlanAfterHole(t *testing.T) {
+	f := newFixture(t)
+	f.chain(0, 10, []int{20, 30, 40, 50, 60}, 2) // segment 2 missing
+	b1 := f.backup(15, true)
+	f.backup(35, true) // inside segment 3: what segment 2 held after 20 is unknown
+	b3 := f.backup(42, true)
+	idx := f.index()
 	p, err := pitr.MakePlan(idx, pitr.Point{Latest: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := seqs(p), []uint64{1, 2}; !equal(got, want) {
-		t.Errorf("segments %v, want %v (stop at the hole)", got, want)
+	if got, want := seqs(p), []uint64{4, 5}; p.Backup.ID != b3 || !equal(got, want) {
+		t.Errorf("latest: backup %s segments %v, want %s and %v", p.Backup.ID, got, b3, want)
 	}
-	if _, err := pitr.MakePlan(idx, pitr.Point{Time: at(45)}); err == nil || !strings.Contains(err.Error(), "missing") {
-		t.Errorf("time past the hole: %v", err)
+	if p, err := pitr.MakePlan(idx, pitr.Point{Time: at(19)}); err != nil || p.Backup.ID != b1 {
+		t.Errorf("t=19: %v", err)
+	}
+	if _, err := pitr.MakePlan(idx, pitr.Point{Time: at(38)}); !errors.Is(err, pitr.ErrMissing) {
+		t.Errorf("t=38 needs segment 2 (the backup at 35 is not after segment 3's end): %v", err)
+	}
+	if got := len(pitr.Windows(idx)); got != 2 {
+		t.Errorf("%d windows, want 2", got)
+	}
+}
+
+// TestPlanMissingBackupObjects: a backup whose manifest or part is missing
+// is never used; an older one replays instead and the plan says so; a
+// point only it could reach is refused naming it.
+func TestPlanMissingBackupObjects(t *testing.T) {
+	f := newFixture(t)
+	f.chain(0, 10, []int{20, 30, 40, 50})
+	b1 := f.backup(15, true)
+	b2 := f.backup(35, true)
+	f.objs = slices.DeleteFunc(f.objs, func(o store.ObjectInfo) bool {
+		return strings.HasSuffix(o.Name, ".rxseg") && strings.Contains(o.Name, b2.String())
+	})
+	idx := f.index()
+	p, err := pitr.MakePlan(idx, pitr.Point{Latest: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Backup.ID != b1 || len(p.Notes) != 1 || !strings.Contains(p.Notes[0], b2.String()) || !strings.Contains(p.Notes[0], "part 1 of 1 is missing") {
+		t.Errorf("latest: backup %s, notes %q; want %s and a note naming %s's missing part", p.Backup.ID, p.Notes, b1, b2)
+	}
+
+	g := newFixture(t)
+	g.chain(0, 10, []int{20, 30})
+	g.backup(15, true)
+	g.chain(100, 100, []int{110, 120})
+	lost := g.backup(105, true)
+	g.objs = slices.DeleteFunc(g.objs, func(o store.ObjectInfo) bool { return o.Name == archive.ManifestName(src, lost) })
+	idx = g.index()
+	for _, pt := range []pitr.Point{{Latest: true}, {Time: at(115)}, {Pos: lsn(115)}} {
+		if _, err := pitr.MakePlan(idx, pt); !errors.Is(err, pitr.ErrMissing) || !strings.Contains(err.Error(), lost.String()) {
+			t.Errorf("%s: err %v, want ErrMissing naming backup %s", pt, err, lost)
+		}
+	}
+	if _, err := pitr.MakePlan(idx, pitr.Point{Time: at(25)}); err != nil {
+		t.Errorf("t=25, in the older chain: %v", err)
+	}
+}
+
+// TestPlanMissingChainDoc: a chain whose document is missing cannot be
+// used; points in it and latest are refused naming it.
+func TestPlanMissingChainDoc(t *testing.T) {
+	f := newFixture(t)
+	f.chain(0, 10, []int{20, 30})
+	f.backup(12, true)
+	c2 := f.chain(100, 100, []int{110, 120})
+	f.backup(105, true)
+	f.objs = slices.DeleteFunc(f.objs, func(o store.ObjectInfo) bool { return o.Name == archive.ChainName(src, c2) })
+	idx := f.index()
+	for _, pt := range []pitr.Point{{Latest: true}, {Time: at(115)}, {Pos: lsn(115)}} {
+		if _, err := pitr.MakePlan(idx, pt); !errors.Is(err, pitr.ErrMissing) || !strings.Contains(err.Error(), "chain "+c2.String()+" has no chain document") {
+			t.Errorf("%s: err %v, want ErrMissing naming chain %s's document", pt, err, c2)
+		}
+	}
+	if _, err := pitr.MakePlan(idx, pitr.Point{Time: at(25)}); err != nil {
+		t.Errorf("t=25, in the older chain: %v", err)
 	}
 }
 
@@ -237,5 +339,40 @@ func TestPlanPosition(t *testing.T) {
 	}
 	if got, want := seqs(p), []uint64{1, 2}; !equal(got, want) {
 		t.Errorf("segments %v, want %v", got, want)
+	}
+}
+
+// TestPlanMissingChainEnd: a chain whose last segments are missing looks
+// like a shorter chain, except that the next chain's document records
+// where it ended: points past what remains are refused naming them.
+func TestPlanMissingChainEnd(t *testing.T) {
+	f := newFixture(t)
+	old := f.chain(0, 10, []int{20, 30, 40, 50}, 4) // segment 4 lost from this store
+	f.backup(12, true)
+	c2 := f.chain(100, 100, []int{110, 120})
+	f.backup(105, true)
+	name := archive.ChainName(src, c2)
+	m, err := archive.ParseChainMarker(f.docs[name])
+	if err != nil {
+		t.Fatal(err)
+	}
+	end := archive.NewPosition(segment.EnginePostgres, lsn(50))
+	m.Previous, m.PreviousSeq, m.PreviousEnd, m.Gap = old.String(), 4, &end, true
+	if f.docs[name], err = archive.Marshal(m); err != nil {
+		t.Fatal(err)
+	}
+	idx := f.index()
+	for _, pt := range []pitr.Point{{Time: at(45)}, {Time: at(40)}, {Pos: lsn(45)}} {
+		if _, err := pitr.MakePlan(idx, pt); !errors.Is(err, pitr.ErrMissing) || !strings.Contains(err.Error(), "segment 4 of chain "+old.String()) {
+			t.Errorf("%s: err %v, want ErrMissing naming segment 4", pt, err)
+		}
+	}
+	for _, pt := range []pitr.Point{{Time: at(35)}, {Pos: lsn(40)}, {Latest: true}} {
+		if _, err := pitr.MakePlan(idx, pt); err != nil {
+			t.Errorf("%s: %v", pt, err)
+		}
+	}
+	if _, err := pitr.MakePlan(idx, pitr.Point{Time: at(102)}); errors.Is(err, pitr.ErrMissing) || err == nil {
+		t.Errorf("t=102, after the new chain started: err %v, want the gap refusal", err)
 	}
 }

@@ -114,8 +114,10 @@ func (r *Restorer) preflight(ctx context.Context, plan *Plan) error {
 	if len(plan.Segments) > 0 && plan.Segments[0].Info.Seq > 1 {
 		// Link the first segment to its predecessor too, so the replayed
 		// range provably continues the chain.
-		usable, _ := plan.Chain.Usable()
-		before := usable[plan.Segments[0].Info.Seq-2]
+		before, ok := segmentAt(plan.Chain, plan.Segments[0].Info.Seq-1)
+		if !ok {
+			return fmt.Errorf("chain %s: segment %d, before the first one replayed, is missing", plan.Chain.ID, plan.Segments[0].Info.Seq-1)
+		}
 		h, sum, err := r.verifyObject(ctx, before, r.progress("verify", before.Size))
 		if err != nil {
 			return err
@@ -138,6 +140,17 @@ func (r *Restorer) preflight(ctx context.Context, plan *Plan) error {
 		prev, prevDigest = &h, sum.Digest
 	}
 	return nil
+}
+
+// segmentAt returns the segment of c with sequence number seq.
+func segmentAt(c *archive.Chain, seq uint64) (archive.Segment, bool) {
+	present, _ := c.Present()
+	for _, s := range present {
+		if s.Info.Seq == seq {
+			return s, true
+		}
+	}
+	return archive.Segment{}, false
 }
 
 // verifyObject reads one object: it must verify without a key, and its

@@ -77,6 +77,11 @@ func Verify(ctx context.Context, st store.Store, ids []*keys.Identity) (*Report,
 			sr.Chains = append(sr.Chains, cr)
 			sr.Problems = append(sr.Problems, problems...)
 		}
+		for _, m := range MissingObjects(idx) {
+			if m.Kind == MissingSegments { // parts, manifests and chain documents are reported below and by the index
+				sr.Problems = append(sr.Problems, m.What)
+			}
+		}
 		for _, b := range idx.Backups {
 			bi, problems, notes := verifyBackup(ctx, st, ids, b)
 			sr.Backups = append(sr.Backups, bi)
@@ -101,13 +106,18 @@ func verifyChain(ctx context.Context, st store.Store, ids []*keys.Identity, c *a
 			bad("starts after a gap in the stream (%s): the archive cannot restore to times between the previous chain's end and this chain's first base backup", c.Marker.Reason)
 		}
 	}
-	usable, why := c.Usable()
-	if why != "" {
-		bad("%s", why)
+	// Every segment up to a fork is read, holes or not; the holes are
+	// reported with the source's missing objects.
+	present, fork := c.Present()
+	if fork != "" {
+		bad("%s", fork)
 	}
 	var prev *segment.Header
 	var prevDigest segment.Digest
-	for _, s := range usable {
+	for _, s := range present {
+		if prev != nil && s.Info.Seq != prev.Seq+1 {
+			prev = nil // after a hole: nothing to link to
+		}
 		h, sum, txns, err := readObject(ctx, st, ids, s)
 		if err != nil {
 			bad("%v", err)

@@ -177,6 +177,11 @@ func resume(ctx context.Context, cfg Config, start StreamStart, src string, idx 
 	}
 	if latest != nil {
 		m.Previous = latest.ID.String()
+		if n := len(latest.Segments); n > 0 {
+			last := latest.Segments[n-1].Info
+			end := archive.NewPosition(cfg.Engine, last.EndPos)
+			m.PreviousSeq, m.PreviousEnd = last.Seq, &end
+		}
 	}
 	if err := putDoc(ctx, cfg.Stores, archive.ChainName(src, id), m); err != nil {
 		return Decision{}, err

@@ -405,6 +405,11 @@ func TestResumeDetectsGap(t *testing.T) {
 	if !d.New || !d.Marker.Gap || d.Marker.Previous != d1.Tip.Chain.String() {
 		t.Fatalf("slot past the archive: decision %+v marker %+v, want a new chain marked as a gap", d, d.Marker)
 	}
+	// The marker records where the previous chain ended: a store that
+	// later lacks its last segments proves them missing.
+	if m := d.Marker; m.PreviousSeq != s.Tip().Seq || m.PreviousEnd == nil || m.PreviousEnd.Hex != tipEnd.String() {
+		t.Errorf("marker records the previous chain's end as segment %d at %v, want %d at %s", m.PreviousSeq, m.PreviousEnd, s.Tip().Seq, tipEnd)
+	}
 	// At the tip exactly: continue.
 	d, err = shipper.Resume(ctx, e.cfg, shipper.StreamStart{Pos: tipEnd})
 	if err != nil {

@@ -26,6 +26,7 @@ type listing struct {
 	Backups []backupJSON `json:"backups"`
 	Windows []windowJSON `json:"restorable"`
 	Gaps    []string     `json:"gaps"`
+	Missing []string     `json:"missing"` // objects the archive proves missing
 	Notes   []string     `json:"notes"`
 }
 
@@ -59,7 +60,7 @@ type windowJSON struct {
 }
 
 // errGaps makes list exit non-zero when the archive has a gap.
-var errGaps = errors.New("the archive has gaps or broken chains (see above): run rxvault verify")
+var errGaps = errors.New("the archive has gaps, broken chains or missing objects (see above): run rxvault verify")
 
 func newListCommand(g *globals) *cobra.Command {
 	var opts listOptions
@@ -71,7 +72,9 @@ its chains (unbroken runs of the change stream), base backups, the window of
 source times each chain can restore to, and any gap. Reads the listing and the
 small JSON documents only; nothing is decrypted.
 
-Exit status 1 when the archive has a gap or a broken chain.`,
+Exit status 1 when the archive has a gap, a broken chain or missing objects
+(segments missing between two it holds, a base backup's part, a chain's
+document).`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := g.loadConfig(cmd)
@@ -96,7 +99,7 @@ Exit status 1 when the archive has a gap or a broken chain.`,
 					return err
 				}
 				l := describe(sd, idx)
-				gaps = gaps || len(l.Gaps) > 0
+				gaps = gaps || len(l.Gaps) > 0 || len(l.Missing) > 0
 				all = append(all, l)
 			}
 			if opts.json {
@@ -131,8 +134,8 @@ func describe(sd *archive.SourceDoc, idx *archive.Index) listing {
 		}
 		usable, why := c.Usable()
 		cj.Broken = why
-		if why != "" {
-			l.Gaps = append(l.Gaps, fmt.Sprintf("in chain %s: %s", c.ID, why))
+		if _, fork := c.Present(); fork != "" {
+			l.Gaps = append(l.Gaps, fmt.Sprintf("in chain %s: %s", c.ID, fork))
 		}
 		for _, s := range usable {
 			cj.End = s.Info.EndPos.Format(engineByName(sd.Engine))
@@ -154,6 +157,11 @@ func describe(sd *archive.SourceDoc, idx *archive.Index) listing {
 			l.Notes = append(l.Notes, fmt.Sprintf("base backup %s is incomplete (no manifest) and is never used", b.ID))
 		}
 		l.Backups = append(l.Backups, bj)
+	}
+	for _, m := range pitr.MissingObjects(idx) {
+		if m.Kind != pitr.MissingManifest { // a backup without one is incomplete: noted below
+			l.Missing = append(l.Missing, m.What)
+		}
 	}
 	for _, w := range pitr.Windows(idx) {
 		l.Windows = append(l.Windows, windowJSON{Chain: w.Chain.ID.String(), From: w.Start, To: w.End})
@@ -195,6 +203,9 @@ func printListing(g *globals, store string, all []listing) {
 		}
 		for _, gp := range l.Gaps {
 			p("  GAP %s", gp)
+		}
+		for _, m := range l.Missing {
+			p("  MISSING %s", m)
 		}
 		for _, n := range l.Notes {
 			p("  note: %s", n)

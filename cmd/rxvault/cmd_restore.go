@@ -63,9 +63,16 @@ object of the plan is verified (digests, hash links, key ids). The target must b
 empty. At the end rxvault prints the exact point reached: the last commit time
 and its position.
 
-Exit status: 0 restored; 1 failed (a failure after the base backup leaves the
-target partial, and says so); 2 bad usage, a point outside the restorable
-window, a non-empty target or a wrong identity.`,
+A point that needs objects missing from the archive (a segment, a base backup's
+part or manifest, a chain's document) is refused before the target is touched,
+with --dry-run too, naming them and the newest point restorable short of them:
+restore up to that point on purpose with --lsn. A newer base backup with a part
+or its manifest missing is never used; an older one replays instead, and a note
+says so.
+
+Exit status: 0 restored; 1 failed, or refused for missing objects (a failure
+after the base backup leaves the target partial, and says so); 2 bad usage, a
+point outside the restorable window, a non-empty target or a wrong identity.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runRestore(cmd.Context(), g, cmd, opts)
@@ -129,8 +136,15 @@ func runRestore(ctx context.Context, g *globals, cmd *cobra.Command, opts restor
 		}
 	}
 	plan, err := pitr.MakePlan(idx, point)
-	if err != nil {
+	if errors.Is(err, pitr.ErrMissing) {
+		return err // the archive lacks objects: an integrity problem, exit 1
+	} else if err != nil {
 		return usage(err)
+	}
+	if !opts.json {
+		for _, n := range plan.Notes {
+			fmt.Fprintf(g.stdout, "note: %s\n", n)
+		}
 	}
 	if opts.dryRun {
 		return printPlan(g, plan, opts.json)
@@ -160,7 +174,7 @@ func runRestore(ctx context.Context, g *globals, cmd *cobra.Command, opts restor
 			"target": config.RedactURL(opts.target), "backup": res.Backup,
 			"backup_pos": res.BackupPos.Format(plan.Engine), "transactions": res.Txns, "changes": res.Changes,
 			"last_commit": res.LastCommit, "last_pos": res.LastPos.Format(plan.Engine), "last_id": res.LastID,
-			"resent_skipped": res.Resent,
+			"resent_skipped": res.Resent, "notes": plan.Notes,
 		})
 	}
 	if res.Resent > 0 {
@@ -273,7 +287,7 @@ func printPlan(g *globals, p *pitr.Plan, asJSON bool) error {
 			"source": p.Source, "point": p.Point.String(), "chain": p.Chain.ID.String(),
 			"backup": m.ID, "backup_pos": m.Pos.Native, "backup_time": m.Time,
 			"segments": segs, "segment_bytes": bytes,
-			"window_start": p.WindowStart, "window_end": p.WindowEnd,
+			"window_start": p.WindowStart, "window_end": p.WindowEnd, "notes": p.Notes,
 		})
 	}
 	fmt.Fprintf(g.stdout, "plan for %s, restoring to %s:\n", p.Source, p.Point)
