@@ -187,6 +187,19 @@ func (r *Reader) Acknowledge(pos segment.Position) {
 	}
 }
 
+// fileSeen checks and records the format description timestamp of
+// binlog file n (see stateFile.fileSeen), logging a failed save as
+// Acknowledge does.
+func (r *Reader) fileSeen(n uint64, created uint32) bool {
+	ok, err := r.state.fileSeen(n, created)
+	if err != nil {
+		r.ackErrOnce.Do(func() {
+			r.log.Error("saving the binlog position's file timestamp failed; a restart checks its file against nothing", "err", err)
+		})
+	}
+	return ok
+}
+
 // Close releases the reader; Run's connections close when Run returns.
 func (r *Reader) Close() error { return nil }
 

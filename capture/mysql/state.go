@@ -51,10 +51,13 @@ type stateFile struct {
 	epoch  uint32 // its epoch
 	last   segment.Position
 	// created maps a binlog file (Position.Hi) to its format
-	// description's timestamp.
+	// description's timestamp, where known: the loaded record's file's,
+	// and each file's the stream has read. A file is checked against its
+	// own timestamp only: the saved position moves on into later files
+	// (see fileSeen).
 	created map[uint64]uint32
-	// savedCreated is the loaded position's Created (0: not recorded).
-	savedCreated uint32
+	// rec is the record on disk, as loaded or last saved (zero: none).
+	rec savedPos
 	// gone is set by remove: the stream is lost, and no later
 	// acknowledgement saves a position of it again.
 	gone bool
@@ -113,8 +116,10 @@ func (s *stateFile) load() (sp savedPos, pos segment.Position, ok bool, err erro
 func (s *stateFile) resume(sp savedPos, pos segment.Position) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.epoch, s.last, s.savedCreated = sp.Epoch, pos, sp.Created
-	s.created[pos.Hi] = sp.Created
+	s.epoch, s.last, s.rec = sp.Epoch, pos, sp
+	if sp.Created != 0 {
+		s.created[pos.Hi] = sp.Created
+	}
 	s.gtids.reset(sp.GTID)
 }
 
@@ -124,7 +129,7 @@ func (s *stateFile) resume(sp savedPos, pos segment.Position) {
 func (s *stateFile) moveTo(sp savedPos, pos segment.Position) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.epoch, s.last = sp.Epoch+1, pos
+	s.epoch, s.last, s.rec = sp.Epoch+1, pos, sp
 	s.gtids.reset(sp.GTID)
 }
 
@@ -132,7 +137,7 @@ func (s *stateFile) moveTo(sp savedPos, pos segment.Position) {
 func (s *stateFile) begin(pos segment.Position) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.epoch, s.last, s.savedCreated = uint32(pos.Hi>>32), segment.Position{}, 0
+	s.epoch, s.last = uint32(pos.Hi>>32), segment.Position{}
 	s.gtids.reset("")
 }
 
@@ -165,17 +170,26 @@ func (s *stateFile) save(pos segment.Position) error {
 		return nil
 	}
 	g := s.gtids.upTo(pos)
-	data, err := json.Marshal(savedPos{
+	if err := s.write(savedPos{
 		Source: s.source, File: s.base.name(pos.Hi), Pos: pos.Lo, Created: s.created[pos.Hi],
 		Server: s.server, Epoch: s.epoch, GTID: g,
-	})
+	}); err != nil {
+		return err
+	}
+	s.last = pos
+	return nil
+}
+
+// write puts sp on disk as the saved record. s.mu is held.
+func (s *stateFile) write(sp savedPos) error {
+	data, err := json.Marshal(sp)
 	if err != nil {
 		return err
 	}
 	if err := fsutil.WriteFileAtomic(s.path, data, 0o600); err != nil {
 		return fmt.Errorf("save binlog position: %w", err)
 	}
-	s.last = pos
+	s.rec = sp
 	return nil
 }
 
@@ -184,26 +198,39 @@ func (s *stateFile) save(pos segment.Position) error {
 // current one.
 func (s *stateFile) rewind(pos segment.Position) error {
 	s.mu.Lock()
-	s.epoch, s.last, s.savedCreated = uint32(pos.Hi>>32), segment.Position{}, s.created[pos.Hi]
+	s.epoch, s.last = uint32(pos.Hi>>32), segment.Position{}
 	s.gtids.reset("")
 	s.mu.Unlock()
 	return s.save(pos)
 }
 
 // fileSeen records the format description timestamp of binlog file n
-// (Position.Hi). It reports false when n is the saved position's file
-// and its recorded timestamp differs: the file was replaced (RESET
-// MASTER) and the saved offset means nothing in it.
-func (s *stateFile) fileSeen(n uint64, created uint32) bool {
+// (Position.Hi). It reports false when another timestamp is known for n
+// (the loaded record's, or one the stream read before): the file was
+// replaced (RESET MASTER) and the saved offset means nothing in it. A
+// file is compared with its own timestamp only, never with the loaded
+// record's file's: at a restart, shipping the segments an earlier run left
+// in the spool moves the saved position into later files before the
+// stream has read them. Those files have no timestamp known until the
+// stream reaches them, after the checked file, which they follow: they
+// are the files the segments came from.
+//
+// When the saved record is in file n but lacks its timestamp (saved as
+// above, or where the stream began), fileSeen saves it again with the
+// timestamp; the error is that save's, and the result stands regardless.
+func (s *stateFile) fileSeen(n uint64, created uint32) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if n == s.last.Hi && s.savedCreated != 0 && created != s.savedCreated {
-		return false
+	if old := s.created[n]; old != 0 && created != old {
+		return false, nil
 	}
-	if old, ok := s.created[n]; !ok || old == 0 {
-		s.created[n] = created
+	s.created[n] = created
+	if s.gone || created == 0 || n != s.last.Hi || s.rec.Created != 0 {
+		return true, nil
 	}
-	return true
+	sp := s.rec
+	sp.Created = created
+	return true, s.write(sp)
 }
 
 // position returns the last saved position and the current epoch.
