@@ -177,10 +177,13 @@ func (r *Reader) SlotCreated() bool { return r.created }
 func (r *Reader) StartPos() segment.Position { return r.start }
 
 // Acknowledge saves pos as the resume point: everything before it is
-// durably archived. A failed save is logged; the older saved position
-// only makes the source re-send what is already archived.
+// durably archived. A position in a later binlog file than the saved one
+// that the stream has not read yet (at a restart, from segments left in
+// the spool) is saved once the stream reaches that file (see
+// stateFile.ack). A failed save is logged; the older saved position only
+// makes the source re-send what is already archived.
 func (r *Reader) Acknowledge(pos segment.Position) {
-	if err := r.state.save(pos); err != nil {
+	if err := r.state.ack(pos); err != nil {
 		r.ackErrOnce.Do(func() {
 			r.log.Error("saving the acknowledged binlog position failed; a restart re-reads from the older one", "err", err)
 		})

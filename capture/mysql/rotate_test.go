@@ -14,10 +14,10 @@ import (
 // one binlog file while what an earlier run delivered, and the agent
 // spooled, reaches into the next (FLUSH BINARY LOGS between): shipping the
 // spool acknowledges a position in the next file before the resumed stream
-// has read that file's start. The stream must go on through the rotation
-// (the next file is no file "written anew"), and the saved record must
-// carry the next file's own timestamp, so a later restart there resumes
-// too.
+// has reread that file's start. The stream must go on through the
+// rotation (the next file is no file "written anew"). The position is
+// saved once the stream has read the next file's start, with that file's
+// own timestamp, so a later restart there resumes too.
 func TestResumeAcrossRotation(t *testing.T) {
 	m, cfg := newServer(t)
 	m.Exec(t, "CREATE TABLE pharmacy.l (id INT PRIMARY KEY)")
@@ -57,6 +57,9 @@ func TestResumeAcrossRotation(t *testing.T) {
 		t.Fatalf("reopen at %s, want the saved %s", r.StartPos().Format(segment.EngineMariaDB), end1.Format(segment.EngineMariaDB))
 	}
 	r.Acknowledge(end2)
+	if st := readState(t, cfg.StateDir); st["file"] != fmt.Sprintf("mysql-bin.%06d", end1.Hi) || st["created"] != stamp1 {
+		t.Errorf("saved before the stream reread the next file: %s; want the position in file %d, stamped %v", st["_data"], end1.Hi, stamp1)
+	}
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	s := &sink{}

@@ -58,6 +58,9 @@ type stateFile struct {
 	created map[uint64]uint32
 	// rec is the record on disk, as loaded or last saved (zero: none).
 	rec savedPos
+	// held is the furthest acknowledged position not saved yet because
+	// its file's timestamp is not known yet (see ack); zero when none.
+	held segment.Position
 	// gone is set by remove: the stream is lost, and no later
 	// acknowledgement saves a position of it again.
 	gone bool
@@ -166,6 +169,31 @@ func (s *stateFile) committed(end segment.Position, g gtid) {
 func (s *stateFile) save(pos segment.Position) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.saveLocked(pos)
+}
+
+// ack saves pos, an acknowledged position, as save does, unless pos is in
+// a later file than the saved position and that file's timestamp is not
+// known yet: at a restart, shipping the segments an earlier run left in
+// the spool acknowledges positions in files the resumed stream has not
+// reread. Such a position is held until the stream reads its file's start
+// (fileSeen), so that every position saved in a file after the one
+// resumed from records that file's timestamp. Holding it back only makes
+// a restart meanwhile re-send more.
+func (s *stateFile) ack(pos segment.Position) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if pos.Hi > s.last.Hi && s.created[pos.Hi] == 0 {
+		if pos.Compare(s.held) > 0 {
+			s.held = pos
+		}
+		return nil
+	}
+	return s.saveLocked(pos)
+}
+
+// saveLocked is save with s.mu held.
+func (s *stateFile) saveLocked(pos segment.Position) error {
 	if s.gone || pos.Compare(s.last) <= 0 || uint32(pos.Hi>>32) != s.epoch {
 		return nil
 	}
@@ -210,14 +238,13 @@ func (s *stateFile) rewind(pos segment.Position) error {
 // replaced (RESET MASTER) and the saved offset means nothing in it. A
 // file is compared with its own timestamp only, never with the loaded
 // record's file's: at a restart, shipping the segments an earlier run left
-// in the spool moves the saved position into later files before the
-// stream has read them. Those files have no timestamp known until the
-// stream reaches them, after the checked file, which they follow: they
-// are the files the segments came from.
+// in the spool acknowledges positions in later files before the stream has
+// read them (see ack).
 //
-// When the saved record is in file n but lacks its timestamp (saved as
-// above, or where the stream began), fileSeen saves it again with the
-// timestamp; the error is that save's, and the result stands regardless.
+// Once n's timestamp is known, fileSeen saves the position ack held in n,
+// if any, or, when the saved record is in n without a timestamp (saved
+// where the stream began), the record again with it. The error is that
+// save's; the result stands regardless.
 func (s *stateFile) fileSeen(n uint64, created uint32) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -225,12 +252,18 @@ func (s *stateFile) fileSeen(n uint64, created uint32) (bool, error) {
 		return false, nil
 	}
 	s.created[n] = created
-	if s.gone || created == 0 || n != s.last.Hi || s.rec.Created != 0 {
-		return true, nil
+	switch {
+	case created == 0:
+	case s.held.Hi == n:
+		pos := s.held
+		s.held = segment.Position{}
+		return true, s.saveLocked(pos)
+	case !s.gone && n == s.last.Hi && s.rec.Created == 0:
+		sp := s.rec
+		sp.Created = created
+		return true, s.write(sp)
 	}
-	sp := s.rec
-	sp.Created = created
-	return true, s.write(sp)
+	return true, nil
 }
 
 // position returns the last saved position and the current epoch.

@@ -345,11 +345,12 @@ func TestMissingGTID(t *testing.T) {
 }
 
 // TestStateFileStamps follows the saved position from binlog file 5
-// (format description timestamp 1000) into file 6 (2000), as shipping
-// segments an earlier run left in the spool moves it before the stream
-// has read file 6: file 6 is checked against its own timestamp, never
-// file 5's, and the record gets file 6's once the stream reads it. A file
-// of a known timestamp seen with another was written anew.
+// (format description timestamp 1000) into file 6 (2000), acknowledged at
+// a restart from segments an earlier run left in the spool, before the
+// stream has reread file 6: file 6 is checked against its own timestamp,
+// never file 5's, and the position is saved, with file 6's timestamp, once
+// the stream reads it. A file of a known timestamp seen with another was
+// written anew.
 func TestStateFileStamps(t *testing.T) {
 	dir := t.TempDir()
 	id := capture.Identity{Engine: segment.EngineMariaDB, SourceID: "1@h:3306/pharmacy"}
@@ -395,18 +396,20 @@ func TestStateFileStamps(t *testing.T) {
 	// A restart: the spool's segments, past the rotation, are acknowledged
 	// before the stream (resuming in file 5) reaches file 6.
 	s = open()
-	if err := s.save(at(6, 300)); err != nil {
-		t.Fatal(err)
+	for _, p := range []segment.Position{at(5, 200), at(6, 250), at(6, 300)} {
+		if err := s.ack(p); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if sp := saved(); sp.File != "mysql-bin.000006" || sp.Created != 0 {
-		t.Fatalf("saved in file 6 before the stream read it: %+v; want no stamp (not file 5's)", sp)
+	if sp := saved(); sp.File != "mysql-bin.000005" || sp.Pos != 200 || sp.Created != 1000 {
+		t.Fatalf("saved before the stream read file 6: %+v; want file 5 at 200 stamped 1000", sp)
 	}
 	seen(s, 5, 1000, true)
 	seen(s, 6, 2000, true) // the false "written anew"
 	if sp := saved(); sp.File != "mysql-bin.000006" || sp.Pos != 300 || sp.Created != 2000 {
 		t.Fatalf("saved once the stream read file 6: %+v; want file 6 at 300 stamped 2000", sp)
 	}
-	if err := s.save(at(6, 400)); err != nil {
+	if err := s.ack(at(6, 400)); err != nil {
 		t.Fatal(err)
 	}
 	if sp := saved(); sp.Created != 2000 {
