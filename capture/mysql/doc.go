@@ -62,9 +62,13 @@
 // also records the timestamp of its binlog file's format description
 // event, which the server sends first when the stream resumes: a file of
 // the same name written anew (RESET MASTER) has another, and is a lost
-// stream too, never a resumption in the middle of unrelated events. A
-// file a server crash left ending in a torn event is no loss: the stream
-// goes on at the next file (Reader.tornEnd).
+// stream too, never a resumption in the middle of unrelated events. Each
+// file is checked against its own timestamp only: after a restart, the
+// segments an earlier run left in the spool are shipped and acknowledge
+// positions in later files before the stream has reread them, and such a
+// position is saved, with its file's timestamp, once the stream reaches
+// that file's start. A file a server crash left ending in a torn event is no
+// loss: the stream goes on at the next file (Reader.tornEnd).
 //
 // # Following the source to another server
 //

@@ -154,7 +154,7 @@ func (a *assembler) event(ctx context.Context, ev *replication.BinlogEvent) erro
 		if !a.placed() {
 			return fmt.Errorf("binlog stream: a format description before the server named the binlog file")
 		}
-		if !a.r.state.fileSeen(a.cur, stamp) {
+		if !a.r.fileSeen(a.cur, stamp) {
 			return a.lost("binlog %s is not the file the saved position was taken in (it was written anew, as after RESET MASTER)", a.r.base.name(a.cur))
 		}
 	case *replication.GTIDEvent:

@@ -177,14 +177,30 @@ func (r *Reader) SlotCreated() bool { return r.created }
 func (r *Reader) StartPos() segment.Position { return r.start }
 
 // Acknowledge saves pos as the resume point: everything before it is
-// durably archived. A failed save is logged; the older saved position
-// only makes the source re-send what is already archived.
+// durably archived. A position in a later binlog file than the saved one
+// that the stream has not read yet (at a restart, from segments left in
+// the spool) is saved once the stream reaches that file (see
+// stateFile.ack). A failed save is logged; the older saved position only
+// makes the source re-send what is already archived.
 func (r *Reader) Acknowledge(pos segment.Position) {
-	if err := r.state.save(pos); err != nil {
+	if err := r.state.ack(pos); err != nil {
 		r.ackErrOnce.Do(func() {
 			r.log.Error("saving the acknowledged binlog position failed; a restart re-reads from the older one", "err", err)
 		})
 	}
+}
+
+// fileSeen checks and records the format description timestamp of
+// binlog file n (see stateFile.fileSeen), logging a failed save as
+// Acknowledge does.
+func (r *Reader) fileSeen(n uint64, created uint32) bool {
+	ok, err := r.state.fileSeen(n, created)
+	if err != nil {
+		r.ackErrOnce.Do(func() {
+			r.log.Error("saving the binlog position's file timestamp failed; a restart checks its file against nothing", "err", err)
+		})
+	}
+	return ok
 }
 
 // Close releases the reader; Run's connections close when Run returns.

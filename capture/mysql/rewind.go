@@ -101,7 +101,7 @@ func (r *Reader) rewindCheck(ctx context.Context, tip capture.ArchiveTip) string
 	default:
 		return fmt.Sprintf("the event at the last archived commit's position is a %s, not a commit", ev.Header.EventType)
 	}
-	r.state.fileSeen(tip.LastPos.Hi, uint32(created))
+	r.fileSeen(tip.LastPos.Hi, uint32(created))
 	return ""
 }
 

@@ -51,10 +51,16 @@ type stateFile struct {
 	epoch  uint32 // its epoch
 	last   segment.Position
 	// created maps a binlog file (Position.Hi) to its format
-	// description's timestamp.
+	// description's timestamp, where known: the loaded record's file's,
+	// and each file's the stream has read. A file is checked against its
+	// own timestamp only: the saved position moves on into later files
+	// (see fileSeen).
 	created map[uint64]uint32
-	// savedCreated is the loaded position's Created (0: not recorded).
-	savedCreated uint32
+	// rec is the record on disk, as loaded or last saved (zero: none).
+	rec savedPos
+	// held is the furthest acknowledged position not saved yet because
+	// its file's timestamp is not known yet (see ack); zero when none.
+	held segment.Position
 	// gone is set by remove: the stream is lost, and no later
 	// acknowledgement saves a position of it again.
 	gone bool
@@ -113,8 +119,10 @@ func (s *stateFile) load() (sp savedPos, pos segment.Position, ok bool, err erro
 func (s *stateFile) resume(sp savedPos, pos segment.Position) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.epoch, s.last, s.savedCreated = sp.Epoch, pos, sp.Created
-	s.created[pos.Hi] = sp.Created
+	s.epoch, s.last, s.rec = sp.Epoch, pos, sp
+	if sp.Created != 0 {
+		s.created[pos.Hi] = sp.Created
+	}
 	s.gtids.reset(sp.GTID)
 }
 
@@ -124,7 +132,7 @@ func (s *stateFile) resume(sp savedPos, pos segment.Position) {
 func (s *stateFile) moveTo(sp savedPos, pos segment.Position) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.epoch, s.last = sp.Epoch+1, pos
+	s.epoch, s.last, s.rec = sp.Epoch+1, pos, sp
 	s.gtids.reset(sp.GTID)
 }
 
@@ -132,7 +140,7 @@ func (s *stateFile) moveTo(sp savedPos, pos segment.Position) {
 func (s *stateFile) begin(pos segment.Position) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.epoch, s.last, s.savedCreated = uint32(pos.Hi>>32), segment.Position{}, 0
+	s.epoch, s.last = uint32(pos.Hi>>32), segment.Position{}
 	s.gtids.reset("")
 }
 
@@ -161,21 +169,55 @@ func (s *stateFile) committed(end segment.Position, g gtid) {
 func (s *stateFile) save(pos segment.Position) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.saveLocked(pos)
+}
+
+// ack saves pos, an acknowledged position, as save does, unless pos is in
+// a later file than the saved position and that file's timestamp is not
+// known yet: at a restart, shipping the segments an earlier run left in
+// the spool acknowledges positions in files the resumed stream has not
+// reread. Such a position is held until the stream reads its file's start
+// (fileSeen), so that every position saved in a file after the one
+// resumed from records that file's timestamp. Holding it back only makes
+// a restart meanwhile re-send more.
+func (s *stateFile) ack(pos segment.Position) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if pos.Hi > s.last.Hi && s.created[pos.Hi] == 0 {
+		if pos.Compare(s.held) > 0 {
+			s.held = pos
+		}
+		return nil
+	}
+	return s.saveLocked(pos)
+}
+
+// saveLocked is save with s.mu held.
+func (s *stateFile) saveLocked(pos segment.Position) error {
 	if s.gone || pos.Compare(s.last) <= 0 || uint32(pos.Hi>>32) != s.epoch {
 		return nil
 	}
 	g := s.gtids.upTo(pos)
-	data, err := json.Marshal(savedPos{
+	if err := s.write(savedPos{
 		Source: s.source, File: s.base.name(pos.Hi), Pos: pos.Lo, Created: s.created[pos.Hi],
 		Server: s.server, Epoch: s.epoch, GTID: g,
-	})
+	}); err != nil {
+		return err
+	}
+	s.last = pos
+	return nil
+}
+
+// write puts sp on disk as the saved record. s.mu is held.
+func (s *stateFile) write(sp savedPos) error {
+	data, err := json.Marshal(sp)
 	if err != nil {
 		return err
 	}
 	if err := fsutil.WriteFileAtomic(s.path, data, 0o600); err != nil {
 		return fmt.Errorf("save binlog position: %w", err)
 	}
-	s.last = pos
+	s.rec = sp
 	return nil
 }
 
@@ -184,26 +226,44 @@ func (s *stateFile) save(pos segment.Position) error {
 // current one.
 func (s *stateFile) rewind(pos segment.Position) error {
 	s.mu.Lock()
-	s.epoch, s.last, s.savedCreated = uint32(pos.Hi>>32), segment.Position{}, s.created[pos.Hi]
+	s.epoch, s.last = uint32(pos.Hi>>32), segment.Position{}
 	s.gtids.reset("")
 	s.mu.Unlock()
 	return s.save(pos)
 }
 
 // fileSeen records the format description timestamp of binlog file n
-// (Position.Hi). It reports false when n is the saved position's file
-// and its recorded timestamp differs: the file was replaced (RESET
-// MASTER) and the saved offset means nothing in it.
-func (s *stateFile) fileSeen(n uint64, created uint32) bool {
+// (Position.Hi). It reports false when another timestamp is known for n
+// (the loaded record's, or one the stream read before): the file was
+// replaced (RESET MASTER) and the saved offset means nothing in it. A
+// file is compared with its own timestamp only, never with the loaded
+// record's file's: at a restart, shipping the segments an earlier run left
+// in the spool acknowledges positions in later files before the stream has
+// read them (see ack).
+//
+// Once n's timestamp is known, fileSeen saves the position ack held in n,
+// if any, or, when the saved record is in n without a timestamp (saved
+// where the stream began), the record again with it. The error is that
+// save's; the result stands regardless.
+func (s *stateFile) fileSeen(n uint64, created uint32) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if n == s.last.Hi && s.savedCreated != 0 && created != s.savedCreated {
-		return false
+	if old := s.created[n]; old != 0 && created != old {
+		return false, nil
 	}
-	if old, ok := s.created[n]; !ok || old == 0 {
-		s.created[n] = created
+	s.created[n] = created
+	switch {
+	case created == 0:
+	case s.held.Hi == n:
+		pos := s.held
+		s.held = segment.Position{}
+		return true, s.saveLocked(pos)
+	case !s.gone && n == s.last.Hi && s.rec.Created == 0:
+		sp := s.rec
+		sp.Created = created
+		return true, s.write(sp)
 	}
-	return true
+	return true, nil
 }
 
 // position returns the last saved position and the current epoch.

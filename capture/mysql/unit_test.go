@@ -343,3 +343,84 @@ func TestMissingGTID(t *testing.T) {
 		}
 	}
 }
+
+// TestStateFileStamps follows the saved position from binlog file 5
+// (format description timestamp 1000) into file 6 (2000), acknowledged at
+// a restart from segments an earlier run left in the spool, before the
+// stream has reread file 6: file 6 is checked against its own timestamp,
+// never file 5's, and the position is saved, with file 6's timestamp, once
+// the stream reads it. A file of a known timestamp seen with another was
+// written anew.
+func TestStateFileStamps(t *testing.T) {
+	dir := t.TempDir()
+	id := capture.Identity{Engine: segment.EngineMariaDB, SourceID: "1@h:3306/pharmacy"}
+	base := binlogFile{base: "mysql-bin", digits: 6}
+	at := func(n, off uint64) segment.Position { return segment.Position{Hi: n, Lo: off} }
+	open := func() *stateFile {
+		t.Helper()
+		s := newStateFile(dir, id, "1@h:3306", base)
+		sp, pos, ok, err := s.load()
+		if err != nil || !ok {
+			t.Fatalf("load: ok %v, %v", ok, err)
+		}
+		s.resume(sp, pos)
+		return s
+	}
+	saved := func() savedPos {
+		t.Helper()
+		s := newStateFile(dir, id, "1@h:3306", base)
+		sp, _, ok, err := s.load()
+		if err != nil || !ok {
+			t.Fatalf("load: ok %v, %v", ok, err)
+		}
+		return sp
+	}
+	seen := func(s *stateFile, n uint64, created uint32, want bool) {
+		t.Helper()
+		ok, err := s.fileSeen(n, created)
+		if err != nil || ok != want {
+			t.Fatalf("fileSeen(%d, %d) = %v, %v; want %v", n, created, ok, err, want)
+		}
+	}
+
+	s := newStateFile(dir, id, "1@h:3306", base)
+	s.begin(at(5, 100))
+	if err := s.save(at(5, 100)); err != nil {
+		t.Fatal(err)
+	}
+	seen(s, 5, 1000, true) // the stream's first format description
+	if sp := saved(); sp.File != "mysql-bin.000005" || sp.Created != 1000 {
+		t.Fatalf("saved at the stream's start: %+v; want file 5 stamped 1000", sp)
+	}
+
+	// A restart: the spool's segments, past the rotation, are acknowledged
+	// before the stream (resuming in file 5) reaches file 6.
+	s = open()
+	for _, p := range []segment.Position{at(5, 200), at(6, 250), at(6, 300)} {
+		if err := s.ack(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if sp := saved(); sp.File != "mysql-bin.000005" || sp.Pos != 200 || sp.Created != 1000 {
+		t.Fatalf("saved before the stream read file 6: %+v; want file 5 at 200 stamped 1000", sp)
+	}
+	seen(s, 5, 1000, true)
+	seen(s, 6, 2000, true) // the false "written anew"
+	if sp := saved(); sp.File != "mysql-bin.000006" || sp.Pos != 300 || sp.Created != 2000 {
+		t.Fatalf("saved once the stream read file 6: %+v; want file 6 at 300 stamped 2000", sp)
+	}
+	if err := s.ack(at(6, 400)); err != nil {
+		t.Fatal(err)
+	}
+	if sp := saved(); sp.Created != 2000 {
+		t.Fatalf("saved later in file 6: %+v; want stamped 2000", sp)
+	}
+	seen(s, 6, 2001, false) // file 6 again, another file
+
+	// The next restart resumes in file 6 and checks it against 2000.
+	s = open()
+	seen(s, 6, 2000, true)
+	seen(s, 7, 3000, true)
+	s = open()
+	seen(s, 6, 2500, false) // written anew (RESET MASTER)
+}
