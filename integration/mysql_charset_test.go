@@ -38,6 +38,20 @@ var charsetDDL = []string{
 	"INSERT INTO server_coll VALUES (1, 'Größe')",
 }
 
+// charsetDDLOtherSession is DDL of a session with a latin1 client (the
+// server reads the literals' byte E9 as é) and its own
+// collation_database, which MariaDB records in the binlog but which
+// changes no table's, routine's or view's definition.
+var charsetDDLOtherSession = []string{
+	"SET NAMES latin1",
+	"SET collation_database = latin1_german1_ci",
+	"CREATE TABLE session_db (id INT PRIMARY KEY, v VARCHAR(20) DEFAULT 'caf\xe9')",
+	"INSERT INTO session_db (id) VALUES (1)",
+	"CREATE PROCEDURE add_note(IN n INT) INSERT INTO notes (id, body) VALUES (n, 'r\xe9sum\xe9')",
+	"CREATE VIEW note_bodies AS SELECT id, CONCAT(body, ' \xe9') AS body FROM notes",
+	"CALL add_note(3)",
+}
+
 // charsetDDLAfterAlter changes the database's default mid-run, then
 // creates a table that inherits it.
 var charsetDDLAfterAlter = []string{
@@ -46,8 +60,10 @@ var charsetDDLAfterAlter = []string{
 	"INSERT INTO after_alter VALUES (1, 'ñandú 😀')",
 }
 
-// myColumnCharsets lists every column's character set and collation in
-// conn's database, and every table's collation.
+// myColumnCharsets lists every table's collation and every column's
+// character set and collation in conn's database, and the creation
+// contexts of its triggers, routines and views (view definitions without
+// the database's name, which a restore may change).
 func myColumnCharsets(t *testing.T, conn *client.Conn) string {
 	t.Helper()
 	var out []string
@@ -55,6 +71,8 @@ func myColumnCharsets(t *testing.T, conn *client.Conn) string {
 		"SELECT CONCAT_WS(' ', TABLE_NAME, TABLE_COLLATION) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() ORDER BY TABLE_NAME",
 		"SELECT CONCAT_WS(' ', TABLE_NAME, COLUMN_NAME, CHARACTER_SET_NAME, COLLATION_NAME) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND CHARACTER_SET_NAME IS NOT NULL ORDER BY TABLE_NAME, ORDINAL_POSITION",
 		"SELECT CONCAT_WS(' ', TRIGGER_NAME, CHARACTER_SET_CLIENT, COLLATION_CONNECTION, DATABASE_COLLATION) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() ORDER BY TRIGGER_NAME",
+		"SELECT CONCAT_WS(' ', ROUTINE_NAME, CHARACTER_SET_CLIENT, COLLATION_CONNECTION, DATABASE_COLLATION, HEX(ROUTINE_DEFINITION)) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = DATABASE() ORDER BY ROUTINE_NAME",
+		"SELECT CONCAT_WS(' ', TABLE_NAME, CHARACTER_SET_CLIENT, COLLATION_CONNECTION, HEX(REPLACE(VIEW_DEFINITION, CONCAT('`', DATABASE(), '`.'), ''))) FROM information_schema.VIEWS WHERE TABLE_SCHEMA = DATABASE() ORDER BY TABLE_NAME",
 	} {
 		r, err := conn.Execute(q)
 		if err != nil {
@@ -95,6 +113,12 @@ func TestMariaDBRestoreOtherCharset(t *testing.T) {
 	// replay's target server.
 	for _, q := range charsetDDL {
 		if _, err := conn.Execute(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	other := myConn(t, src, "pharmacy")
+	for _, q := range charsetDDLOtherSession {
+		if _, err := other.Execute(q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
