@@ -26,7 +26,8 @@
 // statements would fire the target's triggers again, so RestoreBase keeps
 // the dump's triggers aside (SHOW CREATE TRIGGER, then DROP TRIGGER), as
 // does a replayed CREATE TRIGGER; Finish creates them all again, in their
-// order, once replay is over.
+// order, once replay is over, each with the sql_mode, character sets and
+// database collation it was created under.
 //
 // # Events and DDL sessions
 //
@@ -57,7 +58,8 @@
 //
 // The target database may be named differently from the source's: rows
 // go to the target's tables, and DDL runs with the target as the default
-// database. A DDL statement that names the source database explicitly is
+// database, whose default character set and collation (the source's, from
+// the base backup) a table created without one takes. A DDL statement that names the source database explicitly is
 // refused unless both are named alike, since it would change the source
 // database on a shared server.
 package mysql
