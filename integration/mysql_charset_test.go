@@ -50,6 +50,7 @@ var charsetDDLOtherSession = []string{
 	"CREATE PROCEDURE add_note(IN n INT) INSERT INTO notes (id, body) VALUES (n, 'r\xe9sum\xe9')",
 	"CREATE VIEW note_bodies AS SELECT id, CONCAT(body, ' \xe9') AS body FROM notes",
 	"CALL add_note(3)",
+	"CREATE EVENT tidy_notes ON SCHEDULE EVERY 1 DAY STARTS '2030-01-01 00:00:00' DO DELETE FROM notes WHERE body = 'r\xe9sum\xe9'",
 }
 
 // charsetDDLAfterAlter changes the database's default mid-run, then
@@ -62,7 +63,7 @@ var charsetDDLAfterAlter = []string{
 
 // myColumnCharsets lists every table's collation and every column's
 // character set and collation in conn's database, and the creation
-// contexts of its triggers, routines and views (view definitions without
+// contexts of its triggers, routines, events and views (view definitions without
 // the database's name, which a restore may change).
 func myColumnCharsets(t *testing.T, conn *client.Conn) string {
 	t.Helper()
@@ -72,6 +73,7 @@ func myColumnCharsets(t *testing.T, conn *client.Conn) string {
 		"SELECT CONCAT_WS(' ', TABLE_NAME, COLUMN_NAME, CHARACTER_SET_NAME, COLLATION_NAME) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND CHARACTER_SET_NAME IS NOT NULL ORDER BY TABLE_NAME, ORDINAL_POSITION",
 		"SELECT CONCAT_WS(' ', TRIGGER_NAME, CHARACTER_SET_CLIENT, COLLATION_CONNECTION, DATABASE_COLLATION) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() ORDER BY TRIGGER_NAME",
 		"SELECT CONCAT_WS(' ', ROUTINE_NAME, CHARACTER_SET_CLIENT, COLLATION_CONNECTION, DATABASE_COLLATION, HEX(ROUTINE_DEFINITION)) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = DATABASE() ORDER BY ROUTINE_NAME",
+		"SELECT CONCAT_WS(' ', EVENT_NAME, CHARACTER_SET_CLIENT, COLLATION_CONNECTION, DATABASE_COLLATION, HEX(EVENT_DEFINITION)) FROM information_schema.EVENTS WHERE EVENT_SCHEMA = DATABASE() ORDER BY EVENT_NAME",
 		"SELECT CONCAT_WS(' ', TABLE_NAME, CHARACTER_SET_CLIENT, COLLATION_CONNECTION, HEX(REPLACE(VIEW_DEFINITION, CONCAT('`', DATABASE(), '`.'), ''))) FROM information_schema.VIEWS WHERE TABLE_SCHEMA = DATABASE() ORDER BY TABLE_NAME",
 	} {
 		r, err := conn.Execute(q)

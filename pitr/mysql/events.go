@@ -158,13 +158,16 @@ func (f *eventsFilter) section() []byte {
 }
 
 // heldDDL is a replayed event statement held back until Finish, with its
-// commit time and session settings: Finish runs it with the session's
-// clock set to that time, so an event's default STARTS (and
-// CURRENT_TIMESTAMP in its schedule) is the source's.
+// commit time, session settings and the target database's default
+// collation then: Finish runs it with the session's clock set to that
+// time, so an event's default STARTS (and CURRENT_TIMESTAMP in its
+// schedule) is the source's, and under that collation, the event's
+// database collation on the source.
 type heldDDL struct {
-	sql  string
-	at   time.Time
-	sess *ddlSession
+	sql       string
+	at        time.Time
+	sess      *ddlSession
+	collation string
 }
 
 // eventDDLRE matches CREATE [OR REPLACE], ALTER and DROP EVENT statements

@@ -2,9 +2,7 @@ package mysql
 
 import (
 	"bytes"
-	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -64,27 +62,49 @@ var charsetNameRE = regexp.MustCompile(`^[A-Za-z0-9_]{1,64}$`)
 
 // createTrigger creates a trigger kept aside in its creation context:
 // its sql_mode, client character set and connection collation, and its
-// database collation, which the server takes from the database's default
-// as the session knows it. Where that differs from the target's default
-// now (the source changed it since), the default is set to the
-// trigger's while it is created and then set back, as mariadb-dump
-// does. current is the target's default collation.
+// database collation (see underCollation). current is the target's
+// default collation.
 func (t *Target) createTrigger(tr trigger, current string) error {
 	if _, err := t.conn.Execute("SET SESSION sql_mode = ?, character_set_client = ?, collation_connection = ?", tr.sqlMode, tr.client, tr.connection); err != nil {
 		return err
 	}
-	alter := !strings.EqualFold(tr.database, current)
-	db := mysqlconn.QuoteIdent(t.d.DB)
-	if alter {
-		if _, err := t.conn.Execute("ALTER DATABASE " + db + " COLLATE " + tr.database); err != nil { // checked against charsetNameRE
-			return fmt.Errorf("set the database collation it was created under: %w", err)
-		}
+	return t.underCollation(tr.database, current, func() error {
+		_, err := t.conn.Execute(tr.create)
+		return err
+	})
+}
+
+// databaseCollation returns the target database's default collation.
+func (t *Target) databaseCollation() (string, error) {
+	row, err := mysqlconn.QueryRow(t.conn, "SELECT DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = DATABASE()")
+	if err != nil {
+		return "", fmt.Errorf("read the target database's collation: %w", err)
 	}
-	_, err := t.conn.Execute(tr.create)
-	if alter {
-		if _, berr := t.conn.Execute("ALTER DATABASE " + db + " COLLATE " + current); berr != nil && err == nil {
-			err = fmt.Errorf("set the database collation back: %w", berr)
-		}
+	if !charsetNameRE.MatchString(row[0]) {
+		return "", fmt.Errorf("read the target database's collation: unexpected %q", row[0])
+	}
+	return row[0], nil
+}
+
+// underCollation runs create, which creates a trigger, event or routine,
+// with the target database's default collation set to coll: the server
+// records the default as the creating session knows it as the object's
+// database collation. The target's default now (current) may differ from
+// the one the object was created under on the source, when the source
+// changed it since. Where they differ, the default is set to coll for the
+// time of create, then set back, as mariadb-dump does (replay's session
+// and a client started meanwhile both see it).
+func (t *Target) underCollation(coll, current string, create func() error) error {
+	if coll == "" || strings.EqualFold(coll, current) {
+		return create()
+	}
+	db := mysqlconn.QuoteIdent(t.d.DB)
+	if _, err := t.conn.Execute("ALTER DATABASE " + db + " COLLATE " + coll); err != nil { // checked against charsetNameRE
+		return fmt.Errorf("set the database collation it was created under: %w", err)
+	}
+	err := create()
+	if _, berr := t.conn.Execute("ALTER DATABASE " + db + " COLLATE " + current); berr != nil && err == nil {
+		err = fmt.Errorf("set the database collation back: %w", berr)
 	}
 	return err
 }
@@ -125,13 +145,13 @@ func (t *Target) Finish(ctx context.Context) error {
 			return fmt.Errorf("set AUTO_INCREMENT of %s: %w", mysqlconn.QuoteIdent(table), err)
 		}
 	}
+	current, err := t.databaseCollation()
+	if err != nil {
+		return err
+	}
 	if len(t.triggers) > 0 {
-		current, err := mysqlconn.QueryRow(t.conn, "SELECT DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = DATABASE()")
-		if err != nil || !charsetNameRE.MatchString(current[0]) {
-			return fmt.Errorf("read the target database's collation: %w", cmp.Or(err, errors.New("none")))
-		}
 		for _, tr := range t.triggers {
-			if err := t.createTrigger(tr, current[0]); err != nil {
+			if err := t.createTrigger(tr, current); err != nil {
 				return fmt.Errorf("recreate trigger %s: %w", tr.name, err)
 			}
 		}
@@ -141,13 +161,14 @@ func (t *Target) Finish(ctx context.Context) error {
 	}
 	t.triggers = nil
 	if t.events != nil {
-		if err := t.runClient(ctx, bytes.NewReader(t.events)); err != nil {
+		err := t.underCollation(t.baseCollation, current, func() error { return t.runClient(ctx, bytes.NewReader(t.events)) })
+		if err != nil {
 			return fmt.Errorf("create the base backup's events with %s: %w", t.client, err)
 		}
 		t.events = nil
 	}
 	for _, q := range t.eventDDL {
-		if err := t.runDDL(q.sql, q.sess, q.at); err != nil {
+		if err := t.underCollation(q.collation, current, func() error { return t.runDDL(q.sql, q.sess, q.at) }); err != nil {
 			return fmt.Errorf("replay an event statement after the rows: %w", err)
 		}
 	}

@@ -124,6 +124,9 @@ type Target struct {
 	ddlSess  *ddlSession           // the session settings of the next DDL change
 	fkOff    bool                  // the batch has turned foreign_key_checks off
 	autoInc  map[string]string     // table → next AUTO_INCREMENT, from the latest heartbeat
+	// baseCollation is the target's default collation after the base
+	// backup, the one the dump's events were created under.
+	baseCollation string
 
 	open      bool   // a target transaction is open
 	inGroup   int    // source transactions in it
@@ -308,6 +311,11 @@ func (t *Target) RestoreBase(ctx context.Context, dump io.Reader) error {
 	if err := t.reselectDatabase(); err != nil {
 		return err
 	}
+	coll, err := t.databaseCollation()
+	if err != nil {
+		return err
+	}
+	t.baseCollation = coll
 	return t.setTriggersAside()
 }
 
