@@ -550,7 +550,11 @@ func (t *Target) ddl(c *segment.Change) error {
 		q = "ALTER DATABASE " + mysqlconn.QuoteIdent(t.d.DB) + " " + alterDatabaseOptions(rest)
 	}
 	if isEventDDL(q) {
-		t.eventDDL = append(t.eventDDL, heldDDL{sql: q, at: t.commitAt, sess: sess}) // run by Finish (see events.go)
+		coll, err := t.databaseCollation()
+		if err != nil {
+			return err
+		}
+		t.eventDDL = append(t.eventDDL, heldDDL{sql: q, at: t.commitAt, sess: sess, collation: coll}) // run by Finish (see events.go)
 		return nil
 	}
 	clear(t.tables)

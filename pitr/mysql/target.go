@@ -26,7 +26,8 @@
 // statements would fire the target's triggers again, so RestoreBase keeps
 // the dump's triggers aside (SHOW CREATE TRIGGER, then DROP TRIGGER), as
 // does a replayed CREATE TRIGGER; Finish creates them all again, in their
-// order, once replay is over.
+// order, once replay is over, each with the sql_mode, character sets and
+// database collation it was created under.
 //
 // # Events and DDL sessions
 //
@@ -57,7 +58,8 @@
 //
 // The target database may be named differently from the source's: rows
 // go to the target's tables, and DDL runs with the target as the default
-// database. A DDL statement that names the source database explicitly is
+// database, whose default character set and collation (the source's, from
+// the base backup) a table created without one takes. A DDL statement that names the source database explicitly is
 // refused unless both are named alike, since it would change the source
 // database on a shared server.
 package mysql
@@ -122,6 +124,9 @@ type Target struct {
 	ddlSess  *ddlSession           // the session settings of the next DDL change
 	fkOff    bool                  // the batch has turned foreign_key_checks off
 	autoInc  map[string]string     // table → next AUTO_INCREMENT, from the latest heartbeat
+	// baseCollation is the target's default collation after the base
+	// backup, the one the dump's events were created under.
+	baseCollation string
 
 	open      bool   // a target transaction is open
 	inGroup   int    // source transactions in it
@@ -303,7 +308,34 @@ func (t *Target) RestoreBase(ctx context.Context, dump io.Reader) error {
 		return fmt.Errorf("load the dump with %s: %w", t.client, err)
 	}
 	t.events = bytes.Clone(f.section())
+	if err := t.reselectDatabase(); err != nil {
+		return err
+	}
+	coll, err := t.databaseCollation()
+	if err != nil {
+		return err
+	}
+	t.baseCollation = coll
 	return t.setTriggersAside()
+}
+
+// reselectDatabase selects the target database again, so that the
+// session reads its default character set and collation afresh. MariaDB
+// keeps a session's own copy of them from when the session selected the
+// database (selecting the same database again keeps the copy; only the
+// session's own ALTER DATABASE changes it), and a table created without
+// a character set takes that copy, as do a trigger's and a routine's
+// database collation. Replay's session selected the target while it
+// still had the defaults it was created with (the restore server's), and
+// the base backup's ALTER DATABASE ran in the client program's session.
+func (t *Target) reselectDatabase() error {
+	if err := t.conn.UseDB("information_schema"); err != nil {
+		return fmt.Errorf("reselect the target database: %w", err)
+	}
+	if err := t.conn.UseDB(t.d.DB); err != nil {
+		return fmt.Errorf("reselect the target database: %w", err)
+	}
+	return nil
 }
 
 // runClient runs SQL from in through the client program, in the target
