@@ -206,13 +206,20 @@ func (r *Restorer) restoreBase(ctx context.Context, plan *Plan, target Target) e
 		pw.CloseWithError(feedErr)
 	})
 	err := target.RestoreBase(ctx, pr)
-	pr.CloseWithError(errors.New("restore stopped reading"))
+	pr.CloseWithError(errStoppedReading)
 	wg.Wait()
-	if feedErr != nil {
+	if feedErr != nil && !errors.Is(feedErr, errStoppedReading) {
 		return feedErr // the cause; the target's error follows from it
+	}
+	if err == nil && feedErr != nil {
+		return feedErr // the target returned before reading the whole backup
 	}
 	return err
 }
+
+// errStoppedReading is what the parts' feeder meets when the target stops
+// reading the dump; the target's own error is then the cause.
+var errStoppedReading = errors.New("the restore target stopped reading the base backup")
 
 func (r *Restorer) feedParts(ctx context.Context, parts []archive.Segment, w io.Writer, prog *progress) error {
 	for _, p := range parts {

@@ -371,3 +371,27 @@ func TestRestoreToTxn(t *testing.T) {
 		t.Errorf("foreign identity: %v", err)
 	}
 }
+
+// failingLoader is a target whose dump loader fails after reading part of
+// the base backup, as a client program that meets an error does.
+type failingLoader struct{ recorder }
+
+var errLoader = errors.New("ERROR 1005 at line 12: Can't create table")
+
+func (f *failingLoader) RestoreBase(_ context.Context, dump io.Reader) error {
+	if _, err := io.ReadFull(dump, make([]byte, 100)); err != nil {
+		return err
+	}
+	return errLoader
+}
+
+// TestRestoreBaseLoaderError: when the target's loader fails partway
+// through the base backup, the restore reports the loader's error, not the
+// feeder's broken pipe that follows from it.
+func TestRestoreBaseLoaderError(t *testing.T) {
+	f := newArchive(t, 200, 50, 200)
+	_, err := f.restore(t, pitr.Point{Latest: true}, &failingLoader{})
+	if !errors.Is(err, errLoader) {
+		t.Fatalf("restore error = %v, want the loader's %v", err, errLoader)
+	}
+}
