@@ -83,7 +83,9 @@ type storeReads struct{ r io.Reader }
 func (s storeReads) Read(p []byte) (int, error) {
 	n, err := s.r.Read(p)
 	if err != nil && !errors.Is(err, io.EOF) && (store.IsTransient(err) || errors.Is(err, io.ErrUnexpectedEOF)) {
-		err = store.Transient(fmt.Errorf("reading from the store: %v", err))
+		// The cause's text only: wrapping it would let the segment reader
+		// see io.ErrUnexpectedEOF again.
+		err = store.Transient(errors.New("reading from the store: " + err.Error()))
 	}
 	return n, err
 }

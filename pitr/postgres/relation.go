@@ -272,7 +272,7 @@ func (ri *relInfo) sets(c *segment.Change, i int) bool {
 	}
 	switch c.OldKind {
 	case segment.OldNone:
-		return !(ri.keyed && ci.key)
+		return !ri.keyed || !ci.key
 	case segment.OldKey:
 		if !ci.key {
 			return true // only key columns' old values are sent
