@@ -35,9 +35,10 @@ type MariaDB struct {
 	User     string // TCP user, "rxvault"
 	Password string // random password of User
 
-	ServerID int    // server_id
-	Zone     string // the server host's time zone (TZ; "" is UTC): its SYSTEM time zone
-	CAFile   string // the CA certificate (PEM) of the server's TLS certificate, for 127.0.0.1
+	ServerID int      // server_id
+	Zone     string   // the server host's time zone (TZ; "" is UTC): its SYSTEM time zone
+	Options  []string // extra server options, such as --character-set-server=latin1
+	CAFile   string   // the CA certificate (PEM) of the server's TLS certificate, for 127.0.0.1
 
 	certFile, keyFile string
 
@@ -64,10 +65,19 @@ func StartMariaDBInZone(t testing.TB, zone string) *MariaDB {
 	return startMariaDB(t, 1, zone)
 }
 
-func startMariaDB(t testing.TB, serverID int, zone string) *MariaDB {
+// StartMariaDBWith is StartMariaDB with extra server options (command-line
+// options of mariadbd, such as --character-set-server=latin1 or
+// --default-time-zone=+05:30), given after the test server's own, so they
+// may override them too.
+func StartMariaDBWith(t testing.TB, options ...string) *MariaDB {
+	t.Helper()
+	return startMariaDB(t, 1, "", options...)
+}
+
+func startMariaDB(t testing.TB, serverID int, zone string, options ...string) *MariaDB {
 	t.Helper()
 	bin := Need(t, ServerMariaDB)
-	m, err := launchMariaDB(bin, shortTempDir(t, "my"), serverID, zone)
+	m, err := launchMariaDB(bin, shortTempDir(t, "my"), serverID, zone, options...)
 	if m != nil {
 		t.Cleanup(func() {
 			if err := m.stop(); err != nil {
@@ -108,7 +118,7 @@ func (m *MariaDB) Shutdown() error { return m.stop() }
 
 // launchMariaDB starts a server in dir. On error the returned server, if
 // not nil, may hold a log worth showing and must be stopped.
-func launchMariaDB(bin, dir string, serverID int, zone string) (*MariaDB, error) {
+func launchMariaDB(bin, dir string, serverID int, zone string, options ...string) (*MariaDB, error) {
 	pw := make([]byte, 16)
 	if _, err := rand.Read(pw); err != nil {
 		return nil, err
@@ -119,6 +129,7 @@ func launchMariaDB(bin, dir string, serverID int, zone string) (*MariaDB, error)
 		Password: hex.EncodeToString(pw),
 		ServerID: serverID,
 		Zone:     zone,
+		Options:  options,
 		bin:      bin,
 		dir:      dir,
 		dataDir:  filepath.Join(dir, "data"),
@@ -294,6 +305,7 @@ func (m *MariaDB) start() error {
 		"--ssl-cert="+m.certFile,
 		"--ssl-key="+m.keyFile,
 	)
+	args = append(args, m.Options...)
 	cmd := exec.Command(m.bin, args...)
 	cmd.Dir = m.dir
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", "HOME=" + m.dir, "TZ=" + cmp.Or(m.Zone, "UTC")}

@@ -1,0 +1,216 @@
+package integration
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rxvault/rxvault/integration/randmy"
+	"github.com/rxvault/rxvault/internal/testenv"
+)
+
+// mariaDBFixedSeeds are the seeds make test runs: regression seeds (each
+// with the defect it found) and a few fixed ones.
+var mariaDBFixedSeeds = []uint64{1, 2}
+
+// restoreServerOtherCharset starts the second restore server with a
+// default character set other than the source's.
+// TODO(h3 merge): set true once h3-charset (CREATE TABLE replayed into a
+// server with another default charset) is merged.
+const restoreServerOtherCharset = false
+
+// randomizedSeeds returns the seeds to run: RXVAULT_SEED alone if set,
+// else fixed and then RXVAULT_SOAK_SEEDS seeds drawn from the clock.
+func randomizedSeeds(t *testing.T, fixed []uint64) []uint64 {
+	t.Helper()
+	if s := os.Getenv("RXVAULT_SEED"); s != "" {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("RXVAULT_SEED=%q: want an unsigned integer", s)
+		}
+		return []uint64{n}
+	}
+	seeds := append([]uint64(nil), fixed...)
+	if s := os.Getenv("RXVAULT_SOAK_SEEDS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			t.Fatalf("RXVAULT_SOAK_SEEDS=%q: want a count", s)
+		}
+		r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0))
+		for i := 0; i < n; i++ {
+			seeds = append(seeds, r.Uint64N(1_000_000_000))
+		}
+	}
+	return seeds
+}
+
+// TestRandomizedMariaDB is the randomized exactness battery for MariaDB:
+// per seed, a generated schema and workload (see package randmy) run in a
+// fresh database of one source server under the real agent, with quiet
+// points; each point is restored (by binlog position, one by time, and
+// latest) into the source server or into a server started with other
+// defaults (time zone, sql_mode, explicit_defaults_for_timestamp, …) and
+// compared with the source at that point by SQL fingerprints.
+func TestRandomizedMariaDB(t *testing.T) {
+	seeds := randomizedSeeds(t, mariaDBFixedSeeds)
+	src := testenv.StartMariaDB(t)
+	opts := []string{
+		"--default-time-zone=+05:30",
+		"--sql-mode=STRICT_ALL_TABLES,ANSI_QUOTES,NO_BACKSLASH_ESCAPES,PAD_CHAR_TO_FULL_LENGTH,NO_ZERO_DATE,NO_ZERO_IN_DATE,ONLY_FULL_GROUP_BY",
+		"--explicit-defaults-for-timestamp=OFF",
+		"--div-precision-increment=9",
+		"--max-allowed-packet=64M",
+	}
+	if restoreServerOtherCharset {
+		opts = append(opts, "--character-set-server=utf8mb3", "--collation-server=utf8mb3_unicode_ci")
+	}
+	other := testenv.StartMariaDBWith(t, opts...)
+	t.Logf("skips (README limits):\n  %s", strings.Join(randmy.Skips(), "\n  "))
+	for i, seed := range seeds {
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			defer func() {
+				if t.Failed() {
+					t.Logf("seed %d failed; replay with: make soak SEED=%d (or RXVAULT_SEED=%d go test -run 'TestRandomizedMariaDB' ./integration/)", seed, seed, seed)
+				}
+			}()
+			runMariaDBSeed(t, src, other, seed, i)
+		})
+	}
+}
+
+// myPoint is a quiet point of a seed: its fingerprint and how to restore
+// to it.
+type myPoint struct {
+	state randmy.State
+	to    []string // restore arguments: --position P, --time T or --latest
+}
+
+func runMariaDBSeed(t *testing.T, src, other *testenv.MariaDB, seed uint64, n int) {
+	start := time.Now()
+	db := fmt.Sprintf("rnd_%d_%d", n, seed)
+	src.Exec(t, "CREATE DATABASE "+db+" "+randmy.DatabaseOptions(seed))
+	g := randmy.New(myConn(t, src, db), seed)
+	if err := g.Setup(); err != nil {
+		t.Fatalf("setup: %v", err)
+	}
+	t.Logf("%s", g.Describe())
+	if err := g.Run(15, false); err != nil { // rows for the base backup
+		t.Fatalf("workload: %v", err)
+	}
+	d := newDeployment(t, src.DSN(db)+"?tls=false", []string{"file://" + t.TempDir()}, nil)
+	d.start()
+	d.waitLog("base backup stored", 60*time.Second)
+
+	oracle := myConn(t, src, db)
+	fingerprint := func() (randmy.State, string) {
+		t.Helper()
+		s, pos, err := randmy.Fingerprint(oracle)
+		if err != nil {
+			t.Fatalf("fingerprint: %v", err)
+		}
+		return s, pos
+	}
+	// MariaDB's heartbeat (every 500ms) carries the AUTO_INCREMENT
+	// counters: a point waits for one after the last commit.
+	byPosition := func() myPoint {
+		time.Sleep(1200 * time.Millisecond)
+		s, pos := fingerprint()
+		return myPoint{state: s, to: []string{"--position", pos}}
+	}
+	// Commit stamps are whole seconds: a point by time lies in a second
+	// of its own (see myQuietPoint).
+	byTime := func() myPoint {
+		time.Sleep(1600 * time.Millisecond)
+		at := time.Now().UTC()
+		s, _ := fingerprint()
+		time.Sleep(1600 * time.Millisecond)
+		return myPoint{state: s, to: []string{"--time", at.Format(time.RFC3339Nano)}}
+	}
+	pick := rand.New(rand.NewPCG(seed, 0x3c6ef372fe94f82b)) // the test's own choices
+	timed := pick.IntN(3)
+	var points []myPoint
+	for i := 0; i < 3; i++ {
+		if err := g.Run(25, true); err != nil {
+			t.Fatalf("workload: %v", err)
+		}
+		if i == timed {
+			points = append(points, byTime())
+		} else {
+			points = append(points, byPosition())
+		}
+	}
+	last := points[len(points)-1]
+	points = append(points, myPoint{state: last.state, to: []string{"--latest"}})
+	time.Sleep(1500 * time.Millisecond) // let the last segment close
+	d.stop()
+	t.Logf("workload: %d statements, %d commits, %s", g.Stmts, g.Commits, time.Since(start).Round(time.Millisecond))
+
+	for i, p := range points {
+		target := src
+		where := "source server"
+		if pick.IntN(2) == 0 {
+			target, where = other, "server with other defaults"
+		}
+		name := fmt.Sprintf("%s_r%d", db, i)
+		target.CreateDatabase(t, name)
+		args := append([]string{"restore"}, p.to...)
+		code, out, errOut := d.cmd(append(args, "--target", target.DSN(name)+"?tls=false", "--identity", d.identity)...)
+		if code != 0 {
+			t.Errorf("restore %s into the %s: exit %d\n%s%s", p.to, where, code, out, errOut)
+			continue
+		}
+		got, _, err := randmy.Fingerprint(myConn(t, target, name))
+		if err != nil {
+			t.Fatalf("fingerprint of the restore: %v", err)
+		}
+		if diff := p.state.Diff(got); len(diff) > 0 {
+			t.Errorf("restore %s into the %s differs from the source then:\n  %s", p.to, where, strings.Join(diff, "\n  "))
+			if i >= len(points)-2 {
+				logRowDiffs(t, src, db, target, name, diff)
+			}
+		}
+	}
+	t.Logf("seed done in %s", time.Since(start).Round(time.Millisecond))
+}
+
+// logRowDiffs shows the rows that differ between the source's database db
+// (as it is now: the last points) and the restored one.
+func logRowDiffs(t *testing.T, src *testenv.MariaDB, db string, target *testenv.MariaDB, name string, diff []string) {
+	t.Helper()
+	for _, d := range diff {
+		table, ok := strings.CutSuffix(strings.SplitN(d, ":", 2)[0], " rows")
+		if !ok {
+			continue
+		}
+		want, err1 := randmy.RowTexts(myConn(t, src, db), table)
+		got, err2 := randmy.RowTexts(myConn(t, target, name), table)
+		if err1 != nil || err2 != nil {
+			t.Logf("rows of %s: %v %v", table, err1, err2)
+			continue
+		}
+		in := map[string]int{}
+		for _, r := range got {
+			in[r]++
+		}
+		shown := 0
+		for _, r := range want {
+			if in[r] > 0 {
+				in[r]--
+				continue
+			}
+			if shown++; shown <= 5 {
+				t.Logf("%s: source row missing from the restore: %s", table, r)
+			}
+		}
+		for r, k := range in {
+			if k > 0 && shown < 10 {
+				shown++
+				t.Logf("%s: restored row not in the source: %s", table, r)
+			}
+		}
+	}
+}
