@@ -1,11 +1,14 @@
 package integration
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -68,7 +71,7 @@ func TestRandomizedMariaDB(t *testing.T) {
 	if restoreServerOtherCharset {
 		opts = append(opts, "--character-set-server=utf8mb3", "--collation-server=utf8mb3_unicode_ci")
 	}
-	other := testenv.StartMariaDBWith(t, opts...)
+	other := testenv.StartMariaDBWithOptions(t, opts...)
 	t.Logf("skips (README limits):\n  %s", strings.Join(randmy.Skips(), "\n  "))
 	for i, seed := range seeds {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
@@ -94,6 +97,15 @@ func runMariaDBSeed(t *testing.T, src, other *testenv.MariaDB, seed uint64, n in
 	db := fmt.Sprintf("rnd_%d_%d", n, seed)
 	src.Exec(t, "CREATE DATABASE "+db+" "+randmy.DatabaseOptions(seed))
 	g := randmy.New(myConn(t, src, db), seed)
+	if trace := os.Getenv("RXVAULT_RANDMY_TRACE"); trace != "" {
+		// Shows the statements that contain trace (a table's name), to
+		// minimize a failing seed.
+		g.Log = func(q string) {
+			if strings.Contains(q, trace) {
+				t.Logf("statement %d: %.2000q", g.Stmts, q)
+			}
+		}
+	}
 	if err := g.Setup(); err != nil {
 		t.Fatalf("setup: %v", err)
 	}
@@ -101,9 +113,11 @@ func runMariaDBSeed(t *testing.T, src, other *testenv.MariaDB, seed uint64, n in
 	if err := g.Run(15, false); err != nil { // rows for the base backup
 		t.Fatalf("workload: %v", err)
 	}
+	t.Logf("initial workload done at %s", time.Since(start).Round(time.Millisecond))
 	d := newDeployment(t, src.DSN(db)+"?tls=false", []string{"file://" + t.TempDir()}, nil)
 	d.start()
 	d.waitLog("base backup stored", 60*time.Second)
+	t.Logf("base backup stored at %s", time.Since(start).Round(time.Millisecond))
 
 	oracle := myConn(t, src, db)
 	fingerprint := func() (randmy.State, string) {
@@ -142,6 +156,7 @@ func runMariaDBSeed(t *testing.T, src, other *testenv.MariaDB, seed uint64, n in
 		} else {
 			points = append(points, byPosition())
 		}
+		t.Logf("point %d %s at %s", i, points[i].to, time.Since(start).Round(time.Millisecond))
 	}
 	last := points[len(points)-1]
 	points = append(points, myPoint{state: last.state, to: []string{"--latest"}})
@@ -149,28 +164,56 @@ func runMariaDBSeed(t *testing.T, src, other *testenv.MariaDB, seed uint64, n in
 	d.stop()
 	t.Logf("workload: %d statements, %d commits, %s", g.Stmts, g.Commits, time.Since(start).Round(time.Millisecond))
 
+	// The restores run side by side; each compares its own database.
+	type result struct {
+		where, name string
+		target      *testenv.MariaDB
+		code        int
+		out         string
+		took        time.Duration
+	}
+	results := make([]result, len(points))
+	var wg sync.WaitGroup
 	for i, p := range points {
-		target := src
-		where := "source server"
+		r := result{target: src, where: "source server", name: fmt.Sprintf("%s_r%d", db, i)}
 		if pick.IntN(2) == 0 {
-			target, where = other, "server with other defaults"
+			r.target, r.where = other, "server with other defaults"
 		}
-		name := fmt.Sprintf("%s_r%d", db, i)
-		target.CreateDatabase(t, name)
-		args := append([]string{"restore"}, p.to...)
-		code, out, errOut := d.cmd(append(args, "--target", target.DSN(name)+"?tls=false", "--identity", d.identity)...)
-		if code != 0 {
-			t.Errorf("restore %s into the %s: exit %d\n%s%s", p.to, where, code, out, errOut)
+		r.target.CreateDatabase(t, r.name)
+		args := append(append([]string{"--config", d.config, "restore"}, p.to...), "--target", r.target.DSN(r.name)+"?tls=false", "--identity", d.identity)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			began := time.Now()
+			c := exec.Command(d.bin, args...)
+			c.Env = append(os.Environ(), d.env...)
+			out, err := c.CombinedOutput()
+			r.out, r.took = string(out), time.Since(began)
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				r.code = ee.ExitCode()
+			} else if err != nil {
+				r.code, r.out = -1, err.Error()
+			}
+			results[i] = r
+		}()
+	}
+	wg.Wait()
+	for i, p := range points {
+		r := results[i]
+		t.Logf("restore %s into the %s: %s", p.to, r.where, r.took.Round(time.Millisecond))
+		if r.code != 0 {
+			t.Errorf("restore %s into the %s: exit %d\n%s", p.to, r.where, r.code, r.out)
 			continue
 		}
-		got, _, err := randmy.Fingerprint(myConn(t, target, name))
+		got, _, err := randmy.Fingerprint(myConn(t, r.target, r.name))
 		if err != nil {
 			t.Fatalf("fingerprint of the restore: %v", err)
 		}
 		if diff := p.state.Diff(got); len(diff) > 0 {
-			t.Errorf("restore %s into the %s differs from the source then:\n  %s", p.to, where, strings.Join(diff, "\n  "))
+			t.Errorf("restore %s into the %s differs from the source then:\n  %s", p.to, r.where, strings.Join(diff, "\n  "))
 			if i >= len(points)-2 {
-				logRowDiffs(t, src, db, target, name, diff)
+				logRowDiffs(t, src, db, r.target, r.name, diff)
 			}
 		}
 	}

@@ -79,7 +79,8 @@ type Gen struct {
 	mode sqlMode
 	// dbCharset is the database's default character set.
 	dbCharset string
-	seq       int // unique numbers for names, keys and tags
+	seq       int  // unique numbers for names, keys and tags
+	small     bool // values short (in a large transaction)
 	// Log, when set, receives every statement run (for replaying a seed by
 	// hand).
 	Log func(stmt string)

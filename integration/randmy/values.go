@@ -166,7 +166,7 @@ func (g *Gen) value(t *table, c *column) string {
 		case "tinytext":
 			maxBytes = 255
 		case "mediumtext", "longtext":
-			if r.IntN(10) == 0 {
+			if r.IntN(10) == 0 && !g.small {
 				maxChars = 30000
 				maxBytes = 200000
 			}
@@ -181,9 +181,12 @@ func (g *Gen) value(t *table, c *column) string {
 			n = r.IntN(256)
 		case "blob":
 			n = r.IntN(2000)
+			if g.small {
+				n = r.IntN(100)
+			}
 		default:
 			n = r.IntN(3000)
-			if r.IntN(8) == 0 {
+			if r.IntN(8) == 0 && !g.small {
 				n = 100000 + r.IntN(200000)
 			}
 		}

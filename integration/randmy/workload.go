@@ -73,15 +73,26 @@ func (g *Gen) txn() error {
 	return g.exec("COMMIT")
 }
 
-// largeTxn inserts several hundred rows into one table in one transaction.
+// largeTxn inserts several hundred rows into one table in one transaction
+// (their values small), and updates many.
 func (g *Gen) largeTxn() error {
 	t := g.table()
 	if err := g.exec("BEGIN"); err != nil {
 		return err
 	}
-	for i := 0; i < 5+g.rnd.IntN(10); i++ {
+	g.small = true
+	defer func() { g.small = false }()
+	for i := 0; i < 4+g.rnd.IntN(8); i++ {
 		if err := g.insert(t, 50); err != nil {
 			return err
+		}
+	}
+	for _, c := range t.changeable() {
+		if t.tag == nil || !floatish(c) {
+			if err := g.exec(fmt.Sprintf("UPDATE %s SET %s = %s", quoteIdent(t.name), quoteIdent(c.name), g.newValue(t, c))); err != nil {
+				return err
+			}
+			break
 		}
 	}
 	g.Commits++

@@ -35,10 +35,9 @@ type MariaDB struct {
 	User     string // TCP user, "rxvault"
 	Password string // random password of User
 
-	ServerID int      // server_id
-	Zone     string   // the server host's time zone (TZ; "" is UTC): its SYSTEM time zone
-	Options  []string // extra server options, such as --character-set-server=latin1
-	CAFile   string   // the CA certificate (PEM) of the server's TLS certificate, for 127.0.0.1
+	ServerID int    // server_id
+	Zone     string // the server host's time zone (TZ; "" is UTC): its SYSTEM time zone
+	CAFile   string // the CA certificate (PEM) of the server's TLS certificate, for 127.0.0.1
 
 	certFile, keyFile string
 
@@ -65,19 +64,10 @@ func StartMariaDBInZone(t testing.TB, zone string) *MariaDB {
 	return startMariaDB(t, 1, zone)
 }
 
-// StartMariaDBWith is StartMariaDB with extra server options (command-line
-// options of mariadbd, such as --character-set-server=latin1 or
-// --default-time-zone=+05:30), given after the test server's own, so they
-// may override them too.
-func StartMariaDBWith(t testing.TB, options ...string) *MariaDB {
-	t.Helper()
-	return startMariaDB(t, 1, "", options...)
-}
-
-func startMariaDB(t testing.TB, serverID int, zone string, options ...string) *MariaDB {
+func startMariaDB(t testing.TB, serverID int, zone string) *MariaDB {
 	t.Helper()
 	bin := Need(t, ServerMariaDB)
-	m, err := launchMariaDB(bin, shortTempDir(t, "my"), serverID, zone, options...)
+	m, err := launchMariaDB(bin, shortTempDir(t, "my"), serverID, zone)
 	if m != nil {
 		t.Cleanup(func() {
 			if err := m.stop(); err != nil {
@@ -118,7 +108,7 @@ func (m *MariaDB) Shutdown() error { return m.stop() }
 
 // launchMariaDB starts a server in dir. On error the returned server, if
 // not nil, may hold a log worth showing and must be stopped.
-func launchMariaDB(bin, dir string, serverID int, zone string, options ...string) (*MariaDB, error) {
+func launchMariaDB(bin, dir string, serverID int, zone string) (*MariaDB, error) {
 	pw := make([]byte, 16)
 	if _, err := rand.Read(pw); err != nil {
 		return nil, err
@@ -129,7 +119,6 @@ func launchMariaDB(bin, dir string, serverID int, zone string, options ...string
 		Password: hex.EncodeToString(pw),
 		ServerID: serverID,
 		Zone:     zone,
-		Options:  options,
 		bin:      bin,
 		dir:      dir,
 		dataDir:  filepath.Join(dir, "data"),
@@ -256,12 +245,20 @@ func (m *MariaDB) PID() int {
 	return m.proc.pid
 }
 
+// tmpDir is the server's own tmpdir: servers of other tests (in other
+// PID namespaces) sharing /tmp can name their temporary files alike, and
+// delete each other's.
+func (m *MariaDB) tmpDir() string { return filepath.Join(m.dir, "tmp") }
+
 func (m *MariaDB) installDB() error {
 	args := []string{"--no-defaults"} // must come first, or /etc/mysql/my.cnf is read
 	if os.Geteuid() == 0 {
 		args = append(args, "--user=root")
 	}
-	args = append(args, "--datadir="+m.dataDir, "--basedir=/usr",
+	if err := os.MkdirAll(m.tmpDir(), 0o700); err != nil {
+		return err
+	}
+	args = append(args, "--datadir="+m.dataDir, "--basedir=/usr", "--tmpdir="+m.tmpDir(),
 		"--auth-root-authentication-method=normal", "--skip-test-db", "--skip-name-resolve")
 	cmd := exec.Command("mariadb-install-db", args...)
 	cmd.Dir = m.dir
@@ -289,6 +286,7 @@ func (m *MariaDB) start() error {
 	}
 	args = append(args,
 		"--datadir="+m.dataDir,
+		"--tmpdir="+m.tmpDir(),
 		"--port="+strconv.Itoa(m.Port),
 		"--bind-address=127.0.0.1",
 		"--socket="+m.Socket,
@@ -305,7 +303,6 @@ func (m *MariaDB) start() error {
 		"--ssl-cert="+m.certFile,
 		"--ssl-key="+m.keyFile,
 	)
-	args = append(args, m.Options...)
 	cmd := exec.Command(m.bin, args...)
 	cmd.Dir = m.dir
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", "HOME=" + m.dir, "TZ=" + cmp.Or(m.Zone, "UTC")}
