@@ -332,9 +332,11 @@ func quote(s string) string {
 // database's default character set and collation.
 type State map[string]string
 
-// Snapshot reads conn's current database.
+// Snapshot reads conn's current database. Values are read as the bytes
+// stored (character_set_results = binary), so the server's default
+// character set, which the connection may have, changes nothing.
 func Snapshot(conn *client.Conn) (State, error) {
-	if _, err := conn.Execute("SET time_zone = '+00:00'"); err != nil {
+	if _, err := conn.Execute("SET time_zone = '+00:00', NAMES utf8mb4, character_set_results = binary"); err != nil {
 		return nil, err
 	}
 	tables, err := column(conn, "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' ORDER BY 1")

@@ -39,6 +39,10 @@ type MariaDB struct {
 	Zone     string // the server host's time zone (TZ; "" is UTC): its SYSTEM time zone
 	CAFile   string // the CA certificate (PEM) of the server's TLS certificate, for 127.0.0.1
 
+	// Options are server options added after the fixed ones (see
+	// StartMariaDBWithOptions); a restart keeps them.
+	Options []string
+
 	certFile, keyFile string
 
 	bin     string
@@ -57,6 +61,14 @@ func StartMariaDB(t testing.TB) *MariaDB {
 	return startMariaDB(t, 1, "")
 }
 
+// StartMariaDBWithOptions is StartMariaDB with extra server options
+// after the fixed ones, such as --character-set-server=latin1; a later
+// option overrides a fixed one.
+func StartMariaDBWithOptions(t testing.TB, options ...string) *MariaDB {
+	t.Helper()
+	return startMariaDB(t, 1, "", options...)
+}
+
 // StartMariaDBInZone is StartMariaDB with the server's host time zone
 // (its SYSTEM zone) set to zone, such as America/Chicago.
 func StartMariaDBInZone(t testing.TB, zone string) *MariaDB {
@@ -64,10 +76,10 @@ func StartMariaDBInZone(t testing.TB, zone string) *MariaDB {
 	return startMariaDB(t, 1, zone)
 }
 
-func startMariaDB(t testing.TB, serverID int, zone string) *MariaDB {
+func startMariaDB(t testing.TB, serverID int, zone string, options ...string) *MariaDB {
 	t.Helper()
 	bin := Need(t, ServerMariaDB)
-	m, err := launchMariaDB(bin, shortTempDir(t, "my"), serverID, zone)
+	m, err := launchMariaDB(bin, shortTempDir(t, "my"), serverID, zone, options)
 	if m != nil {
 		t.Cleanup(func() {
 			if err := m.stop(); err != nil {
@@ -93,7 +105,7 @@ func LaunchMariaDB(dir string) (*MariaDB, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := launchMariaDB(bin, dir, 1, "")
+	m, err := launchMariaDB(bin, dir, 1, "", nil)
 	if err != nil && m != nil {
 		if serr := m.stop(); serr != nil {
 			err = errors.Join(err, serr)
@@ -108,7 +120,7 @@ func (m *MariaDB) Shutdown() error { return m.stop() }
 
 // launchMariaDB starts a server in dir. On error the returned server, if
 // not nil, may hold a log worth showing and must be stopped.
-func launchMariaDB(bin, dir string, serverID int, zone string) (*MariaDB, error) {
+func launchMariaDB(bin, dir string, serverID int, zone string, options []string) (*MariaDB, error) {
 	pw := make([]byte, 16)
 	if _, err := rand.Read(pw); err != nil {
 		return nil, err
@@ -119,6 +131,7 @@ func launchMariaDB(bin, dir string, serverID int, zone string) (*MariaDB, error)
 		Password: hex.EncodeToString(pw),
 		ServerID: serverID,
 		Zone:     zone,
+		Options:  options,
 		bin:      bin,
 		dir:      dir,
 		dataDir:  filepath.Join(dir, "data"),
@@ -303,6 +316,7 @@ func (m *MariaDB) start() error {
 		"--ssl-cert="+m.certFile,
 		"--ssl-key="+m.keyFile,
 	)
+	args = append(args, m.Options...)
 	cmd := exec.Command(m.bin, args...)
 	cmd.Dir = m.dir
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", "HOME=" + m.dir, "TZ=" + cmp.Or(m.Zone, "UTC")}

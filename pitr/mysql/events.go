@@ -39,7 +39,8 @@ const (
 	maxEventsSection = 16 << 20
 )
 
-// eventsFilter is a dump stream without its events section (see above).
+// eventsFilter is a dump stream without its events section (see above),
+// with every line through unnameDatabase.
 type eventsFilter struct {
 	r       *bufio.Reader
 	state   int
@@ -87,6 +88,9 @@ func (f *eventsFilter) next() {
 	f.err = err
 	lineStart := !f.midLine
 	f.midLine = len(piece) > 0 && piece[len(piece)-1] != '\n'
+	if lineStart && !f.midLine {
+		piece = unnameDatabase(piece)
+	}
 	if lineStart {
 		f.route(piece)
 	}
@@ -124,6 +128,25 @@ func (f *eventsFilter) route(line []byte) {
 			f.route(line)
 		}
 	}
+}
+
+// dumpAlterDatabaseRE matches the line mariadb-dump and mysqldump write
+// before a trigger, routine or event created under another default
+// collation of its database than the database has now, and after it
+// (to set the default back): ALTER DATABASE naming the source database.
+var dumpAlterDatabaseRE = regexp.MustCompile("^ALTER DATABASE `(?:[^`]|``)+` (CHARACTER SET [A-Za-z0-9_]+ COLLATE [A-Za-z0-9_]+ ;;?\n)$")
+
+// unnameDatabase turns such a line to the database the dump is loaded
+// into (the client's current database), so that the object is created
+// under its own collation there: as written it would change the source
+// database on a restore server that holds it, and fail on one that does
+// not. Any other line is returned as it is.
+func unnameDatabase(line []byte) []byte {
+	m := dumpAlterDatabaseRE.FindSubmatchIndex(line)
+	if m == nil {
+		return line
+	}
+	return append([]byte("ALTER DATABASE "), line[m[2]:m[3]]...)
 }
 
 // section returns the events section held back, or nil.

@@ -1,6 +1,7 @@
 package mysql
 
 import (
+	"cmp"
 	"io"
 	"strings"
 	"testing"
@@ -58,6 +59,40 @@ func TestEventsFilter(t *testing.T) {
 				t.Errorf("%s (slow %v): kept section %q, want %q", tc.name, slow, got[:min(len(got), 200)], tc.events[:min(len(tc.events), 200)])
 			}
 		}
+	}
+}
+
+// TestUnnameDatabase checks that the dump's ALTER DATABASE lines around
+// a trigger, routine or event lose the source database's name, in the
+// dump and in the events section, and that nothing else changes.
+func TestUnnameDatabase(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"ALTER DATABASE `pharmacy` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_520_ci ;\n", "ALTER DATABASE CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_520_ci ;\n"},
+		{"ALTER DATABASE `a``b c` CHARACTER SET latin1 COLLATE latin1_swedish_ci ;;\n", "ALTER DATABASE CHARACTER SET latin1 COLLATE latin1_swedish_ci ;;\n"},
+		{"ALTER DATABASE CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;\n", ""},
+		{"ALTER DATABASE `p` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin ;", ""}, // not a whole line
+		{"ALTER DATABASE `p` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin ; DROP TABLE t;\n", ""},
+		{"INSERT INTO `t` VALUES (1,'ALTER DATABASE `p` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin ;');\n", ""},
+	} {
+		want := cmp.Or(tc.want, tc.in)
+		if got := string(unnameDatabase([]byte(tc.in))); got != want {
+			t.Errorf("unnameDatabase(%q) = %q, want %q", tc.in, got, want)
+		}
+	}
+	alter := "ALTER DATABASE `p` CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci ;\n"
+	unnamed := "ALTER DATABASE CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci ;\n"
+	events := strings.Replace(dumpEvents, "DELIMITER ;;\n", alter+"DELIMITER ;;\n", 1)
+	in := alter + dump(events, "a")
+	f := newEventsFilter(iotest.OneByteReader(strings.NewReader(in)))
+	out, err := io.ReadAll(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := unnamed + dump("", "a"); string(out) != want {
+		t.Errorf("filtered dump:\n%s\nwant:\n%s", out, want)
+	}
+	if got, want := string(f.section()), strings.Replace(events, alter, unnamed, 1); got != want {
+		t.Errorf("events section:\n%s\nwant:\n%s", got, want)
 	}
 }
 

@@ -2,38 +2,91 @@ package mysql
 
 import (
 	"bytes"
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/rxvault/rxvault/internal/mysqlconn"
 )
 
-// trigger is a trigger kept aside during replay.
+// trigger is a trigger kept aside during replay, with its creation
+// context.
 type trigger struct {
 	name    string
 	sqlMode string
-	create  string // SHOW CREATE TRIGGER's statement
+	create  string // SHOW CREATE TRIGGER's statement, in the bytes of its client character set
+	// client, connection and database are the trigger's
+	// character_set_client, collation_connection and database
+	// collation.
+	client, connection, database string
 }
 
 // setTriggersAside keeps every trigger of the target database aside:
-// their definitions, in creation order, then DROP TRIGGER.
+// their definitions and creation contexts, in creation order, then DROP
+// TRIGGER. The definitions are read as stored (character_set_results =
+// binary), as mariadb-dump reads them, so they keep their meaning when
+// run again under their own client character set.
 func (t *Target) setTriggersAside() error {
 	rows, err := mysqlconn.QueryRows(t.conn, "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() ORDER BY CREATED, EVENT_OBJECT_TABLE, ACTION_ORDER")
 	if err != nil {
 		return fmt.Errorf("list triggers: %w", err)
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	if _, err := t.conn.Execute("SET character_set_results = binary"); err != nil {
+		return fmt.Errorf("keep triggers aside: %w", err)
 	}
 	for _, r := range rows {
 		def, err := mysqlconn.QueryRow(t.conn, "SHOW CREATE TRIGGER "+mysqlconn.QuoteIdent(r[0]))
 		if err != nil {
 			return fmt.Errorf("keep trigger %s aside: %w", r[0], err)
 		}
-		t.triggers = append(t.triggers, trigger{name: r[0], sqlMode: def[1], create: def[2]})
+		if len(def) < 6 || !charsetNameRE.MatchString(def[3]) || !charsetNameRE.MatchString(def[4]) || !charsetNameRE.MatchString(def[5]) {
+			return fmt.Errorf("keep trigger %s aside: SHOW CREATE TRIGGER gave no character sets", r[0])
+		}
+		t.triggers = append(t.triggers, trigger{name: r[0], sqlMode: def[1], create: def[2], client: def[3], connection: def[4], database: def[5]})
 		if _, err := t.conn.Execute("DROP TRIGGER " + mysqlconn.QuoteIdent(r[0])); err != nil {
 			return fmt.Errorf("keep trigger %s aside: %w", r[0], err)
 		}
 	}
+	if _, err := t.conn.Execute("SET character_set_results = utf8mb4"); err != nil {
+		return fmt.Errorf("keep triggers aside: %w", err)
+	}
 	return nil
+}
+
+// charsetNameRE matches character set and collation names.
+var charsetNameRE = regexp.MustCompile(`^[A-Za-z0-9_]{1,64}$`)
+
+// createTrigger creates a trigger kept aside in its creation context:
+// its sql_mode, client character set and connection collation, and its
+// database collation, which the server takes from the database's default
+// as the session knows it. Where that differs from the target's default
+// now (the source changed it since), the default is set to the
+// trigger's while it is created and then set back, as mariadb-dump
+// does. current is the target's default collation.
+func (t *Target) createTrigger(tr trigger, current string) error {
+	if _, err := t.conn.Execute("SET SESSION sql_mode = ?, character_set_client = ?, collation_connection = ?", tr.sqlMode, tr.client, tr.connection); err != nil {
+		return err
+	}
+	alter := !strings.EqualFold(tr.database, current)
+	db := mysqlconn.QuoteIdent(t.d.DB)
+	if alter {
+		if _, err := t.conn.Execute("ALTER DATABASE " + db + " COLLATE " + tr.database); err != nil { // checked against charsetNameRE
+			return fmt.Errorf("set the database collation it was created under: %w", err)
+		}
+	}
+	_, err := t.conn.Execute(tr.create)
+	if alter {
+		if _, berr := t.conn.Execute("ALTER DATABASE " + db + " COLLATE " + current); berr != nil && err == nil {
+			err = fmt.Errorf("set the database collation back: %w", berr)
+		}
+	}
+	return err
 }
 
 // dropKeptTrigger forgets a trigger kept aside; it reports whether there
@@ -72,15 +125,16 @@ func (t *Target) Finish(ctx context.Context) error {
 			return fmt.Errorf("set AUTO_INCREMENT of %s: %w", mysqlconn.QuoteIdent(table), err)
 		}
 	}
-	for _, tr := range t.triggers {
-		if _, err := t.conn.Execute("SET SESSION sql_mode = ?", tr.sqlMode); err != nil {
-			return fmt.Errorf("recreate trigger %s: %w", tr.name, err)
-		}
-		if _, err := t.conn.Execute(tr.create); err != nil {
-			return fmt.Errorf("recreate trigger %s: %w", tr.name, err)
-		}
-	}
 	if len(t.triggers) > 0 {
+		current, err := mysqlconn.QueryRow(t.conn, "SELECT DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = DATABASE()")
+		if err != nil || !charsetNameRE.MatchString(current[0]) {
+			return fmt.Errorf("read the target database's collation: %w", cmp.Or(err, errors.New("none")))
+		}
+		for _, tr := range t.triggers {
+			if err := t.createTrigger(tr, current[0]); err != nil {
+				return fmt.Errorf("recreate trigger %s: %w", tr.name, err)
+			}
+		}
 		if err := t.resetSession(); err != nil {
 			return fmt.Errorf("restore replay's session settings after the triggers: %w", err)
 		}

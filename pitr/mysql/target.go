@@ -303,7 +303,29 @@ func (t *Target) RestoreBase(ctx context.Context, dump io.Reader) error {
 		return fmt.Errorf("load the dump with %s: %w", t.client, err)
 	}
 	t.events = bytes.Clone(f.section())
+	if err := t.reselectDatabase(); err != nil {
+		return err
+	}
 	return t.setTriggersAside()
+}
+
+// reselectDatabase selects the target database again, so that the
+// session reads its default character set and collation afresh. MariaDB
+// keeps a session's own copy of them from when the session selected the
+// database (selecting the same database again keeps the copy; only the
+// session's own ALTER DATABASE changes it), and a table created without
+// a character set takes that copy, as do a trigger's and a routine's
+// database collation. Replay's session selected the target while it
+// still had the defaults it was created with (the restore server's), and
+// the base backup's ALTER DATABASE ran in the client program's session.
+func (t *Target) reselectDatabase() error {
+	if err := t.conn.UseDB("information_schema"); err != nil {
+		return fmt.Errorf("reselect the target database: %w", err)
+	}
+	if err := t.conn.UseDB(t.d.DB); err != nil {
+		return fmt.Errorf("reselect the target database: %w", err)
+	}
+	return nil
 }
 
 // runClient runs SQL from in through the client program, in the target
