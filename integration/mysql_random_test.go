@@ -20,12 +20,6 @@ import (
 // with the defect it found) and a few fixed ones.
 var mariaDBFixedSeeds = []uint64{1, 2}
 
-// restoreServerOtherCharset starts the second restore server with a
-// default character set other than the source's.
-// TODO(h3 merge): set true once h3-charset (CREATE TABLE replayed into a
-// server with another default charset) is merged.
-const restoreServerOtherCharset = false
-
 // randomizedSeeds returns the seeds to run: RXVAULT_SEED alone if set,
 // else fixed and then RXVAULT_SOAK_SEEDS seeds drawn from the clock.
 func randomizedSeeds(t *testing.T, fixed []uint64) []uint64 {
@@ -67,9 +61,7 @@ func TestRandomizedMariaDB(t *testing.T) {
 		"--explicit-defaults-for-timestamp=OFF",
 		"--div-precision-increment=9",
 		"--max-allowed-packet=64M",
-	}
-	if restoreServerOtherCharset {
-		opts = append(opts, "--character-set-server=utf8mb3", "--collation-server=utf8mb3_unicode_ci")
+		"--character-set-server=utf8mb3", "--collation-server=utf8mb3_unicode_ci", // the source's is latin1
 	}
 	other := testenv.StartMariaDBWithOptions(t, opts...)
 	t.Logf("skips (README limits):\n  %s", strings.Join(randmy.Skips(), "\n  "))
