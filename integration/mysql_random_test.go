@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -18,7 +19,12 @@ import (
 
 // mariaDBFixedSeeds are the seeds make test runs: regression seeds (each
 // with the defect it found) and a few fixed ones.
-var mariaDBFixedSeeds = []uint64{1, 2}
+var mariaDBFixedSeeds = []uint64{
+	1, // a utf8mb4 database on a latin1 server: CREATE TABLE replayed got latin1 (fixed by h3-charset)
+	2,
+	696309768, // rolled-back ids in a table named Überweisung_1: the latin1 heartbeat table garbled its name, AUTO_INCREMENT not restored (capture/mysql setupHeartbeat)
+	283289016, // FLOAT -3.4028234e38 replayed as -3.4028235e+38: out of range (pitr/mysql literal)
+}
 
 // randomizedSeeds returns the seeds to run: RXVAULT_SEED alone if set,
 // else fixed and then RXVAULT_SOAK_SEEDS seeds drawn from the clock.
@@ -120,20 +126,42 @@ func runMariaDBSeed(t *testing.T, src, other *testenv.MariaDB, seed uint64, n in
 		}
 		return s, pos
 	}
-	// MariaDB's heartbeat (every 500ms) carries the AUTO_INCREMENT
-	// counters: a point waits for one after the last commit.
+	// The agent's heartbeat (every 500ms) carries the AUTO_INCREMENT
+	// counters, which rolled-back inserts move without a trace in the
+	// binlog: a point waits until the last heartbeat committed carries
+	// the counters as they are.
+	syncHeartbeat := func() {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			want := myQueryString(t, oracle, "SELECT IFNULL(JSON_OBJECTAGG(TABLE_NAME, AUTO_INCREMENT), '{}') FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND AUTO_INCREMENT IS NOT NULL")
+			got := myQueryString(t, oracle, "SELECT IFNULL((SELECT auto_increment FROM rxvault.heartbeat WHERE db = DATABASE()), '')")
+			var w, g map[string]any
+			if json.Unmarshal([]byte(want), &w) == nil && json.Unmarshal([]byte(got), &g) == nil && fmt.Sprint(w) == fmt.Sprint(g) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no heartbeat carried the AUTO_INCREMENT counters %s within 15s (last: %s)", want, got)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	nextSecond := func() {
+		time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second + 50*time.Millisecond)))
+	}
 	byPosition := func() myPoint {
-		time.Sleep(1200 * time.Millisecond)
+		syncHeartbeat()
 		s, pos := fingerprint()
 		return myPoint{state: s, to: []string{"--position", pos}}
 	}
 	// Commit stamps are whole seconds: a point by time lies in a second
-	// of its own (see myQuietPoint).
+	// with no commit of the workload (see myQuietPoint).
 	byTime := func() myPoint {
-		time.Sleep(1600 * time.Millisecond)
+		syncHeartbeat()
+		nextSecond()
 		at := time.Now().UTC()
 		s, _ := fingerprint()
-		time.Sleep(1600 * time.Millisecond)
+		nextSecond()
 		return myPoint{state: s, to: []string{"--time", at.Format(time.RFC3339Nano)}}
 	}
 	pick := rand.New(rand.NewPCG(seed, 0x3c6ef372fe94f82b)) // the test's own choices
@@ -152,7 +180,9 @@ func runMariaDBSeed(t *testing.T, src, other *testenv.MariaDB, seed uint64, n in
 	}
 	last := points[len(points)-1]
 	points = append(points, myPoint{state: last.state, to: []string{"--latest"}})
-	time.Sleep(1500 * time.Millisecond) // let the last segment close
+	// A heartbeat after the last point: a position at the very end of the
+	// archive is refused as after the restorable window (pitr.planIn).
+	time.Sleep(700 * time.Millisecond)
 	d.stop()
 	t.Logf("workload: %d statements, %d commits, %s", g.Stmts, g.Commits, time.Since(start).Round(time.Millisecond))
 
@@ -203,7 +233,7 @@ func runMariaDBSeed(t *testing.T, src, other *testenv.MariaDB, seed uint64, n in
 			t.Fatalf("fingerprint of the restore: %v", err)
 		}
 		if diff := p.state.Diff(got); len(diff) > 0 {
-			t.Errorf("restore %s into the %s differs from the source then:\n  %s", p.to, r.where, strings.Join(diff, "\n  "))
+			t.Errorf("restore %s into the %s differs from the source then:\n  %s\nrestore said:\n%s", p.to, r.where, strings.Join(diff, "\n  "), r.out)
 			if i >= len(points)-2 {
 				logRowDiffs(t, src, db, r.target, r.name, diff)
 			}

@@ -186,8 +186,8 @@ func (g *Gen) value(t *table, c *column) string {
 			}
 		default:
 			n = r.IntN(3000)
-			if r.IntN(8) == 0 && !g.small {
-				n = 100000 + r.IntN(200000)
+			if r.IntN(20) == 0 && !g.small {
+				n = 50000 + r.IntN(100000)
 			}
 		}
 		b := make([]byte, n)

@@ -336,3 +336,47 @@ func TestReplayStrict(t *testing.T) {
 		t.Fatalf("a UUID of 14 bytes replayed: %v, want an error naming its column", err)
 	}
 }
+
+// TestAutoIncrementNonASCIINames replays a heartbeat's AUTO_INCREMENT
+// counters for tables whose names are not ASCII: Finish sets each.
+func TestAutoIncrementNonASCIINames(t *testing.T) {
+	m := testenv.StartMariaDB(t)
+	ctx := context.Background()
+	root, err := m.RootConn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	query := func(q string) [][]string {
+		t.Helper()
+		rows, err := mysqlconn.QueryRows(root, q)
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		return rows
+	}
+	for _, q := range []string{"SET NAMES utf8mb4", "CREATE DATABASE dst", "CREATE TABLE dst.`Überweisung_1` (id INT AUTO_INCREMENT PRIMARY KEY)",
+		"CREATE TABLE dst.`处方` (id INT AUTO_INCREMENT PRIMARY KEY)", "CREATE TABLE dst.plain (id INT AUTO_INCREMENT PRIMARY KEY)"} {
+		query(q)
+	}
+	tg, err := Open(ctx, Config{DSN: m.DSN("dst") + "?tls=false"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close(ctx)
+	msg := &segment.Change{Op: segment.OpMessage, Prefix: capture.PrefixAutoIncrement, Transactional: true,
+		Content: []byte(`{"Überweisung_1": "296", "处方": "7", "plain": "5"}`)}
+	if err := tg.Apply(ctx, &segment.TxnInfo{ID: "0-1-1", Commit: time.Now()}, changesOf(msg)); err != nil {
+		t.Fatal(err)
+	}
+	if err := tg.Finish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, r := range query("SELECT TABLE_NAME, AUTO_INCREMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'dst'") {
+		got[r[0]] = r[1]
+	}
+	if want := map[string]string{"Überweisung_1": "296", "处方": "7", "plain": "5"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("AUTO_INCREMENT after Finish: %v, want %v", got, want)
+	}
+}
