@@ -380,3 +380,26 @@ func TestAutoIncrementNonASCIINames(t *testing.T) {
 		t.Errorf("AUTO_INCREMENT after Finish: %v, want %v", got, want)
 	}
 }
+
+// TestRestoreBaseExplicitTimestamps loads a dump line as mariadb-dump
+// writes it (SHOW CREATE TABLE: every default explicit) into a server
+// whose explicit_defaults_for_timestamp is off: a bare TIMESTAMP NOT NULL
+// must not gain DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP.
+func TestRestoreBaseExplicitTimestamps(t *testing.T) {
+	m := testenv.StartMariaDBWithOptions(t, "--explicit-defaults-for-timestamp=OFF")
+	ctx := context.Background()
+	m.Exec(t, "CREATE DATABASE dst")
+	tg, err := Open(ctx, Config{DSN: m.DSN("dst") + "?tls=false"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close(ctx)
+	if err := tg.RestoreBase(ctx, strings.NewReader("CREATE TABLE t (id INT PRIMARY KEY, ts TIMESTAMP(5) NOT NULL);\n")); err != nil {
+		t.Fatal(err)
+	}
+	r := m.Exec(t, "SHOW CREATE TABLE dst.t")
+	got, _ := r.GetString(0, 1)
+	if strings.Contains(got, "current_timestamp") {
+		t.Errorf("the dump's table came out as\n%s\nwant no implicit TIMESTAMP default", got)
+	}
+}
