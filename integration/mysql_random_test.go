@@ -24,6 +24,7 @@ var mariaDBFixedSeeds = []uint64{
 	2,
 	696309768, // rolled-back ids in a table named Überweisung_1: the latin1 heartbeat table garbled its name, AUTO_INCREMENT not restored (capture/mysql setupHeartbeat)
 	283289016, // FLOAT -3.4028234e38 replayed as -3.4028235e+38: out of range (pitr/mysql literal)
+	153069272, // DATETIME '7087-02-29' (ALLOW_INVALID_DATES) from the dump became a zero date (pitr/mysql dump sql_mode); ENUM member 🙂 from the dump became ? (README limit)
 	727849104, // a bare TIMESTAMP(5) NOT NULL from the dump gained DEFAULT CURRENT_TIMESTAMP on a server with explicit_defaults_for_timestamp off (pitr/mysql RestoreBase); a FLOAT from the dump kept 6 digits (README limit)
 }
 
@@ -146,7 +147,7 @@ func runMariaDBSeed(t *testing.T, src, other *testenv.MariaDB, seed uint64, n in
 		t.Helper()
 		deadline := time.Now().Add(15 * time.Second)
 		for {
-			want := myQueryString(t, oracle, "SELECT IFNULL(JSON_OBJECTAGG(TABLE_NAME, AUTO_INCREMENT), '{}') FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND AUTO_INCREMENT IS NOT NULL")
+			want := myQueryString(t, oracle, "SELECT IFNULL(JSON_OBJECTAGG(TABLE_NAME, CAST(AUTO_INCREMENT AS CHAR)), '{}') FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND AUTO_INCREMENT IS NOT NULL")
 			got := myQueryString(t, oracle, "SELECT IFNULL((SELECT auto_increment FROM rxvault.heartbeat WHERE db = DATABASE()), '')")
 			var w, g map[string]any
 			if json.Unmarshal([]byte(want), &w) == nil && json.Unmarshal([]byte(got), &g) == nil && fmt.Sprint(w) == fmt.Sprint(g) {

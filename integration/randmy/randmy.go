@@ -49,6 +49,11 @@ var skips = []skip{
 		reason: "the dump, and so the restore, holds a nearby float instead",
 	},
 	{
+		what:   "ENUM and SET members with characters outside the BMP (🙂) in tables created before the base backup",
+		limit:  "ENUM and SET members with characters outside the BMP (4-byte UTF-8, such as emoji) come out of a base backup as `?`",
+		reason: "the restored column's member, and so every value of it, differs",
+	},
+	{
 		what:   "statements that name another database, and DDL while the base backup runs",
 		limit:  "one database per agent; `mariadb-dump --single-transaction` is not isolated from DDL (ALTER, DROP, RENAME, TRUNCATE TABLE) run during the dump, so avoid DDL while a base backup runs.",
 		reason: "the workload runs DDL only after the agent logged its base backup stored",

@@ -403,3 +403,28 @@ func TestRestoreBaseExplicitTimestamps(t *testing.T) {
 		t.Errorf("the dump's table came out as\n%s\nwant no implicit TIMESTAMP default", got)
 	}
 }
+
+// TestRestoreBaseInvalidDates loads a dump, with mariadb-dump's header
+// sql_mode, holding a date the source stored under ALLOW_INVALID_DATES:
+// it must come back as it was, not as a zero date.
+func TestRestoreBaseInvalidDates(t *testing.T) {
+	m := testenv.StartMariaDB(t)
+	ctx := context.Background()
+	m.Exec(t, "CREATE DATABASE dst")
+	tg, err := Open(ctx, Config{DSN: m.DSN("dst") + "?tls=false"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close(ctx)
+	dump := "/*!40101 SET @OLD_SQL_MODE=@@SQL_MODE, SQL_MODE='NO_AUTO_VALUE_ON_ZERO' */;\n" +
+		"CREATE TABLE t (id INT PRIMARY KEY, d DATE, dt DATETIME(4));\n" +
+		"INSERT INTO `t` VALUES (1,'2023-02-30','7087-02-29 17:51:24.3101');\n" +
+		"/*!40101 SET SQL_MODE=@OLD_SQL_MODE */;\n"
+	if err := tg.RestoreBase(ctx, strings.NewReader(dump)); err != nil {
+		t.Fatal(err)
+	}
+	r := m.Exec(t, "SELECT CONCAT(d, ' ', dt) FROM dst.t")
+	if got, _ := r.GetString(0, 0); got != "2023-02-30 7087-02-29 17:51:24.3101" {
+		t.Errorf("restored %q, want the invalid dates the dump holds", got)
+	}
+}
