@@ -411,14 +411,30 @@ func (r *Reader) streamErr(err error) error {
 
 // setupHeartbeat creates rxvault's heartbeat table if it is missing. It
 // runs without a default database, so the statements are not taken for
-// DDL of the captured database.
+// DDL of the captured database. The table is utf8mb4 whatever the
+// server's default character set: it holds table names as JSON, read
+// back from the binlog as UTF-8 bytes. A table an older version created
+// in another character set (such as latin1, which cannot hold 处方 and
+// stores Ü in other bytes) is converted.
 func setupHeartbeat(c *client.Conn) error {
+	fail := func(err error) error {
+		return classify(fmt.Errorf("mysql capture: create the heartbeat table: %w; fix: GRANT CREATE, ALTER, INSERT, UPDATE ON %s.* TO the rxvault user", err, HeartbeatSchema))
+	}
 	for _, q := range []string{
-		"CREATE DATABASE IF NOT EXISTS " + HeartbeatSchema,
-		"CREATE TABLE IF NOT EXISTS " + HeartbeatSchema + ".heartbeat (db VARCHAR(64) NOT NULL PRIMARY KEY, at DATETIME(6) NOT NULL, auto_increment LONGTEXT NOT NULL) ENGINE=InnoDB",
+		"CREATE DATABASE IF NOT EXISTS " + HeartbeatSchema + " CHARACTER SET utf8mb4",
+		"CREATE TABLE IF NOT EXISTS " + HeartbeatSchema + ".heartbeat (db VARCHAR(64) NOT NULL PRIMARY KEY, at DATETIME(6) NOT NULL, auto_increment LONGTEXT NOT NULL) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
 	} {
 		if _, err := c.Execute(q); err != nil {
-			return classify(fmt.Errorf("mysql capture: create the heartbeat table: %w; fix: GRANT CREATE, INSERT, UPDATE ON %s.* TO the rxvault user", err, HeartbeatSchema))
+			return fail(err)
+		}
+	}
+	rows, err := mysqlconn.QueryRows(c, "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = '"+HeartbeatSchema+"' AND TABLE_NAME = 'heartbeat' AND CHARACTER_SET_NAME <> 'utf8mb4'")
+	if err != nil {
+		return fail(err)
+	}
+	if len(rows) == 1 && rows[0][0] != "0" {
+		if _, err := c.Execute("ALTER TABLE " + HeartbeatSchema + ".heartbeat CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"); err != nil {
+			return fail(err)
 		}
 	}
 	return nil

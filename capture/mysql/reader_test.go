@@ -437,6 +437,60 @@ func TestCaptureDDLAndHeartbeat(t *testing.T) {
 	}
 }
 
+// TestHeartbeatNonASCIINames checks that a heartbeat names tables whose
+// names latin1 cannot spell, or spells in other bytes than UTF-8, on a
+// server whose default character set is latin1, with the heartbeat table
+// left in latin1 by an older version: the counters of every table reach
+// the archive under its name.
+func TestHeartbeatNonASCIINames(t *testing.T) {
+	m, cfg := newServer(t)
+	c, err := m.RootConn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, q := range []string{
+		"SET NAMES utf8mb4",
+		// The heartbeat table as older versions created it: in the
+		// server's default character set, latin1.
+		"CREATE DATABASE rxvault",
+		"CREATE TABLE rxvault.heartbeat (db VARCHAR(64) NOT NULL PRIMARY KEY, at DATETIME(6) NOT NULL, auto_increment LONGTEXT NOT NULL) ENGINE=InnoDB",
+		"CREATE TABLE pharmacy.`Überweisung` (id INT AUTO_INCREMENT PRIMARY KEY)",
+		"CREATE TABLE pharmacy.`处方` (id INT AUTO_INCREMENT PRIMARY KEY)",
+		"INSERT INTO pharmacy.`Überweisung` VALUES (NULL)",
+		"INSERT INTO pharmacy.`处方` VALUES (NULL)",
+	} {
+		if _, err := c.Execute(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	run := start(t, cfg)
+	want := map[string]string{"Überweisung": "2", "处方": "2"}
+	var got map[string]string
+	deadline := time.Now().Add(20 * time.Second)
+	for fmt.Sprint(got) != fmt.Sprint(want) && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+		run.sink.mu.Lock()
+		for _, tx := range run.sink.txns {
+			for _, ch := range tx.Changes {
+				if ch.Prefix == capture.PrefixAutoIncrement {
+					got = nil
+					if err := json.Unmarshal(ch.Content, &got); err != nil {
+						t.Errorf("auto_increment message %q: %v", ch.Content, err)
+					}
+				}
+			}
+		}
+		run.sink.mu.Unlock()
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("last auto_increment message %q, want %q", got, want)
+	}
+	if err := run.stop(); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+}
+
 // TestResumeAndPurge acknowledges, restarts from the saved position with
 // nothing lost or doubled, then purges the binlog under a stopped reader:
 // the next open reports the stream lost and the one after starts anew.

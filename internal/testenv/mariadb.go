@@ -258,27 +258,20 @@ func (m *MariaDB) PID() int {
 	return m.proc.pid
 }
 
-// tmpDir makes the server's own temporary directory, so servers started
-// side by side never share /tmp's temporary tables and files.
-func (m *MariaDB) tmpDir() (string, error) {
-	dir := filepath.Join(m.dir, "tmp")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", fmt.Errorf("mariadb tmpdir: %w", err)
-	}
-	return dir, nil
-}
+// tmpDir is the server's own tmpdir: servers of other tests (in other
+// PID namespaces) sharing /tmp can name their temporary files alike, and
+// delete each other's.
+func (m *MariaDB) tmpDir() string { return filepath.Join(m.dir, "tmp") }
 
 func (m *MariaDB) installDB() error {
 	args := []string{"--no-defaults"} // must come first, or /etc/mysql/my.cnf is read
 	if os.Geteuid() == 0 {
 		args = append(args, "--user=root")
 	}
-	tmp, err := m.tmpDir()
-	if err != nil {
+	if err := os.MkdirAll(m.tmpDir(), 0o700); err != nil {
 		return err
 	}
-	// Options install-db does not know (--tmpdir) go to the bootstrap server.
-	args = append(args, "--datadir="+m.dataDir, "--basedir=/usr", "--tmpdir="+tmp,
+	args = append(args, "--datadir="+m.dataDir, "--basedir=/usr", "--tmpdir="+m.tmpDir(),
 		"--auth-root-authentication-method=normal", "--skip-test-db", "--skip-name-resolve")
 	cmd := exec.Command("mariadb-install-db", args...)
 	cmd.Dir = m.dir
@@ -306,7 +299,7 @@ func (m *MariaDB) start() error {
 	}
 	args = append(args,
 		"--datadir="+m.dataDir,
-		"--tmpdir="+filepath.Join(m.dir, "tmp"),
+		"--tmpdir="+m.tmpDir(),
 		"--port="+strconv.Itoa(m.Port),
 		"--bind-address=127.0.0.1",
 		"--socket="+m.Socket,

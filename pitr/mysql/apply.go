@@ -516,6 +516,18 @@ func appendLiteral(b []byte, c *segment.Column, v segment.Value) ([]byte, error)
 			}
 			return b, fmt.Errorf("column %s: malformed %s value", c.Name, c.Type)
 		}
+		if byte(c.TypeID) == gomysql.MYSQL_TYPE_FLOAT {
+			// The server reads a literal as a double and then rounds it
+			// to a float: a FLOAT's shortest text can lie beyond FLT_MAX
+			// (3.4028235e+38, refused as out of range) or round twice to
+			// another float. The float's exact value as a double's text
+			// round-trips.
+			f, err := strconv.ParseFloat(string(v.Data), 32)
+			if err != nil {
+				return b, fmt.Errorf("column %s: malformed %s value", c.Name, c.Type)
+			}
+			return strconv.AppendFloat(b, float64(float32(f)), 'g', -1, 64), nil
+		}
 		return append(b, v.Data...), nil
 	}
 	return b, fmt.Errorf("column %s: value kind %d does not come from MySQL sources", c.Name, v.Kind)

@@ -57,6 +57,15 @@ const (
 	evBody      // inside the section
 )
 
+// dumpSQLMode is the sql_mode line of mariadb-dump's (and mysqldump's)
+// header, under which the dump's rows load. Without ALLOW_INVALID_DATES a
+// date the source stored under it (2023-02-30) loads, with a warning, as
+// a zero date: the filter adds it. It allows nothing else.
+var (
+	dumpSQLMode             = []byte("/*!40101 SET @OLD_SQL_MODE=@@SQL_MODE, SQL_MODE='NO_AUTO_VALUE_ON_ZERO' */;\n")
+	dumpSQLModeInvalidDates = []byte("/*!40101 SET @OLD_SQL_MODE=@@SQL_MODE, SQL_MODE='NO_AUTO_VALUE_ON_ZERO,ALLOW_INVALID_DATES' */;\n")
+)
+
 func newEventsFilter(r io.Reader) *eventsFilter {
 	return &eventsFilter{r: bufio.NewReaderSize(r, 64<<10)}
 }
@@ -90,6 +99,9 @@ func (f *eventsFilter) next() {
 	f.midLine = len(piece) > 0 && piece[len(piece)-1] != '\n'
 	if lineStart && !f.midLine {
 		piece = unnameDatabase(piece)
+		if bytes.Equal(piece, dumpSQLMode) {
+			piece = dumpSQLModeInvalidDates
+		}
 	}
 	if lineStart {
 		f.route(piece)

@@ -21,6 +21,12 @@ func TestLiteral(t *testing.T) {
 		{col(gomysql.MYSQL_TYPE_LONGLONG), text("18446744073709551615"), "18446744073709551615"},
 		{col(gomysql.MYSQL_TYPE_LONG), text("-7"), "-7"},
 		{col(gomysql.MYSQL_TYPE_DOUBLE), text("2.5e-10"), "2.5e-10"},
+		// A FLOAT's shortest text is beyond FLT_MAX as a double, which the
+		// server refuses as out of range: its exact value is written.
+		{col(gomysql.MYSQL_TYPE_FLOAT), text("3.4028235e+38"), "3.4028234663852886e+38"},
+		{col(gomysql.MYSQL_TYPE_FLOAT), text("-3.4028235e+38"), "-3.4028234663852886e+38"},
+		{col(gomysql.MYSQL_TYPE_FLOAT), text("0.1"), "0.10000000149011612"},
+		{col(gomysql.MYSQL_TYPE_FLOAT), text("-0"), "-0"},
 		{col(gomysql.MYSQL_TYPE_NEWDECIMAL), text("-1.000000000000000000000000000001"), "'-1.000000000000000000000000000001'"},
 		{col(gomysql.MYSQL_TYPE_DATETIME2), text("2026-12-02 10:02:17.123456"), "'2026-12-02 10:02:17.123456'"},
 		{col(gomysql.MYSQL_TYPE_TIME2), text("-838:59:58.125"), "'-838:59:58.125'"},

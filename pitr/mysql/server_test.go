@@ -336,3 +336,95 @@ func TestReplayStrict(t *testing.T) {
 		t.Fatalf("a UUID of 14 bytes replayed: %v, want an error naming its column", err)
 	}
 }
+
+// TestAutoIncrementNonASCIINames replays a heartbeat's AUTO_INCREMENT
+// counters for tables whose names are not ASCII: Finish sets each.
+func TestAutoIncrementNonASCIINames(t *testing.T) {
+	m := testenv.StartMariaDB(t)
+	ctx := context.Background()
+	root, err := m.RootConn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	query := func(q string) [][]string {
+		t.Helper()
+		rows, err := mysqlconn.QueryRows(root, q)
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		return rows
+	}
+	for _, q := range []string{"SET NAMES utf8mb4", "CREATE DATABASE dst", "CREATE TABLE dst.`Überweisung_1` (id INT AUTO_INCREMENT PRIMARY KEY)",
+		"CREATE TABLE dst.`处方` (id INT AUTO_INCREMENT PRIMARY KEY)", "CREATE TABLE dst.plain (id INT AUTO_INCREMENT PRIMARY KEY)"} {
+		query(q)
+	}
+	tg, err := Open(ctx, Config{DSN: m.DSN("dst") + "?tls=false"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close(ctx)
+	msg := &segment.Change{Op: segment.OpMessage, Prefix: capture.PrefixAutoIncrement, Transactional: true,
+		Content: []byte(`{"Überweisung_1": "296", "处方": "7", "plain": "5"}`)}
+	if err := tg.Apply(ctx, &segment.TxnInfo{ID: "0-1-1", Commit: time.Now()}, changesOf(msg)); err != nil {
+		t.Fatal(err)
+	}
+	if err := tg.Finish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, r := range query("SELECT TABLE_NAME, AUTO_INCREMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'dst'") {
+		got[r[0]] = r[1]
+	}
+	if want := map[string]string{"Überweisung_1": "296", "处方": "7", "plain": "5"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("AUTO_INCREMENT after Finish: %v, want %v", got, want)
+	}
+}
+
+// TestRestoreBaseExplicitTimestamps loads a dump line as mariadb-dump
+// writes it (SHOW CREATE TABLE: every default explicit) into a server
+// whose explicit_defaults_for_timestamp is off: a bare TIMESTAMP NOT NULL
+// must not gain DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP.
+func TestRestoreBaseExplicitTimestamps(t *testing.T) {
+	m := testenv.StartMariaDBWithOptions(t, "--explicit-defaults-for-timestamp=OFF")
+	ctx := context.Background()
+	m.Exec(t, "CREATE DATABASE dst")
+	tg, err := Open(ctx, Config{DSN: m.DSN("dst") + "?tls=false"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close(ctx)
+	if err := tg.RestoreBase(ctx, strings.NewReader("CREATE TABLE t (id INT PRIMARY KEY, ts TIMESTAMP(5) NOT NULL);\n")); err != nil {
+		t.Fatal(err)
+	}
+	r := m.Exec(t, "SHOW CREATE TABLE dst.t")
+	got, _ := r.GetString(0, 1)
+	if strings.Contains(got, "current_timestamp") {
+		t.Errorf("the dump's table came out as\n%s\nwant no implicit TIMESTAMP default", got)
+	}
+}
+
+// TestRestoreBaseInvalidDates loads a dump, with mariadb-dump's header
+// sql_mode, holding a date the source stored under ALLOW_INVALID_DATES:
+// it must come back as it was, not as a zero date.
+func TestRestoreBaseInvalidDates(t *testing.T) {
+	m := testenv.StartMariaDB(t)
+	ctx := context.Background()
+	m.Exec(t, "CREATE DATABASE dst")
+	tg, err := Open(ctx, Config{DSN: m.DSN("dst") + "?tls=false"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close(ctx)
+	dump := "/*!40101 SET @OLD_SQL_MODE=@@SQL_MODE, SQL_MODE='NO_AUTO_VALUE_ON_ZERO' */;\n" +
+		"CREATE TABLE t (id INT PRIMARY KEY, d DATE, dt DATETIME(4));\n" +
+		"INSERT INTO `t` VALUES (1,'2023-02-30','7087-02-29 17:51:24.3101');\n" +
+		"/*!40101 SET SQL_MODE=@OLD_SQL_MODE */;\n"
+	if err := tg.RestoreBase(ctx, strings.NewReader(dump)); err != nil {
+		t.Fatal(err)
+	}
+	r := m.Exec(t, "SELECT CONCAT(d, ' ', dt) FROM dst.t")
+	if got, _ := r.GetString(0, 0); got != "2023-02-30 7087-02-29 17:51:24.3101" {
+		t.Errorf("restored %q, want the invalid dates the dump holds", got)
+	}
+}

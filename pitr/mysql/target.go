@@ -303,8 +303,22 @@ func (t *Target) CheckEmpty(ctx context.Context) error {
 // triggers aside (see the package documentation). On failure the target
 // holds part of the dump.
 func (t *Target) RestoreBase(ctx context.Context, dump io.Reader) error {
+	// The dump's tables are SHOW CREATE TABLE's, every default explicit:
+	// read with explicit_defaults_for_timestamp off, a bare TIMESTAMP
+	// NOT NULL would gain DEFAULT CURRENT_TIMESTAMP ON UPDATE ….
+	var extra []string
+	off, err := t.explicitTSDiffers(true)
+	if err != nil {
+		return err
+	}
+	if off {
+		extra = append(extra, "--init-command=SET SESSION explicit_defaults_for_timestamp = 1")
+	}
 	f := newEventsFilter(dump)
-	if err := t.runClient(ctx, f); err != nil {
+	if err := t.runClient(ctx, f, extra...); err != nil {
+		if off && strings.Contains(err.Error(), "explicit_defaults_for_timestamp") {
+			return fmt.Errorf("load the dump with %s: this server cannot set explicit_defaults_for_timestamp per session: %w; fix: restore into MariaDB 10.10+ or MySQL 8.0+, or a server started with explicit_defaults_for_timestamp = 1", t.client, err)
+		}
 		return fmt.Errorf("load the dump with %s: %w", t.client, err)
 	}
 	t.events = bytes.Clone(f.section())
@@ -339,10 +353,11 @@ func (t *Target) reselectDatabase() error {
 }
 
 // runClient runs SQL from in through the client program, in the target
-// database.
-func (t *Target) runClient(ctx context.Context, in io.Reader) error {
+// database, with extra client options.
+func (t *Target) runClient(ctx context.Context, in io.Reader, extra ...string) error {
 	args := []string{"--no-defaults", "--host=" + t.d.Host, "--port=" + strconv.Itoa(int(t.d.Port)), "--user=" + t.d.User,
 		"--protocol=TCP", "--default-character-set=utf8mb4", "--binary-mode", "--batch", "--database=" + t.d.DB}
+	args = append(args, extra...)
 	if t.d.TLS != nil {
 		args = append(args, "--ssl", "--ssl-verify-server-cert")
 		if t.d.TLSCA != "" {
