@@ -1,0 +1,241 @@
+package randpg
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// ddl returns one DDL transaction, sometimes followed in the same
+// transaction by row changes of the table it changed.
+func (g *Gen) ddl() Txn {
+	for range 10 {
+		tx, t, ok := g.ddlOnce()
+		if !ok {
+			continue
+		}
+		if t != nil && !tx.NoBlock && g.r.IntN(2) == 0 && slices.Contains(g.tables, t) {
+			if t.Kind != Partition || t.Parent.Method != "hash" {
+				tx.Stmts = append(tx.Stmts, g.insert(t, 1), g.update(t))
+			}
+		}
+		return tx
+	}
+	return Txn{What: "dml", Stmts: g.op()}
+}
+
+// columnTables lists the tables whose columns DDL may change: plain
+// tables and the roots of partitioned and inheritance families (which
+// pass the change on).
+func (g *Gen) columnTables() []*Table {
+	var out []*Table
+	for _, t := range g.tables {
+		if t.Kind == Plain || t.Kind == Partitioned || t.Kind == InhParent {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func (g *Gen) ddlOnce() (Txn, *Table, bool) {
+	cts := g.columnTables()
+	if len(cts) == 0 {
+		return g.createPlain(true), nil, true
+	}
+	t := cts[g.r.IntN(len(cts))]
+	alter := "ALTER TABLE " + t.Q() + " "
+	one := func(what, sql string) (Txn, *Table, bool) {
+		return Txn{What: "DDL: " + what, Stmts: []Stmt{{SQL: sql}}}, t, true
+	}
+	free := t.col(func(c *Column) bool { return !c.Key && !c.Fixed && !c.Gen && c.Identity == 0 })
+	switch g.r.IntN(16) {
+	case 0, 1: // add a column
+		c := g.newColumn(false)
+		for _, f := range t.family() {
+			f.Cols = append(f.Cols, c)
+		}
+		return one("add column", alter+"ADD COLUMN "+c.def())
+	case 2: // drop a column
+		if len(free) == 0 {
+			return Txn{}, nil, false
+		}
+		c := free[g.r.IntN(len(free))]
+		for _, f := range t.family() {
+			f.Cols = slices.DeleteFunc(f.Cols, func(x *Column) bool { return x == c })
+		}
+		return one("drop column", alter+"DROP COLUMN "+ident(c.Name))
+	case 3: // rename a column
+		c := t.Cols[g.r.IntN(len(t.Cols))]
+		old := c.Name
+		c.Name = g.name()
+		return one("rename column", alter+"RENAME COLUMN "+ident(old)+" TO "+ident(c.Name))
+	case 4, 5: // change a column's type
+		var cs []*Column
+		for _, c := range free {
+			if len(c.T.AlterTo) > 0 && c.Default == "" {
+				cs = append(cs, c)
+			}
+		}
+		if len(cs) == 0 {
+			return Txn{}, nil, false
+		}
+		c := cs[g.r.IntN(len(cs))]
+		to := g.byName[c.T.AlterTo[g.r.IntN(len(c.T.AlterTo))]]
+		if to == nil {
+			return Txn{}, nil, false
+		}
+		c.T = to
+		return one("alter column type", fmt.Sprintf("%sALTER COLUMN %s TYPE %s USING %s::%s", alter, ident(c.Name), to.SQL, ident(c.Name), to.SQL))
+	case 6: // defaults and NOT NULL
+		if len(free) == 0 {
+			return Txn{}, nil, false
+		}
+		c := free[g.r.IntN(len(free))]
+		if c.NotNull {
+			c.NotNull = false
+			return one("drop not null", alter+"ALTER COLUMN "+ident(c.Name)+" DROP NOT NULL")
+		}
+		if c.Default != "" {
+			c.Default = ""
+			return one("drop default", alter+"ALTER COLUMN "+ident(c.Name)+" DROP DEFAULT")
+		}
+		d := g.safeDefault(c.T)
+		if d == "" {
+			return Txn{}, nil, false
+		}
+		c.Default = d
+		return one("set default", alter+"ALTER COLUMN "+ident(c.Name)+" SET DEFAULT "+d)
+	case 7: // create a table
+		tx := g.createPlain(true)
+		return tx, g.tables[len(g.tables)-1], true
+	case 8: // drop a table
+		if t.Kind != Plain || len(g.columnTables()) < 3 {
+			return Txn{}, nil, false
+		}
+		g.dropTable(t)
+		return one("drop table", "DROP TABLE "+t.Q()+" CASCADE")
+	case 9: // rename a table
+		tt := g.tables[g.r.IntN(len(g.tables))]
+		old := tt.Q()
+		tt.Name = g.name()
+		return Txn{What: "DDL: rename table", Stmts: []Stmt{{SQL: "ALTER TABLE " + old + " RENAME TO " + ident(tt.Name)}}}, tt, true
+	case 10: // move a table to another schema
+		if t.Kind != Plain {
+			return Txn{}, nil, false
+		}
+		s := g.schema()
+		if s == t.Schema {
+			return Txn{}, nil, false
+		}
+		old := t.Q()
+		t.Schema = s
+		return one("set schema", "ALTER TABLE "+old+" SET SCHEMA "+ident(s))
+	case 11: // partitions
+		return g.partitionDDL()
+	case 12: // a new enum value
+		e := g.enums[g.r.IntN(len(g.enums))]
+		l := g.name()
+		sql := "ALTER TYPE " + e.q + " ADD VALUE " + lit(l)
+		if g.r.IntN(2) == 0 {
+			sql += " BEFORE " + lit(e.labels[g.r.IntN(len(e.labels))])
+		}
+		e.labels = append(e.labels, l)
+		return Txn{What: "DDL: alter type add value", Stmts: []Stmt{{SQL: sql}}}, nil, true
+	case 13: // an index
+		var cs []*Column
+		for _, c := range t.Cols {
+			if !c.T.NoEq && !strings.Contains(c.T.SQL, "[]") && (c.T.Big == nil || c.T.SQL == "jsonb") {
+				cs = append(cs, c)
+			}
+		}
+		if len(cs) == 0 {
+			return Txn{}, nil, false
+		}
+		c := cs[g.r.IntN(len(cs))]
+		using := ""
+		if c.T.SQL == "jsonb" || c.T.SQL == "tsvector" {
+			using = " USING gin"
+		}
+		if t.Kind == Plain && g.r.IntN(2) == 0 {
+			return Txn{What: "DDL: create index concurrently", NoBlock: true, Stmts: []Stmt{{SQL: fmt.Sprintf("CREATE INDEX CONCURRENTLY %s ON %s%s (%s)", ident(g.name()), t.Q(), using, ident(c.Name))}}}, t, true
+		}
+		return one("create index", fmt.Sprintf("CREATE INDEX %s ON %s%s (%s)", ident(g.name()), t.Q(), using, ident(c.Name)))
+	case 14: // replica identity of a keyed table
+		if t.Kind != Plain || t.key == keyNone {
+			return Txn{}, nil, false
+		}
+		t.full = !t.full
+		if t.full {
+			return one("replica identity full", alter+"REPLICA IDENTITY FULL")
+		}
+		return one("replica identity default", alter+"REPLICA IDENTITY DEFAULT")
+	default: // CREATE TABLE AS, then REPLICA IDENTITY FULL
+		if t.Kind != Plain {
+			return Txn{}, nil, false
+		}
+		n := &Table{Schema: g.schema(), Name: g.name(), Kind: Plain, key: keyNone, rows: t.rows}
+		for _, c := range t.Cols {
+			n.Cols = append(n.Cols, &Column{Name: c.Name, T: c.T})
+		}
+		g.tables = append(g.tables, n)
+		return Txn{What: "DDL: create table as", Stmts: []Stmt{
+			{SQL: fmt.Sprintf("CREATE TABLE %s AS SELECT * FROM ONLY %s", n.Q(), t.Q())},
+			{SQL: "ALTER TABLE " + n.Q() + " REPLICA IDENTITY FULL"},
+		}}, n, true
+	}
+}
+
+// dropTable removes t (and, by CASCADE, the foreign keys to it) from the
+// model.
+func (g *Gen) dropTable(t *Table) {
+	for _, f := range t.family() {
+		g.tables = slices.DeleteFunc(g.tables, func(x *Table) bool { return x == f })
+	}
+	if t.Parent != nil {
+		t.Parent.Children = slices.DeleteFunc(t.Parent.Children, func(x *Table) bool { return x == t })
+	}
+	for _, o := range g.tables {
+		for _, c := range o.Cols {
+			if c.Ref == t {
+				c.Ref = nil
+			}
+		}
+	}
+	g.dropped++
+}
+
+// partitionDDL adds a range partition or drops a range or list partition
+// (never the default one, nor a hash partition, which inserts need).
+func (g *Gen) partitionDDL() (Txn, *Table, bool) {
+	var roots []*Table
+	for _, t := range g.tables {
+		if t.Kind == Partitioned && t.Method != "hash" {
+			roots = append(roots, t)
+		}
+	}
+	if len(roots) == 0 {
+		return Txn{}, nil, false
+	}
+	root := roots[g.r.IntN(len(roots))]
+	if root.Method == "range" && g.r.IntN(2) == 0 {
+		hi := 0
+		for _, p := range root.Children {
+			hi = max(hi, p.hi)
+		}
+		lo := max(1000, (hi+999)/1000*1000)
+		s := g.addPartition(root, lo, lo+1000)
+		return Txn{What: "DDL: add partition", Stmts: []Stmt{s}}, root.Children[len(root.Children)-1], true
+	}
+	var ps []*Table
+	for _, p := range root.Children {
+		if p.list != nil || p.lo >= 0 && root.Method == "range" {
+			ps = append(ps, p)
+		}
+	}
+	if len(ps) < 2 {
+		return Txn{}, nil, false
+	}
+	p := ps[g.r.IntN(len(ps))]
+	g.dropTable(p)
+	return Txn{What: "DDL: drop partition", Stmts: []Stmt{{SQL: "DROP TABLE " + p.Q()}}}, nil, true
+}

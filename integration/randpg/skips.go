@@ -1,0 +1,46 @@
+package randpg
+
+// Skip is one thing the generator deliberately never produces, with the
+// README "Known limits" entry that allows it to.
+type Skip struct {
+	What   string // what the generator leaves out
+	Limit  string // the README limit, quoted (a distinctive part of it)
+	Reason string // how the generator avoids it
+}
+
+// Skips is the complete list of what the generator leaves out. Nothing
+// else may be skipped: anything rxvault cannot restore exactly must be a
+// README limit first. README_test.go-style checks in the battery verify
+// that every Limit is still in the README.
+var Skips = []Skip{
+	{
+		What:   "a query string that holds DDL and DML together",
+		Limit:  "A single query string that mixes DDL and DML",
+		Reason: "every statement is sent as its own query",
+	},
+	{
+		What:   "DDL whose result depends on the clock, randomness or the session's settings (ADD COLUMN … DEFAULT now(), ALTER COLUMN … TYPE timestamptz, literals in DDL that are not ISO)",
+		Limit:  "DDL that computes values is run again at restore",
+		Reason: "DDL defaults are constants written in setting-independent forms, and ALTER TYPE conversions never read TimeZone, DateStyle or IntervalStyle",
+	},
+	{
+		What:   "comparing a sequence at a point other than a quiet one (a nextval after the last heartbeat)",
+		Limit:  "Sequences restore to their value at the last heartbeat before the point",
+		Reason: "restore points are taken after several heartbeats with no workload",
+	},
+	{
+		What:   "roles, owners, grants and tablespaces",
+		Limit:  "Roles, ownership, grants and tablespaces are not restored",
+		Reason: "the oracle compares neither owners nor ACLs; the workload runs as one role",
+	},
+	{
+		What:   "unlogged tables and large objects",
+		Limit:  "PostgreSQL unlogged tables and large objects are not in the change stream",
+		Reason: "every table is logged; no large objects",
+	},
+	{
+		What:   "triggers set ENABLE ALWAYS or ENABLE REPLICA",
+		Limit:  "PostgreSQL triggers set ENABLE ALWAYS or ENABLE REPLICA fire during replay",
+		Reason: "no triggers",
+	},
+}
