@@ -465,7 +465,9 @@ func (g *Gen) createPlain(mid bool) Txn {
 	}
 	// A stored generated column.
 	if g.r.IntN(2) == 0 {
-		if src := t.col(func(c *Column) bool { return !c.Key && (c.T.SQL == "integer" || c.T.SQL == "bigint" || c.T.SQL == "smallint") }); len(src) > 0 {
+		if src := t.col(func(c *Column) bool {
+			return !c.Key && (c.T.SQL == "integer" || c.T.SQL == "bigint" || c.T.SQL == "smallint")
+		}); len(src) > 0 {
 			s := src[0]
 			s.Fixed = true
 			c := &Column{Name: g.name(), T: g.byName["numeric"], Gen: true}

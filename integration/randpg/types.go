@@ -403,7 +403,9 @@ func builtinTypes() []*Type {
 		{SQL: "tsvector", Val: func(g *Gen) string {
 			return cast(g.pick("a fat cat:1A sat:2B,3 'don''t':4", "", "'é漢字':1 x", g.plainWord()+":"+strconv.Itoa(1+g.r.IntN(99))), "tsvector")
 		}},
-		{SQL: "tsquery", Val: func(g *Gen) string { return cast(g.pick("fat & (rat | !cat)", "a:* <-> b", "'x y' <2> z:AB"), "tsquery") }},
+		{SQL: "tsquery", Val: func(g *Gen) string {
+			return cast(g.pick("fat & (rat | !cat)", "a:* <-> b", "'x y' <2> z:AB"), "tsquery")
+		}},
 		{SQL: "int4range", Val: func(g *Gen) string { return g.rangeLit("int4range", func() (string, string) { return g.intPair(50) }) }},
 		{SQL: "int8range", Val: func(g *Gen) string { return g.rangeLit("int8range", func() (string, string) { return g.intPair(1e6) }) }},
 		{SQL: "numrange", Val: func(g *Gen) string {
@@ -441,7 +443,9 @@ func builtinTypes() []*Type {
 		{SQL: "hstore", Ext: "hstore", Val: func(g *Gen) string {
 			return cast(g.pick(`"a"=>"1", "b"=>NULL`, ``, `"k y"=>"v\"q", "é"=>"漢"`, `"x"=>"`+g.plainWord()+`"`), "hstore")
 		}},
-		{SQL: "ltree", Ext: "ltree", Val: func(g *Gen) string { return cast(g.pick("Top.Science.Astronomy", "", "a", "Top."+g.plainWord()), "ltree") }},
+		{SQL: "ltree", Ext: "ltree", Val: func(g *Gen) string {
+			return cast(g.pick("Top.Science.Astronomy", "", "a", "Top."+g.plainWord()), "ltree")
+		}},
 		{SQL: "cube", Ext: "cube", Val: func(g *Gen) string { return cast(g.pick("(1,2),(3,4)", "(1e300)", "(-0.5, 2, 3)"), "cube") }},
 		{SQL: "seg", Ext: "seg", Val: func(g *Gen) string { return cast(g.pick("5.0 .. 7.0", "<1.5", "~6.30 .. 7.0", "1.5e3"), "seg") }},
 		{SQL: "ean13", Ext: "isn", Val: func(g *Gen) string { return cast(ean13("0"+g.digits(11)), "ean13") }},
