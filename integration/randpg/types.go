@@ -447,7 +447,7 @@ func builtinTypes() []*Type {
 			return cast(g.pick("Top.Science.Astronomy", "", "a", "Top."+g.plainWord()), "ltree")
 		}},
 		{SQL: "cube", Ext: "cube", Val: func(g *Gen) string { return cast(g.pick("(1,2),(3,4)", "(1e300)", "(-0.5, 2, 3)"), "cube") }},
-		{SQL: "seg", Ext: "seg", Val: func(g *Gen) string { return cast(g.pick("5.0 .. 7.0", "<1.5", "~6.30 .. 7.0", "1.5e3"), "seg") }},
+		{SQL: "seg", Ext: "seg", Val: func(g *Gen) string { return cast(g.pick("5.0 .. 7.0", "<1.5", "~6.3", "1.5e3", "6.25 .. 6.50"), "seg") }},
 		{SQL: "ean13", Ext: "isn", Val: func(g *Gen) string { return cast(ean13("0"+g.digits(11)), "ean13") }},
 		{SQL: "isbn13", Ext: "isn", Val: func(g *Gen) string { return cast(ean13("978"+g.digits(9)), "isbn13") }},
 	}

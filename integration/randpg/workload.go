@@ -337,10 +337,11 @@ func (g *Gen) updateKey(t *Table) (Stmt, bool) {
 		g.next++
 		var vals []string
 		switch k {
-		case keyIdentity:
-			vals = keyLits(keyBigint, n)
-		case keySerial:
-			vals = []string{strconv.FormatInt(1_000_000_000+n, 10)}
+		case keyIdentity, keySerial:
+			// Below the sequence: a value above it would raise the
+			// restored sequence to the column's maximum (README: "except
+			// through the owned-column floor").
+			vals = []string{strconv.FormatInt(-n, 10)}
 		default:
 			vals = keyLits(k, n)
 		}

@@ -1,0 +1,296 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/rxvault/rxvault/integration/randpg"
+	"github.com/rxvault/rxvault/internal/testenv"
+)
+
+// randPGFixedSeeds are the seeds `make test` runs: every seed that found a
+// defect (kept once the defect is fixed), then a few fixed ones.
+var randPGFixedSeeds = []uint64{
+	// regression seeds
+	// fixed ones
+	1, 2,
+}
+
+// randPGPhases and randPGTxns size one seed: a quiet point after each of
+// randPGPhases phases of randPGTxns transactions.
+const (
+	randPGPhases = 3
+	randPGTxns   = 25
+)
+
+// randPGSeeds returns the seeds to run: RXVAULT_SEED alone if set, else
+// fixed, then RXVAULT_SOAK_SEEDS seeds drawn from the clock.
+func randPGSeeds(t *testing.T, fixed []uint64) []uint64 {
+	t.Helper()
+	if s := os.Getenv("RXVAULT_SEED"); s != "" {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("RXVAULT_SEED=%q: not a seed; fix: give a number, as a failing seed prints it", s)
+		}
+		return []uint64{n}
+	}
+	seeds := slices.Clone(fixed)
+	if s := os.Getenv("RXVAULT_SOAK_SEEDS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			t.Fatalf("RXVAULT_SOAK_SEEDS=%q: not a count; fix: give a number of seeds, e.g. 200", s)
+		}
+		r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(os.Getpid())))
+		for range n {
+			seeds = append(seeds, r.Uint64N(1_000_000_000))
+		}
+	}
+	return seeds
+}
+
+// TestRandomizedPostgres is the randomized exactness battery for
+// PostgreSQL. Each seed (a subtest seed=N) generates a schema and a
+// workload (package randpg), runs the workload under the real agent,
+// records quiet points, and restores each into a new database whose
+// session defaults differ from the source's; every restore must equal
+// the source at its point by the SQL fingerprint (rows, table
+// definitions, types, sequences). One server serves every seed, each in
+// its own databases and slot.
+func TestRandomizedPostgres(t *testing.T) {
+	seeds := randPGSeeds(t, randPGFixedSeeds)
+	pg := testenv.StartPostgres(t)
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, pg.DSN("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	// Transactions over 64 kB are streamed before they commit, so the
+	// large ones (and their rolled back savepoints) take that path.
+	for _, q := range []string{"ALTER SYSTEM SET logical_decoding_work_mem = '64kB'", "SELECT pg_reload_conf()"} {
+		if _, err := admin.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, seed := range seeds {
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			t.Cleanup(func() {
+				if t.Failed() {
+					t.Logf("seed %d failed; replay it: make soak SEED=%d (or RXVAULT_SEED=%d go test -count=1 -run 'TestRandomizedPostgres' ./integration/)", seed, seed, seed)
+				}
+			})
+			randPGSeed(t, pg, admin, seed, i)
+		})
+	}
+}
+
+// randPGPoint is a quiet point: its time, an LSN past it, and the source's
+// fingerprint then.
+type randPGPoint struct {
+	at    time.Time
+	lsn   string
+	print randpg.Print
+}
+
+func randPGSeed(t *testing.T, pg *testenv.Postgres, admin *pgx.Conn, seed uint64, idx int) {
+	ctx := context.Background()
+	start := time.Now()
+	g := randpg.New(seed)
+	src := fmt.Sprintf("src_%d_%d", idx, seed)
+	slot := fmt.Sprintf("rxv_%d", idx)
+	dbs := []string{src}
+	t.Cleanup(func() { randPGDrop(t, admin, slot, dbs) })
+	dsn := pg.CreateDatabase(t, src)
+	for _, s := range g.SourceSettings() {
+		if _, err := admin.Exec(ctx, s.AlterDatabase(src)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	oracle, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer oracle.Close(ctx)
+	txns := 0
+	run := func(txs []randpg.Txn) {
+		t.Helper()
+		for _, tx := range txs {
+			t0 := time.Now()
+			if err := randpg.Run(ctx, conn.PgConn(), tx); err != nil {
+				t.Fatalf("seed %d, transaction %d: %v", seed, txns, err)
+			}
+			if d := time.Since(t0); d > 300*time.Millisecond {
+				t.Logf("slow: transaction %d (%s) took %s", txns, tx.What, d.Round(time.Millisecond))
+			}
+			txns++
+		}
+	}
+	run(g.Schema())
+	run(g.Populate())
+
+	d := newDeployment(t, dsn, []string{"file://" + t.TempDir()}, nil,
+		"source.slot="+slot, "segment.max_bytes=1MiB")
+	d.start()
+	d.waitLog("base backup stored", 60*time.Second)
+	var points []randPGPoint
+	t.Logf("seed %d: schema and agent ready after %s", seed, time.Since(start).Round(time.Millisecond))
+	for range randPGPhases {
+		t0 := time.Now()
+		run(g.Workload(randPGTxns))
+		t1 := time.Now()
+		points = append(points, randPGQuiet(t, oracle))
+		t.Logf("seed %d: phase: workload %s, quiet point %s", seed, t1.Sub(t0).Round(time.Millisecond), time.Since(t1).Round(time.Millisecond))
+	}
+	t2 := time.Now()
+	d.stop()
+	t.Logf("seed %d: agent stopped in %s", seed, time.Since(t2).Round(time.Millisecond))
+	t.Logf("seed %d: %d transactions, extensions %v, workload done in %s", seed, txns, g.Extensions(), time.Since(start).Round(time.Millisecond))
+
+	for i, p := range points {
+		target := fmt.Sprintf("dst_%d_%d_%d", idx, seed, i)
+		dbs = append(dbs, target)
+		tdsn := pg.CreateDatabase(t, target)
+		settings := g.TargetSettings()
+		for _, s := range settings {
+			if _, err := admin.Exec(ctx, s.AlterDatabase(target)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		args := []string{"restore", "--time", p.at.Format(time.RFC3339Nano)}
+		how := "--time " + p.at.Format(time.RFC3339Nano)
+		switch {
+		case i == len(points)-1:
+			args, how = []string{"restore", "--latest"}, "--latest"
+		case i == 1:
+			args, how = []string{"restore", "--lsn", p.lsn}, "--lsn "+p.lsn
+		}
+		t3 := time.Now()
+		code, out, errOut := d.cmd(append(args, "--target", tdsn, "--identity", d.identity)...)
+		t.Logf("seed %d: restore %s took %s", seed, how, time.Since(t3).Round(time.Millisecond))
+		if code != 0 {
+			t.Errorf("seed %d: restore %s into a target with %v: exit %d\n%s%s", seed, how, settings, code, out, errOut)
+			continue
+		}
+		tconn, err := pgx.Connect(ctx, tdsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := randpg.Fingerprint(ctx, tconn)
+		if err != nil {
+			tconn.Close(ctx)
+			t.Fatal(err)
+		}
+		if diff := p.print.Diff(got); len(diff) > 0 {
+			t.Errorf("seed %d: restore %s (target settings %v) differs from the source:\n  %s", seed, how, settings, strings.Join(diff, "\n  "))
+			var live *pgx.Conn
+			if i == len(points)-1 {
+				live = oracle // the source has not changed since
+			}
+			randPGExplain(t, live, tconn, diff)
+		}
+		tconn.Close(ctx)
+	}
+	t.Logf("seed %d: done in %s", seed, time.Since(start).Round(time.Millisecond))
+}
+
+// randPGQuiet records a quiet point: it waits for heartbeats (500 ms
+// apart; the last one, carrying the sequences, must commit after the last
+// workload transaction and before the point), then fingerprints the
+// source in one snapshot.
+func randPGQuiet(t *testing.T, oracle *pgx.Conn) randPGPoint {
+	t.Helper()
+	ctx := context.Background()
+	time.Sleep(1200 * time.Millisecond)
+	at := time.Now().UTC()
+	p, err := randpg.Fingerprint(ctx, oracle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lsn string
+	if err := oracle.QueryRow(ctx, "SELECT pg_current_wal_lsn()::text").Scan(&lsn); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	return randPGPoint{at: at, lsn: lsn, print: p}
+}
+
+// randPGExplain logs the rows of the tables whose rows differ (the data is
+// generated, not patients'): the restored rows, or, when the source still
+// stands at the point (live is set), the rows only one side has.
+func randPGExplain(t *testing.T, live, conn *pgx.Conn, diff []string) {
+	ctx := context.Background()
+	for _, line := range diff {
+		key, _, _ := strings.Cut(line, ":")
+		name, ok := strings.CutPrefix(key, "table ")
+		if !ok || !strings.HasSuffix(name, " rows") {
+			continue
+		}
+		name = strings.TrimSuffix(name, " rows")
+		rows, err := randpg.RowTexts(ctx, conn, name, 400)
+		if err != nil {
+			t.Logf("rows of %s: %v", name, err)
+			continue
+		}
+		if live != nil {
+			src, err := randpg.RowTexts(ctx, live, name, 400)
+			if err != nil {
+				t.Logf("source rows of %s: %v", name, err)
+				continue
+			}
+			var only []string
+			for _, r := range src {
+				if !slices.Contains(rows, r) {
+					only = append(only, "source only:   "+r)
+				}
+			}
+			for _, r := range rows {
+				if !slices.Contains(src, r) {
+					only = append(only, "restored only: "+r)
+				}
+			}
+			t.Logf("rows of %s that differ:\n  %s", name, strings.Join(only, "\n  "))
+			continue
+		}
+		if len(rows) > 40 {
+			rows = rows[:40]
+		}
+		t.Logf("restored rows of %s (first %d):\n  %s", name, len(rows), strings.Join(rows, "\n  "))
+	}
+}
+
+// randPGDrop drops a seed's slot and databases, so that the shared server
+// stays small across seeds.
+func randPGDrop(t *testing.T, admin *pgx.Conn, slot string, dbs []string) {
+	ctx := context.Background()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		_, err := admin.Exec(ctx, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1", slot)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("drop slot %s: %v", slot, err)
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for _, db := range dbs {
+		if _, err := admin.Exec(ctx, `DROP DATABASE IF EXISTS "`+db+`" WITH (FORCE)`); err != nil {
+			t.Errorf("drop database %s: %v", db, err)
+		}
+	}
+}
