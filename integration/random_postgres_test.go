@@ -29,7 +29,7 @@ var randPGFixedSeeds = []uint64{
 // randPGPhases phases of randPGTxns transactions.
 const (
 	randPGPhases = 3
-	randPGTxns   = 25
+	randPGTxns   = 50
 )
 
 // randPGSeeds returns the seeds to run: RXVAULT_SEED alone if set, else

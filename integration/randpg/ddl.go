@@ -48,7 +48,44 @@ func (g *Gen) ddlOnce() (Txn, *Table, bool) {
 		return Txn{What: "DDL: " + what, Stmts: []Stmt{{SQL: sql}}}, t, true
 	}
 	free := t.col(func(c *Column) bool { return !c.Key && !c.Fixed && !c.Gen && c.Identity == 0 })
-	switch g.r.IntN(16) {
+	switch g.r.IntN(19) {
+	case 16: // sequences
+		q := g.seqs[g.r.IntN(len(g.seqs))]
+		switch g.r.IntN(3) {
+		case 0:
+			q.restart += 37
+			return Txn{What: "DDL: restart sequence", Stmts: []Stmt{{SQL: fmt.Sprintf("ALTER SEQUENCE %s RESTART WITH %d", q.Q(), q.restart)}}}, nil, true
+		case 1:
+			return Txn{What: "DDL: alter sequence", Stmts: []Stmt{{SQL: fmt.Sprintf("ALTER SEQUENCE %s INCREMENT BY %s", q.Q(), g.pick("-7", "3", "-1"))}}}, nil, true
+		}
+		old := q.Q()
+		q.name = g.name()
+		return Txn{What: "DDL: rename sequence", Stmts: []Stmt{{SQL: "ALTER SEQUENCE " + old + " RENAME TO " + ident(q.name)}}}, nil, true
+	case 17: // restart an identity
+		for _, c := range t.Cols {
+			if c.Identity != 0 {
+				g.next += 100_000
+				return one("restart identity", fmt.Sprintf("%sALTER COLUMN %s RESTART WITH %d", alter, ident(c.Name), 10_000_000+g.next))
+			}
+		}
+		return Txn{}, nil, false
+	case 18: // add a stored generated column
+		var src *Column
+		for _, c := range free {
+			if c.T.SQL == "integer" || c.T.SQL == "bigint" || c.T.SQL == "smallint" {
+				src = c
+				break
+			}
+		}
+		if src == nil {
+			return Txn{}, nil, false
+		}
+		src.Fixed = true
+		c := &Column{Name: g.name(), T: g.byName["numeric"], Gen: true}
+		for _, f := range t.family() {
+			f.Cols = append(f.Cols, c)
+		}
+		return one("add generated column", fmt.Sprintf("%sADD COLUMN %s numeric GENERATED ALWAYS AS (coalesce(%s, 0)::numeric * 3 - 1) STORED", alter, ident(c.Name), ident(src.Name)))
 	case 0, 1: // add a column
 		c := g.newColumn(false)
 		for _, f := range t.family() {

@@ -153,8 +153,18 @@ type Gen struct {
 	schemas []string
 	tables  []*Table
 	enums   []*enumType
+	seqs    []*sequence
 	dropped int // tables dropped, for messages
 }
+
+// sequence is a standalone sequence: it counts down by 7 and cycles, so
+// nextval and setval never fail.
+type sequence struct {
+	schema, name string
+	restart      int // the next RESTART WITH value
+}
+
+func (q *sequence) Q() string { return ident(q.schema) + "." + ident(q.name) }
 
 type enumType struct {
 	q      string // qualified, quoted
@@ -218,6 +228,10 @@ func (g *Gen) Schema() []Txn {
 		out = append(out, Txn{What: "create schema", Stmts: []Stmt{{SQL: "CREATE SCHEMA " + ident(s)}}})
 	}
 	out = append(out, g.userTypes()...)
+	q := &sequence{schema: g.schema(), name: g.name(), restart: -500}
+	g.seqs = append(g.seqs, q)
+	out = append(out, Txn{What: "create sequence", Stmts: []Stmt{{SQL: "CREATE SEQUENCE " + q.Q() +
+		" AS bigint INCREMENT BY -7 MINVALUE -1000000 MAXVALUE 1000 START WITH 3 CYCLE"}}})
 
 	nPlain := 2 + g.r.IntN(3)
 	for range nPlain {

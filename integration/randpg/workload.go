@@ -123,7 +123,20 @@ func (g *Gen) op() []Stmt {
 			return []Stmt{s}
 		}
 	case p < 96:
-		return []Stmt{g.truncate(t)}
+		// Deferred checks pending on a table make TRUNCATE fail: run them
+		// first (every op leaves the constraints satisfied).
+		return []Stmt{{SQL: "SET CONSTRAINTS ALL IMMEDIATE"}, g.truncate(t), {SQL: "SET CONSTRAINTS ALL DEFERRED"}}
+	case p < 98 && len(g.seqs) > 0:
+		q := g.seqs[g.r.IntN(len(g.seqs))]
+		if g.r.IntN(3) == 0 {
+			return []Stmt{{SQL: fmt.Sprintf("SELECT setval(%s, %d, %t)", lit(q.Q()), g.r.IntN(10000)-9000, g.r.IntN(2) == 0)}}
+		}
+		return []Stmt{{SQL: fmt.Sprintf("SELECT nextval(%s)", lit(q.Q()))}}
+	case p < 99:
+		if cs := updatable(t); len(cs) > 0 { // an update that changes nothing
+			c := cs[g.r.IntN(len(cs))]
+			return []Stmt{{SQL: fmt.Sprintf("UPDATE %s SET %s = %s WHERE %s", t.Q(), ident(c.Name), ident(c.Name), g.where(t, 2))}}
+		}
 	}
 	return []Stmt{g.update(t)}
 }
@@ -297,22 +310,24 @@ func (g *Gen) update(t *Table) Stmt {
 			continue
 		}
 		seen[c] = true
-		var v string
-		switch {
-		case c.Ref != nil:
-			v = g.refValue(c)
-		case c.T.SQL == "text" && g.r.IntN(3) == 0:
-			v = "coalesce(" + ident(c.Name) + ", '') || " + lit(g.str(2))
-		default:
-			v = g.value(c)
-		}
-		sets = append(sets, ident(c.Name)+" = "+v)
+		sets = append(sets, ident(c.Name)+" = "+g.newValue(c))
 	}
 	if len(sets) == 0 {
 		c := cols[0]
-		sets = append(sets, ident(c.Name)+" = "+g.value(c))
+		sets = append(sets, ident(c.Name)+" = "+g.newValue(c))
 	}
 	return Stmt{SQL: fmt.Sprintf("UPDATE %s SET %s WHERE %s", t.Q(), strings.Join(sets, ", "), g.where(t, 1+g.r.IntN(3)))}
+}
+
+// newValue returns the expression an update sets column c to.
+func (g *Gen) newValue(c *Column) string {
+	switch {
+	case c.Ref != nil:
+		return g.refValue(c)
+	case c.T.SQL == "text" && g.r.IntN(3) == 0:
+		return "coalesce(" + ident(c.Name) + ", '') || " + lit(g.str(2))
+	}
+	return g.value(c)
 }
 
 // updateKey changes one row's primary key (or partition key, moving it to
@@ -368,6 +383,9 @@ func (g *Gen) duplicate(t *Table) ([]Stmt, bool) {
 		return nil, false
 	}
 	cols := t.col(func(c *Column) bool { return !c.Gen && c.Identity == 0 })
+	if len(cols) == 0 {
+		return nil, false
+	}
 	var names []string
 	for _, c := range cols {
 		names = append(names, ident(c.Name))
@@ -383,7 +401,7 @@ func (g *Gen) duplicate(t *Table) ([]Stmt, bool) {
 	}
 	if up := updatable(t); len(up) > 0 {
 		c := up[g.r.IntN(len(up))]
-		ss = append(ss, Stmt{SQL: fmt.Sprintf("UPDATE ONLY %s SET %s = %s WHERE ctid = %s", t.Q(), ident(c.Name), g.value(c), pick)})
+		ss = append(ss, Stmt{SQL: fmt.Sprintf("UPDATE ONLY %s SET %s = %s WHERE ctid = %s", t.Q(), ident(c.Name), g.newValue(c), pick)})
 	}
 	return ss, true
 }
@@ -505,10 +523,20 @@ func (g *Gen) bulk() Txn {
 		}
 		tx.Stmts = append(tx.Stmts, Stmt{SQL: `ROLLBACK TO SAVEPOINT "bulk"`})
 	}
+	if (t.Kind == Plain || t.Kind == Partitioned || t.Kind == InhParent) && g.r.IntN(3) == 0 {
+		// DDL in the middle of a transaction the server streams: the
+		// relation changes between its changes.
+		c := g.newColumn(false)
+		for _, f := range t.family() {
+			f.Cols = append(f.Cols, c)
+		}
+		tx.Stmts = append(tx.Stmts, Stmt{SQL: "SET CONSTRAINTS ALL IMMEDIATE"}, // no trigger events may be pending
+			Stmt{SQL: "ALTER TABLE " + t.Q() + " ADD COLUMN " + c.def()}, g.bulkInsert(t, 50+g.r.IntN(200)), g.update(t))
+	}
 	if up := updatable(t); len(up) > 0 && g.r.IntN(2) == 0 {
 		c := up[g.r.IntN(len(up))]
-		if c.T.Big == nil && c.Ref == nil {
-			tx.Stmts = append(tx.Stmts, Stmt{SQL: fmt.Sprintf("UPDATE %s SET %s = %s", t.Q(), ident(c.Name), g.value(c))})
+		if c.T.Big == nil {
+			tx.Stmts = append(tx.Stmts, Stmt{SQL: fmt.Sprintf("UPDATE %s SET %s = %s", t.Q(), ident(c.Name), g.newValue(c))})
 		}
 	}
 	return tx
