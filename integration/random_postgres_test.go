@@ -1,13 +1,17 @@
 package integration
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -160,32 +164,51 @@ func randPGSeed(t *testing.T, pg *testenv.Postgres, admin *pgx.Conn, seed uint64
 	t.Logf("seed %d: agent stopped in %s", seed, time.Since(t2).Round(time.Millisecond))
 	t.Logf("seed %d: %d transactions, extensions %v, workload done in %s", seed, txns, g.Extensions(), time.Since(start).Round(time.Millisecond))
 
+	// The restores run side by side (each waits on the server most of
+	// the time), then each target is compared with its point.
+	type job struct {
+		p        randPGPoint
+		dsn, how string
+		args     []string
+		settings []randpg.Setting
+		res      randPGResult
+		last     bool
+	}
+	jobs := make([]*job, len(points))
 	for i, p := range points {
 		target := fmt.Sprintf("dst_%d_%d_%d", idx, seed, i)
 		dbs = append(dbs, target)
-		tdsn := pg.CreateDatabase(t, target)
-		settings := g.TargetSettings()
-		for _, s := range settings {
+		j := &job{p: p, dsn: pg.CreateDatabase(t, target), settings: g.TargetSettings(), last: i == len(points)-1}
+		for _, s := range j.settings {
 			if _, err := admin.Exec(ctx, s.AlterDatabase(target)); err != nil {
 				t.Fatal(err)
 			}
 		}
-		args := []string{"restore", "--time", p.at.Format(time.RFC3339Nano)}
-		how := "--time " + p.at.Format(time.RFC3339Nano)
 		switch {
-		case i == len(points)-1:
-			args, how = []string{"restore", "--latest"}, "--latest"
+		case j.last:
+			j.args, j.how = []string{"--latest"}, "--latest"
 		case i == 1:
-			args, how = []string{"restore", "--lsn", p.lsn}, "--lsn "+p.lsn
+			j.args, j.how = []string{"--lsn", p.lsn}, "--lsn "+p.lsn
+		default:
+			j.args, j.how = []string{"--time", p.at.Format(time.RFC3339Nano)}, "--time "+p.at.Format(time.RFC3339Nano)
 		}
-		t3 := time.Now()
-		code, out, errOut := d.cmd(append(args, "--target", tdsn, "--identity", d.identity)...)
-		t.Logf("seed %d: restore %s took %s", seed, how, time.Since(t3).Round(time.Millisecond))
-		if code != 0 {
-			t.Errorf("seed %d: restore %s into a target with %v: exit %d\n%s%s", seed, how, settings, code, out, errOut)
+		jobs[i] = j
+	}
+	t3 := time.Now()
+	var wg sync.WaitGroup
+	for _, j := range jobs {
+		wg.Go(func() {
+			j.res = randPGRestore(d, append(append([]string{"restore"}, j.args...), "--target", j.dsn, "--identity", d.identity))
+		})
+	}
+	wg.Wait()
+	t.Logf("seed %d: %d restores took %s", seed, len(jobs), time.Since(t3).Round(time.Millisecond))
+	for _, j := range jobs {
+		if j.res.err != nil || j.res.code != 0 {
+			t.Errorf("seed %d: restore %s into a target with %v: exit %d (%v)\n%s%s", seed, j.how, j.settings, j.res.code, j.res.err, j.res.out, j.res.errOut)
 			continue
 		}
-		tconn, err := pgx.Connect(ctx, tdsn)
+		tconn, err := pgx.Connect(ctx, j.dsn)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -194,10 +217,10 @@ func randPGSeed(t *testing.T, pg *testenv.Postgres, admin *pgx.Conn, seed uint64
 			tconn.Close(ctx)
 			t.Fatal(err)
 		}
-		if diff := p.print.Diff(got); len(diff) > 0 {
-			t.Errorf("seed %d: restore %s (target settings %v) differs from the source:\n  %s", seed, how, settings, strings.Join(diff, "\n  "))
+		if diff := j.p.print.Diff(got); len(diff) > 0 {
+			t.Errorf("seed %d: restore %s (target settings %v) differs from the source:\n  %s", seed, j.how, j.settings, strings.Join(diff, "\n  "))
 			var live *pgx.Conn
-			if i == len(points)-1 {
+			if j.last {
 				live = oracle // the source has not changed since
 			}
 			randPGExplain(t, live, tconn, diff)
@@ -205,6 +228,31 @@ func randPGSeed(t *testing.T, pg *testenv.Postgres, admin *pgx.Conn, seed uint64
 		tconn.Close(ctx)
 	}
 	t.Logf("seed %d: done in %s", seed, time.Since(start).Round(time.Millisecond))
+}
+
+// randPGResult is how one rxvault command ended.
+type randPGResult struct {
+	code        int
+	out, errOut string
+	err         error // the command could not run
+}
+
+// randPGRestore runs one rxvault command of deployment d to completion; it
+// may run on any goroutine.
+func randPGRestore(d *deployment, args []string) randPGResult {
+	c := exec.Command(d.bin, append([]string{"--config", d.config}, args...)...)
+	c.Env = append(os.Environ(), d.env...)
+	var out, errOut bytes.Buffer
+	c.Stdout, c.Stderr = &out, &errOut
+	err := c.Run()
+	r := randPGResult{out: out.String(), errOut: errOut.String()}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		r.code = ee.ExitCode()
+	} else {
+		r.err = err
+	}
+	return r
 }
 
 // randPGQuiet records a quiet point: it waits for heartbeats (500 ms

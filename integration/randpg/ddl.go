@@ -102,6 +102,9 @@ func (g *Gen) ddlOnce() (Txn, *Table, bool) {
 		}
 		return one("drop column", alter+"DROP COLUMN "+ident(c.Name))
 	case 3: // rename a column
+		if len(t.Cols) == 0 {
+			return Txn{}, nil, false
+		}
 		c := t.Cols[g.r.IntN(len(t.Cols))]
 		old := c.Name
 		c.Name = g.name()
@@ -189,6 +192,7 @@ func (g *Gen) ddlOnce() (Txn, *Table, bool) {
 			return Txn{}, nil, false
 		}
 		c := cs[g.r.IntN(len(cs))]
+		c.Fixed = true // its type stays one that fits the index
 		using := ""
 		if c.T.SQL == "jsonb" || c.T.SQL == "tsvector" {
 			using = " USING gin"
@@ -260,6 +264,9 @@ func (g *Gen) partitionDDL() (Txn, *Table, bool) {
 			hi = max(hi, p.hi)
 		}
 		lo := max(1000, (hi+999)/1000*1000)
+		if g.r.IntN(2) == 0 && !slices.ContainsFunc(root.Cols, func(c *Column) bool { return c.Gen }) {
+			return g.attachPartition(root, lo, lo+1000), root.Children[len(root.Children)-1], true
+		}
 		s := g.addPartition(root, lo, lo+1000)
 		return Txn{What: "DDL: add partition", Stmts: []Stmt{s}}, root.Children[len(root.Children)-1], true
 	}
@@ -275,4 +282,29 @@ func (g *Gen) partitionDDL() (Txn, *Table, bool) {
 	p := ps[g.r.IntN(len(ps))]
 	g.dropTable(p)
 	return Txn{What: "DDL: drop partition", Stmts: []Stmt{{SQL: "DROP TABLE " + p.Q()}}}, nil, true
+}
+
+// attachPartition creates a table whose columns are in another order than
+// root's, with a dropped column among them (so its attribute numbers
+// differ from the root's), and attaches it as the range partition
+// [lo, hi).
+func (g *Gen) attachPartition(root *Table, lo, hi int) Txn {
+	p := &Table{Schema: g.schema(), Name: g.name(), Kind: Partition, key: root.key, Parent: root, Cols: slices.Clone(root.Cols), lo: lo, hi: hi}
+	gone := g.name()
+	defs := []string{ident(gone) + " integer"}
+	for i := len(root.Cols) - 1; i >= 0; i-- {
+		c := root.Cols[i]
+		d := ident(c.Name) + " " + c.T.SQL
+		if c.NotNull {
+			d += " NOT NULL"
+		}
+		defs = append(defs, d)
+	}
+	root.Children = append(root.Children, p)
+	g.tables = append(g.tables, p)
+	return Txn{What: "DDL: attach partition", Stmts: []Stmt{
+		{SQL: fmt.Sprintf("CREATE TABLE %s (%s)", p.Q(), strings.Join(defs, ", "))},
+		{SQL: fmt.Sprintf("ALTER TABLE %s DROP COLUMN %s", p.Q(), ident(gone))},
+		{SQL: fmt.Sprintf("ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM (%d) TO (%d)", root.Q(), p.Q(), lo, hi)},
+	}}
 }

@@ -243,6 +243,12 @@ func (g *Gen) Schema() []Txn {
 	if g.r.IntN(2) == 0 {
 		out = append(out, g.createInheritance())
 	}
+	if g.r.IntN(3) == 0 { // a table without columns: its rows are all alike
+		t := &Table{Schema: g.schema(), Name: g.name(), Kind: Plain, key: keyNone}
+		g.tables = append(g.tables, t)
+		out = append(out, Txn{What: "create table without columns", Stmts: []Stmt{
+			{SQL: "CREATE TABLE " + t.Q() + " ()"}, {SQL: "ALTER TABLE " + t.Q() + " REPLICA IDENTITY FULL"}}})
+	}
 	if t := g.fkParent(); t != nil {
 		out = append(out, g.createFKChild(t))
 	}

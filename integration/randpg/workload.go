@@ -132,6 +132,10 @@ func (g *Gen) op() []Stmt {
 			return []Stmt{{SQL: fmt.Sprintf("SELECT setval(%s, %d, %t)", lit(q.Q()), g.r.IntN(10000)-9000, g.r.IntN(2) == 0)}}
 		}
 		return []Stmt{{SQL: fmt.Sprintf("SELECT nextval(%s)", lit(q.Q()))}}
+	case p < 99 && g.r.IntN(2) == 0:
+		if s, ok := g.upsert(t); ok {
+			return []Stmt{s}
+		}
 	case p < 99:
 		if cs := updatable(t); len(cs) > 0 { // an update that changes nothing
 			c := cs[g.r.IntN(len(cs))]
@@ -590,4 +594,29 @@ func (g *Gen) bulkInsert(t *Table, n int) Stmt {
 		return Stmt{SQL: fmt.Sprintf("INSERT INTO %s SELECT FROM generate_series(1, %d) g", t.Q(), n)}
 	}
 	return Stmt{SQL: fmt.Sprintf("INSERT INTO %s (%s) SELECT %s FROM generate_series(1, %d) g", t.Q(), strings.Join(names, ", "), strings.Join(exprs, ", "), n)}
+}
+
+// upsert inserts a row whose key may already be taken (an earlier key
+// number): ON CONFLICT then updates that row, or does nothing.
+func (g *Gen) upsert(t *Table) (Stmt, bool) {
+	if t.Kind != Plain || !countersKey(t) || g.next < 2 {
+		return Stmt{}, false
+	}
+	cols := insertable(t)
+	var names, keys, sets []string
+	for _, c := range cols {
+		names = append(names, ident(c.Name))
+		if c.Key {
+			keys = append(keys, ident(c.Name))
+		} else if !c.Rank && !c.UK {
+			sets = append(sets, ident(c.Name)+" = EXCLUDED."+ident(c.Name))
+		}
+	}
+	vals := g.rowValues(t, cols, 1+g.r.Int64N(g.next-1))
+	action := "DO NOTHING"
+	if len(sets) > 0 && g.r.IntN(3) != 0 {
+		action = "DO UPDATE SET " + strings.Join(sets, ", ")
+	}
+	t.rows++
+	return Stmt{SQL: fmt.Sprintf("INSERT INTO %s (%s) VALUES (%s) ON CONFLICT (%s) %s", t.Q(), strings.Join(names, ", "), strings.Join(vals, ", "), strings.Join(keys, ", "), action)}, true
 }
