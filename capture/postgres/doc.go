@@ -105,8 +105,9 @@
 //     permanent objects is replayed whole.
 //   - DDL that computes data is replayed by running it again, so volatile
 //     values differ: ALTER TABLE ... ADD COLUMN ... DEFAULT with a
-//     volatile default (gen_random_uuid(), clock_timestamp()) rewrites the
-//     table without row changes in the stream. CREATE TABLE AS is handled
+//     volatile default (gen_random_uuid(), clock_timestamp()), or an
+//     identity or serial column, rewrites the table without row changes
+//     in the stream; the target numbers its rows in its own heap order. CREATE TABLE AS is handled
 //     (see DDL) unless it shares a query string with other DDL; its table's
 //     access method (USING) is not reproduced.
 //   - Objects outside the database (roles, tablespaces, the database

@@ -192,10 +192,16 @@ func (x *txn) row(n int, c *segment.Change) error {
 	t.keyBuf = key
 	p := g.pipe()
 	st := ri.stmts[string(key)]
-	if st == nil {
+	fresh := st == nil
+	if fresh {
 		t.stmtSeq++
 		st = ri.buildStmt("rxv_"+strconv.FormatUint(t.stmtSeq, 10), c)
 		ri.stmts[string(key)] = st
+	}
+	if len(st.flips) > 0 {
+		g.flip(ri, st, x.req(reqControl, n, c.Op, c.Rel))
+	}
+	if fresh {
 		p.SendPrepare(st.name, st.sql, st.oids)
 		r := x.req(reqPrepare, n, c.Op, c.Rel)
 		r.st = st
@@ -271,6 +277,7 @@ func (x *txn) ddl(n int, c *segment.Change) error {
 	p := g.pipe()
 	x.dbWork = true
 	g.ddl++
+	g.unflip(g.current(), n)
 	if first {
 		p.SendQueryParams("SAVEPOINT "+ddlSavepoint, nil, nil, nil, nil)
 		g.push(x.req(reqControl, n, c.Op, nil))
@@ -390,7 +397,7 @@ func (x *txn) relation(n int, op segment.Op, rel *segment.Relation) (*relInfo, e
 	if err := g.drain(); err != nil {
 		return nil, err
 	}
-	fresh, err := newRelInfo(rel, g.looked, rc.gen)
+	fresh, err := newRelInfo(rel, g.looked, rc.gen, g.flipped)
 	if err != nil {
 		return nil, changeErr(n, op, rel, fmt.Errorf("%w: the target has diverged from the source", err))
 	}

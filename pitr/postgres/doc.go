@@ -37,7 +37,15 @@
 // divergence and fails). Inserts write every column but generated ones
 // (OVERRIDING SYSTEM VALUE, so identity values are kept). Updates write
 // every column whose new value was sent: an unchanged TOAST value is not
-// sent, and the row keeps it.
+// sent, and the row keeps it. An identity column GENERATED ALWAYS on the
+// target, which PostgreSQL lets no UPDATE set (428C9; UPDATE has no
+// OVERRIDING clause), is left out when its value is known not to have
+// changed (a key column of an update without an old tuple, or an old
+// value identical to the new one); otherwise (the source ran UPDATE … SET
+// id = DEFAULT, or a non-key column's old value was not sent) the group
+// makes the column BY DEFAULT before the statement and ALWAYS again
+// before it commits and before any DDL statement, so the catalog the
+// restore leaves, and every DDL statement sees, is the source's.
 //
 // An update or delete finds its row by the relation's key columns when
 // some but not all columns are Key (primary key or replica identity

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bytes"
 	"fmt"
 	"strconv"
 	"strings"
@@ -51,6 +52,8 @@ type relInfo struct {
 	writable int
 	gen      uint64
 	stmts    map[string]*stmt
+	// plain counts the writable columns that are not always.
+	plain int
 }
 
 // colInfo is one column of a relInfo.
@@ -61,17 +64,22 @@ type colInfo struct {
 	// skip: a generated column (on the source or on the target), never
 	// written and never compared.
 	skip bool
+	// always: an identity column GENERATED ALWAYS on the target, which
+	// an UPDATE may not set (SQLSTATE 428C9); see relInfo.sets.
+	always bool
 }
 
 // targetColumn is a column as the target's catalog describes it.
 type targetColumn struct {
 	oid       uint32
 	generated bool
+	always    bool // identity GENERATED ALWAYS
 }
 
 // lookupSQL describes a table on the target: its relkind, then each
-// column with its type OID and whether it is generated.
-const lookupSQL = `SELECT c.relkind::text, a.attname::text, a.atttypid::text, (a.attgenerated <> '')::text
+// column with its type OID, whether it is generated and its identity
+// kind (a for ALWAYS, d for BY DEFAULT, empty for none).
+const lookupSQL = `SELECT c.relkind::text, a.attname::text, a.atttypid::text, (a.attgenerated <> '')::text, a.attidentity::text
   FROM pg_catalog.pg_class c
   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
   LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -91,8 +99,10 @@ func contentKey(r *segment.Relation) string {
 
 // newRelInfo resolves rel against the target's description of the table
 // (rows of lookupSQL). It fails if the table or a column is missing, or if
-// a column's built-in type differs: the target has diverged.
-func newRelInfo(rel *segment.Relation, rows [][]string, gen uint64) (*relInfo, error) {
+// a column's built-in type differs: the target has diverged. flipped
+// holds the ALWAYS identity columns the open group has made BY DEFAULT
+// for the time being (see group.flip): they count as ALWAYS.
+func newRelInfo(rel *segment.Relation, rows [][]string, gen uint64, flipped map[flipCol]struct{}) (*relInfo, error) {
 	if len(rows) == 0 {
 		return nil, fmt.Errorf("table %s does not exist on the target", relName(rel))
 	}
@@ -109,7 +119,7 @@ func newRelInfo(rel *segment.Relation, rows [][]string, gen uint64) (*relInfo, e
 		if err != nil {
 			return nil, fmt.Errorf("describe %s: bad type OID", relName(rel))
 		}
-		cols[r[1]] = targetColumn{oid: uint32(oid), generated: r[3] == "true"}
+		cols[r[1]] = targetColumn{oid: uint32(oid), generated: r[3] == "true", always: r[4] == "a"}
 	}
 	ri := &relInfo{
 		rel:   rel,
@@ -118,7 +128,7 @@ func newRelInfo(rel *segment.Relation, rows [][]string, gen uint64) (*relInfo, e
 		gen:   gen,
 		stmts: map[string]*stmt{},
 	}
-	nkey, nwritable := 0, 0
+	nkey, nwritable, nplain := 0, 0, 0
 	for _, c := range rel.Columns {
 		tc, ok := cols[c.Name]
 		if !ok {
@@ -133,16 +143,21 @@ func newRelInfo(rel *segment.Relation, rows [][]string, gen uint64) (*relInfo, e
 			key:   c.Key,
 			skip:  c.Generated || tc.generated,
 		}
+		_, flip := flipped[flipCol{table: ri.ident, col: ci.ident}]
+		ci.always = !ci.skip && (tc.always || flip)
 		if !ci.skip {
 			nwritable++
 			if ci.key {
 				nkey++
 			}
+			if !ci.always {
+				nplain++
+			}
 		}
 		ri.cols = append(ri.cols, ci)
 	}
 	ri.keyed = nkey > 0 && nkey < nwritable
-	ri.writable = nwritable
+	ri.writable, ri.plain = nwritable, nplain
 	return ri, nil
 }
 
@@ -170,6 +185,10 @@ type stmt struct {
 	// sd is the server's description, once the prepare has been read;
 	// nil until then.
 	sd *pgconn.StatementDescription
+	// flips are the ALWAYS identity columns (quoted) an UPDATE sets: the
+	// statement is prepared and run only while they are BY DEFAULT (see
+	// group.flip).
+	flips []string
 }
 
 // param is the source of one statement parameter: column col of the
@@ -196,11 +215,14 @@ func (ri *relInfo) stmtKey(buf []byte, c *segment.Change) ([]byte, error) {
 		if ri.writable == 0 {
 			return nil, fmt.Errorf("update of a table without writable columns")
 		}
-		for i, v := range c.New {
-			if ri.cols[i].skip || v.Kind == segment.Unchanged {
-				buf = append(buf, '-')
-			} else {
+		if len(c.New) != len(ri.cols) {
+			return nil, fmt.Errorf("update: %d values for %d columns", len(c.New), len(ri.cols))
+		}
+		for i := range c.New {
+			if ri.sets(c, i) {
 				buf = append(buf, 's')
+			} else {
+				buf = append(buf, '-')
 			}
 		}
 	}
@@ -227,6 +249,40 @@ func (ri *relInfo) stmtKey(buf []byte, c *segment.Change) ([]byte, error) {
 		}
 	}
 	return buf, nil
+}
+
+// sets reports whether an update writes column i: a column that is not
+// generated and whose new value was sent, except an identity column
+// GENERATED ALWAYS whose value did not change. PostgreSQL refuses to SET
+// such a column (428C9) even to its own value, so it is left out when its
+// value is known to be unchanged: a key column of a keyed relation when
+// the change has no old tuple (the key did not change: the row is found
+// by that very value), or a column whose old value was sent and is
+// identical. Otherwise (UPDATE … SET id = DEFAULT on the source gives a
+// new value, and a non-key column's old value is not sent without
+// REPLICA IDENTITY FULL) it is written, under a temporary BY DEFAULT
+// (see group.flip).
+func (ri *relInfo) sets(c *segment.Change, i int) bool {
+	ci, v := ri.cols[i], c.New[i]
+	if ci.skip || v.Kind == segment.Unchanged {
+		return false
+	}
+	if !ci.always {
+		return true
+	}
+	switch c.OldKind {
+	case segment.OldNone:
+		return !(ri.keyed && ci.key)
+	case segment.OldKey:
+		if !ci.key {
+			return true // only key columns' old values are sent
+		}
+	}
+	if i >= len(c.Old) {
+		return true
+	}
+	o := c.Old[i]
+	return o.Kind != v.Kind || o.Kind == segment.Unchanged || !bytes.Equal(o.Data, v.Data)
 }
 
 // whereTuple returns the tuple that locates the row of an update or delete:
@@ -284,16 +340,25 @@ func (ri *relInfo) buildStmt(name string, c *segment.Change) *stmt {
 		}
 	case segment.OpUpdate:
 		var sets []string
-		for i, v := range c.New {
-			if !ri.cols[i].skip && v.Kind != segment.Unchanged {
+		for i := range c.New {
+			if ri.sets(c, i) {
 				sets = append(sets, ri.cols[i].ident+" = "+add(i, false))
+				if ri.cols[i].always {
+					st.flips = append(st.flips, ri.cols[i].ident)
+				}
 			}
 		}
 		if len(sets) == 0 {
-			// Nothing to write, but the row must still be there.
+			// Nothing to write, but the row must still be there (and
+			// ENABLE ALWAYS update triggers fire, as on the source): set
+			// a column to itself, one that is not always if there is
+			// one.
 			for _, ci := range ri.cols {
-				if !ci.skip {
+				if !ci.skip && (!ci.always || ri.plain == 0) {
 					sets = []string{ci.ident + " = " + ci.ident}
+					if ci.always {
+						st.flips = append(st.flips, ci.ident)
+					}
 					break
 				}
 			}
