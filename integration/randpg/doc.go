@@ -28,8 +28,8 @@
 // tsvector/tsquery, ranges and multiranges, bit strings, geometric types,
 // arrays with NULLs, several dimensions and other lower bounds, enums,
 // domains, composite types and arrays of them, and the contrib types
-// citext, hstore, ltree, cube, seg and isn); identity columns (BY DEFAULT,
-// and ALWAYS behind identityAlways), serial, stored generated columns,
+// citext, hstore, ltree, cube, seg and isn); identity columns (BY DEFAULT
+// and ALWAYS), serial, stored generated columns,
 // constant and volatile defaults, NOT NULL, CHECK, UNIQUE and DEFERRABLE
 // constraints, deferred foreign keys with cascades; tables without a
 // primary key under REPLICA IDENTITY FULL, REPLICA IDENTITY USING INDEX,

@@ -8,13 +8,6 @@ import (
 	"strings"
 )
 
-// identityAlways turns on GENERATED ALWAYS AS IDENTITY columns.
-//
-// TODO(h1 merge): replaying an UPDATE of a table with an identity ALWAYS
-// column fails with 428C9 until branch h1-pgidentity is merged; then set
-// this to true and delete the switch.
-const identityAlways = false
-
 // Stmt is one statement of the workload, sent as its own query.
 type Stmt struct {
 	SQL string
@@ -382,7 +375,7 @@ func (g *Gen) keyColumns(k keyKind) []*Column {
 	case keyIdentity:
 		c := mk("bigint")
 		c.Identity = 'd'
-		if identityAlways && g.r.IntN(2) == 0 {
+		if g.r.IntN(2) == 0 {
 			c.Identity = 'a'
 		}
 		return []*Column{c}

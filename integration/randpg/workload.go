@@ -349,8 +349,13 @@ func (g *Gen) updateKey(t *Table) (Stmt, bool) {
 	if len(sets) == 0 {
 		k := keyKindOf(t)
 		ks := t.keyCols()
-		if k == keyNone || len(ks) == 0 || slices.ContainsFunc(ks, func(c *Column) bool { return c.Identity == 'a' }) {
+		if k == keyNone || len(ks) == 0 {
 			return Stmt{}, false
+		}
+		if ks[0].Identity != 0 && (ks[0].Identity == 'a' || g.r.IntN(2) == 0) {
+			// A new value from the identity's sequence (the only update
+			// an ALWAYS identity allows).
+			return Stmt{SQL: fmt.Sprintf("UPDATE %s SET %s = DEFAULT WHERE %s", t.Q(), ident(ks[0].Name), g.where(t, 1))}, true
 		}
 		n := g.next
 		g.next++
