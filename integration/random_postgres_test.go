@@ -28,7 +28,7 @@ var randPGFixedSeeds = []uint64{
 	2,         // a table without columns: its inserts stopped capture (pglogrepl refused them)
 	422782641, // the same, in another schema
 	// Fixed ones.
-	1,
+	1, 3, 4,
 }
 
 // randPGPhases and randPGTxns size one seed: a quiet point after each of
@@ -66,11 +66,12 @@ func randPGSeeds(t *testing.T, fixed []uint64) []uint64 {
 // TestRandomizedPostgres is the randomized exactness battery for
 // PostgreSQL. Each seed (a subtest seed=N) generates a schema and a
 // workload (package randpg), runs the workload under the real agent,
-// records quiet points, and restores each into a new database whose
-// session defaults differ from the source's; every restore must equal
-// the source at its point by the SQL fingerprint (rows, table
-// definitions, types, sequences). One server serves every seed, each in
-// its own databases and slot.
+// records three quiet points, and restores them (by --time, --lsn and
+// --latest) into new databases whose session defaults differ from the
+// source's, the last one on a second server with other defaults of its
+// own; every restore must equal the source at its point by the SQL
+// fingerprint (rows, table definitions, types, sequences). The two
+// servers serve every seed, each in its own databases and slot.
 func TestRandomizedPostgres(t *testing.T) {
 	seeds := randPGSeeds(t, randPGFixedSeeds)
 	pg := testenv.StartPostgres(t)
@@ -87,6 +88,18 @@ func TestRandomizedPostgres(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A second server whose own defaults differ (as if started with other
+	// settings) receives each seed's last restore.
+	other := &randPGServer{pg: testenv.StartPostgres(t)}
+	if other.admin, err = pgx.Connect(ctx, other.pg.DSN("postgres")); err != nil {
+		t.Fatal(err)
+	}
+	defer other.admin.Close(ctx)
+	for _, q := range randPGOtherServer {
+		if _, err := other.admin.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for i, seed := range seeds {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			t.Cleanup(func() {
@@ -94,9 +107,25 @@ func TestRandomizedPostgres(t *testing.T) {
 					t.Logf("seed %d failed; replay it: make soak SEED=%d (or RXVAULT_SEED=%d go test -count=1 -run 'TestRandomizedPostgres' ./integration/)", seed, seed, seed)
 				}
 			})
-			randPGSeed(t, pg, admin, seed, i)
+			randPGSeed(t, &randPGServer{pg: pg, admin: admin}, other, seed, i)
 		})
 	}
+}
+
+// randPGOtherServer sets the second server's defaults.
+var randPGOtherServer = []string{
+	"ALTER SYSTEM SET TimeZone = 'America/St_Johns'", "ALTER SYSTEM SET DateStyle = 'SQL, DMY'",
+	"ALTER SYSTEM SET IntervalStyle = 'sql_standard'", "ALTER SYSTEM SET extra_float_digits = -15",
+	"ALTER SYSTEM SET bytea_output = 'escape'", "ALTER SYSTEM SET default_transaction_isolation = 'serializable'",
+	"ALTER SYSTEM SET xmloption = 'document'", "ALTER SYSTEM SET search_path = 'nowhere'",
+	"SELECT pg_reload_conf()",
+}
+
+// randPGServer is a server and a superuser connection to it.
+type randPGServer struct {
+	pg    *testenv.Postgres
+	admin *pgx.Conn
+	dbs   []string // databases to drop when the seed ends
 }
 
 // randPGPoint is a quiet point: its time, an LSN past it, and the source's
@@ -107,14 +136,18 @@ type randPGPoint struct {
 	print randpg.Print
 }
 
-func randPGSeed(t *testing.T, pg *testenv.Postgres, admin *pgx.Conn, seed uint64, idx int) {
+func randPGSeed(t *testing.T, srv, other *randPGServer, seed uint64, idx int) {
+	pg, admin := srv.pg, srv.admin
 	ctx := context.Background()
 	start := time.Now()
 	g := randpg.New(seed)
 	src := fmt.Sprintf("src_%d_%d", idx, seed)
 	slot := fmt.Sprintf("rxv_%d", idx)
-	dbs := []string{src}
-	t.Cleanup(func() { randPGDrop(t, admin, slot, dbs) })
+	srv.dbs, other.dbs = []string{src}, nil
+	t.Cleanup(func() {
+		randPGDrop(t, srv, slot)
+		randPGDrop(t, other, "")
+	})
 	dsn := pg.CreateDatabase(t, src)
 	for _, s := range g.SourceSettings() {
 		if _, err := admin.Exec(ctx, s.AlterDatabase(src)); err != nil {
@@ -179,16 +212,21 @@ func randPGSeed(t *testing.T, pg *testenv.Postgres, admin *pgx.Conn, seed uint64
 	jobs := make([]*job, len(points))
 	for i, p := range points {
 		target := fmt.Sprintf("dst_%d_%d_%d", idx, seed, i)
-		dbs = append(dbs, target)
-		j := &job{p: p, dsn: pg.CreateDatabase(t, target), settings: g.TargetSettings(), last: i == len(points)-1}
+		j := &job{p: p, settings: g.TargetSettings(), last: i == len(points)-1}
+		on := srv
+		if j.last {
+			on = other
+		}
+		on.dbs = append(on.dbs, target)
+		j.dsn = on.pg.CreateDatabase(t, target)
 		for _, s := range j.settings {
-			if _, err := admin.Exec(ctx, s.AlterDatabase(target)); err != nil {
+			if _, err := on.admin.Exec(ctx, s.AlterDatabase(target)); err != nil {
 				t.Fatal(err)
 			}
 		}
 		switch {
 		case j.last:
-			j.args, j.how = []string{"--latest"}, "--latest"
+			j.args, j.how = []string{"--latest"}, "--latest (on a server with other defaults)"
 		case i == 1:
 			j.args, j.how = []string{"--lsn", p.lsn}, "--lsn "+p.lsn
 		default:
@@ -322,13 +360,13 @@ func randPGExplain(t *testing.T, live, conn *pgx.Conn, diff []string) {
 	}
 }
 
-// randPGDrop drops a seed's slot and databases, so that the shared server
-// stays small across seeds.
-func randPGDrop(t *testing.T, admin *pgx.Conn, slot string, dbs []string) {
+// randPGDrop drops a seed's slot (if any) and databases on srv, so that
+// the shared servers stay small across seeds.
+func randPGDrop(t *testing.T, srv *randPGServer, slot string) {
 	ctx := context.Background()
 	deadline := time.Now().Add(15 * time.Second)
-	for {
-		_, err := admin.Exec(ctx, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1", slot)
+	for slot != "" {
+		_, err := srv.admin.Exec(ctx, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1", slot)
 		if err == nil {
 			break
 		}
@@ -338,8 +376,8 @@ func randPGDrop(t *testing.T, admin *pgx.Conn, slot string, dbs []string) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	for _, db := range dbs {
-		if _, err := admin.Exec(ctx, `DROP DATABASE IF EXISTS "`+db+`" WITH (FORCE)`); err != nil {
+	for _, db := range srv.dbs {
+		if _, err := srv.admin.Exec(ctx, `DROP DATABASE IF EXISTS "`+db+`" WITH (FORCE)`); err != nil {
 			t.Errorf("drop database %s: %v", db, err)
 		}
 	}

@@ -362,7 +362,7 @@ func builtinTypes() []*Type {
 		{SQL: "real", Val: func(g *Gen) string { return g.floatLit("real", 32) }, AlterTo: []string{"double precision"}},
 		{SQL: "double precision", Val: func(g *Gen) string { return g.floatLit("double precision", 64) }},
 		{SQL: "boolean", Val: func(g *Gen) string { return g.pick("true", "false") }},
-		{SQL: "text", Val: func(g *Gen) string { return lit(g.str(6)) },
+		{SQL: "text", Val: func(g *Gen) string { return lit(g.str(6)) }, AlterTo: []string{`text COLLATE "C"`, `text COLLATE "und-x-icu"`},
 			Big: func(g *Gen) string { return lit(g.noise(2500 + g.r.IntN(6000))) }},
 		{SQL: `text COLLATE "C"`, Val: func(g *Gen) string { return lit(g.str(4)) }},
 		{SQL: `text COLLATE "und-x-icu"`, Val: func(g *Gen) string { return lit(g.str(4)) }},
