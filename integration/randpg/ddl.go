@@ -48,7 +48,56 @@ func (g *Gen) ddlOnce() (Txn, *Table, bool) {
 		return Txn{What: "DDL: " + what, Stmts: []Stmt{{SQL: sql}}}, t, true
 	}
 	free := t.col(func(c *Column) bool { return !c.Key && !c.Fixed && !c.Gen && c.Identity == 0 })
-	switch g.r.IntN(19) {
+	switch g.r.IntN(22) {
+	case 19: // two tables swap names, in one transaction
+		var ps []*Table
+		for _, o := range g.tables {
+			if o.Kind == Plain && o.Schema == t.Schema && o != t {
+				ps = append(ps, o)
+			}
+		}
+		if t.Kind != Plain || len(ps) == 0 {
+			return Txn{}, nil, false
+		}
+		o := ps[g.r.IntN(len(ps))]
+		tmp := g.name()
+		q := ident(t.Schema) + "."
+		stmts := []Stmt{
+			{SQL: "ALTER TABLE " + t.Q() + " RENAME TO " + ident(tmp)},
+			{SQL: "ALTER TABLE " + o.Q() + " RENAME TO " + ident(t.Name)},
+			{SQL: "ALTER TABLE " + q + ident(tmp) + " RENAME TO " + ident(o.Name)},
+		}
+		t.Name, o.Name = o.Name, t.Name
+		stmts = append(stmts, g.insert(o, 1), g.update(t), g.update(o))
+		return Txn{What: "DDL: swap table names", Stmts: stmts}, t, true
+	case 20: // two columns swap names (their types differ), in one transaction
+		if len(free) < 2 {
+			return Txn{}, nil, false
+		}
+		a, b := free[0], free[1+g.r.IntN(len(free)-1)]
+		tmp := g.name()
+		stmts := []Stmt{
+			{SQL: alter + "RENAME COLUMN " + ident(a.Name) + " TO " + ident(tmp)},
+			{SQL: alter + "RENAME COLUMN " + ident(b.Name) + " TO " + ident(a.Name)},
+			{SQL: alter + "RENAME COLUMN " + ident(tmp) + " TO " + ident(b.Name)},
+		}
+		a.Name, b.Name = b.Name, a.Name
+		return Txn{What: "DDL: swap column names", Stmts: stmts}, t, true
+	case 21: // drop a column and add one of the same name and another type
+		if len(free) == 0 {
+			return Txn{}, nil, false
+		}
+		c := free[g.r.IntN(len(free))]
+		n := g.newColumn(false)
+		n.Name = c.Name
+		for _, f := range t.family() {
+			f.Cols = slices.DeleteFunc(f.Cols, func(x *Column) bool { return x == c })
+			f.Cols = append(f.Cols, n)
+		}
+		return Txn{What: "DDL: replace a column", Stmts: []Stmt{
+			{SQL: alter + "DROP COLUMN " + ident(c.Name)},
+			{SQL: alter + "ADD COLUMN " + n.def()},
+		}}, t, true
 	case 16: // sequences
 		q := g.seqs[g.r.IntN(len(g.seqs))]
 		switch g.r.IntN(3) {

@@ -604,8 +604,8 @@ func (g *Gen) bulkInsert(t *Table, n int) Stmt {
 // upsert inserts a row whose key may already be taken (an earlier key
 // number): ON CONFLICT then updates that row, or does nothing.
 func (g *Gen) upsert(t *Table) (Stmt, bool) {
-	if t.Kind != Plain || !countersKey(t) || g.next < 2 {
-		return Stmt{}, false
+	if t.Kind != Plain || !countersKey(t) || g.next < 2 || slices.ContainsFunc(t.Cols, func(c *Column) bool { return c.UK }) {
+		return Stmt{}, false // (an old key number would reuse its UK value too)
 	}
 	cols := insertable(t)
 	var names, keys, sets []string
