@@ -40,11 +40,14 @@ var settingChoices = []struct {
 	{name: "work_mem", values: []string{"'64kB'"}, target: true},
 }
 
-// SourceSettings returns the session defaults of the source database,
-// drawn from the seed (call once, after Schema's generator is made).
+// SourceSettings returns session defaults for the source database. Like
+// every method it draws from the seed's one random stream, so a replay of
+// a seed must call the methods in the same order (TestRandomizedPostgres:
+// SourceSettings, Schema, Populate, Workload per phase, then
+// TargetSettings per restore).
 func (g *Gen) SourceSettings() []Setting { return g.settings(false) }
 
-// TargetSettings returns the session defaults of one restore target.
+// TargetSettings returns session defaults for one restore target.
 func (g *Gen) TargetSettings() []Setting { return g.settings(true) }
 
 func (g *Gen) settings(target bool) []Setting {
