@@ -3,6 +3,7 @@ package postgres
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"maps"
@@ -20,7 +21,7 @@ func (s *stream) logical(ctx context.Context, data []byte) error {
 	if len(data) == 0 {
 		return errors.New("empty pgoutput message")
 	}
-	msg, err := pglogrepl.ParseV2(data, s.chunk != nil)
+	msg, err := parseV2(data, s.chunk != nil)
 	if err != nil {
 		return fmt.Errorf("parse pgoutput message %q: %w", data[0], err)
 	}
@@ -68,6 +69,26 @@ func (s *stream) logical(ctx context.Context, data []byte) error {
 		return fmt.Errorf("unexpected pgoutput message %q", data[0])
 	}
 	return nil
+}
+
+// parseV2 is pglogrepl.ParseV2, except for the insert of a row of a table
+// without columns, which pglogrepl refuses as too short: 'I', the xid (in
+// a stream), the relation id, 'N' and a column count of 0, 7 bytes after
+// the xid.
+func parseV2(data []byte, inStream bool) (pglogrepl.Message, error) {
+	body := data[1:]
+	var xid uint32
+	if inStream && len(body) >= 4 {
+		xid, body = binary.BigEndian.Uint32(body), body[4:]
+	}
+	if data[0] != 'I' || len(body) != 7 || body[4] != 'N' || body[5] != 0 || body[6] != 0 {
+		return pglogrepl.ParseV2(data, inStream)
+	}
+	m := &pglogrepl.InsertMessageV2{}
+	m.RelationID = binary.BigEndian.Uint32(body)
+	m.Tuple = &pglogrepl.TupleData{}
+	m.Xid = xid
+	return m, nil
 }
 
 func txnInfo(xid uint32, commitLSN pglogrepl.LSN, commit time.Time) segment.TxnInfo {

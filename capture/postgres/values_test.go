@@ -186,3 +186,53 @@ func userOnly(txns []recTxn) []recTxn {
 	}
 	return out
 }
+
+// TestTableWithoutColumns: rows of a table with no columns (legal in
+// PostgreSQL; pgoutput sends their inserts as 7 bytes, which pglogrepl
+// refuses as too short) are captured like any other, and do not stop the
+// stream.
+func TestTableWithoutColumns(t *testing.T) {
+	_, dsn := newDB(t, "nocols")
+	conn := connect(t, dsn)
+	execAll(t, conn,
+		`CREATE TABLE nocols ()`,
+		`ALTER TABLE nocols REPLICA IDENTITY FULL`,
+		`CREATE TABLE after (id integer PRIMARY KEY)`,
+	)
+	// Transactions over 64 kB stream while they run: the inserts then
+	// carry an xid too.
+	r := openReader(t, testConfig(t, dsn+"&logical_decoding_work_mem=64kB"))
+	sink := newRecSink()
+	run := start(t, r, sink)
+	execAll(t, conn,
+		`INSERT INTO nocols SELECT FROM generate_series(1, 2)`,
+		`DELETE FROM nocols WHERE ctid = (SELECT min(ctid) FROM nocols)`,
+		`INSERT INTO after VALUES (1)`,
+		`INSERT INTO nocols SELECT FROM generate_series(1, 5000)`,
+	)
+	txns := sink.waitUntil(t, run, "four transactions", func(txns []recTxn) bool {
+		return len(userOnly(txns)) >= 4
+	})
+	got := userOnly(txns)[:4]
+	want := []struct {
+		op    segment.Op
+		table string
+		n     int
+	}{{segment.OpInsert, "nocols", 2}, {segment.OpDelete, "nocols", 1}, {segment.OpInsert, "after", 1}, {segment.OpInsert, "nocols", 5000}}
+	for i, w := range want {
+		if got, want := len(got[i].Changes), w.n; got != want {
+			t.Fatalf("txn %d: %d changes, want %d", i, got, want)
+		}
+		for _, c := range got[i].Changes {
+			if c.Op != w.op || c.Rel.Table != w.table {
+				t.Errorf("txn %d: %s %s, want %s %s", i, c.Op, c.Rel.Table, w.op, w.table)
+			}
+			if w.table == "nocols" && (len(c.New) != 0 || len(c.Old) != 0 || len(c.Rel.Columns) != 0) {
+				t.Errorf("txn %d: %d new and %d old values, %d columns, want none", i, len(c.New), len(c.Old), len(c.Rel.Columns))
+			}
+		}
+	}
+	if err := run.stop(); !isCanceled(err) {
+		t.Fatalf("Run = %v, want context.Canceled", err)
+	}
+}
