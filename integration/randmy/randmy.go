@@ -40,12 +40,12 @@ var skips = []skip{
 		what: "two rows of a table without a primary key that differ only in FLOAT, DOUBLE or JSON columns " +
 			"(every such table has a BIGINT tag column; an update that changes a FLOAT, DOUBLE or JSON column gives the row a new tag, " +
 			"and no column of such a table is changed to FLOAT, DOUBLE or JSON)",
-		limit:  "A table without a primary key is replayed by matching every column but FLOAT, DOUBLE and JSON, with LIMIT 1: exact unless two rows differ only in those columns.",
+		limit:  "a table without a primary key is replayed by matching every column but FLOAT, DOUBLE and JSON, with LIMIT 1: exact unless two rows differ only in those columns.",
 		reason: "an update or delete of one of them may be replayed on the other",
 	},
 	{
 		what:   "FLOAT values of more than 6 significant digits written before the base backup (Run before BaseBackupTaken)",
-		limit:  "A FLOAT value in a base backup keeps 6 significant digits: `mariadb-dump` writes FLOAT columns as the server prints them.",
+		limit:  "a FLOAT value in a base backup keeps 6 significant digits: `mariadb-dump` writes FLOAT columns as the server prints them",
 		reason: "the dump, and so the restore, holds a nearby float instead",
 	},
 	{
@@ -54,8 +54,13 @@ var skips = []skip{
 		reason: "the restored column's member, and so every value of it, differs",
 	},
 	{
-		what:   "statements that name another database, and DDL while the base backup runs",
-		limit:  "one database per agent; `mariadb-dump --single-transaction` is not isolated from DDL (ALTER, DROP, RENAME, TRUNCATE TABLE) run during the dump, so avoid DDL while a base backup runs.",
+		what:   "statements that name another database",
+		limit:  "MySQL and MariaDB: one database per agent. A DDL statement that names the source database explicitly",
+		reason: "the workload runs in the seed's database only, naming no database",
+	},
+	{
+		what:   "DDL while the base backup runs",
+		limit:  "`mariadb-dump --single-transaction` is not isolated from DDL (ALTER, DROP, RENAME, TRUNCATE TABLE) run during the dump, so avoid DDL while a base backup runs.",
 		reason: "the workload runs DDL only after the agent logged its base backup stored",
 	},
 	{
@@ -65,9 +70,18 @@ var skips = []skip{
 	},
 	{
 		what:   "XA transactions; sessions that change binlog_format, binlog_row_image or sql_log_bin",
-		limit:  "XA transactions are refused. … a session that sets its own is a gap",
+		limit:  "XA transactions are refused. MySQL's compressed binlog transactions and partial JSON updates are refused at start",
 		reason: "refused or a documented gap, never a restore",
 	},
+}
+
+// Limits returns the README limit each entry of the skip table cites.
+func Limits() []string {
+	var out []string
+	for _, s := range skips {
+		out = append(out, s.limit)
+	}
+	return out
 }
 
 // Skips returns the generator's skip table as lines "what — README: limit".

@@ -3,7 +3,6 @@ package randpg
 import (
 	"context"
 	"fmt"
-	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -31,24 +30,6 @@ func TestDeterministic(t *testing.T) {
 	}
 	if reflect.DeepEqual(statements(1), statements(2)) {
 		t.Error("seeds 1 and 2 gave the same workload")
-	}
-}
-
-// TestSkipsCiteTheReadme: every skip cites a limit the README lists.
-func TestSkipsCiteTheReadme(t *testing.T) {
-	readme, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, limits, ok := strings.Cut(string(readme), "## Known limits")
-	if !ok {
-		t.Fatal(`README has no "## Known limits" section`)
-	}
-	flat := strings.Join(strings.Fields(limits), " ")
-	for _, s := range Skips {
-		if !strings.Contains(flat, s.Limit) {
-			t.Errorf("skip %q cites %q, which README's Known limits does not say", s.What, s.Limit)
-		}
 	}
 }
 

@@ -10,8 +10,8 @@ type Skip struct {
 
 // Skips is the complete list of what the generator leaves out. Nothing
 // else may be skipped: anything rxvault cannot restore exactly must be a
-// README limit first. TestSkipsCiteTheReadme checks that every Limit is
-// still in the README's "Known limits".
+// README limit first. integration's TestLimitsAreTheSkips checks that every
+// Limit is an item of the README's list of limits, and each item is cited.
 var Skips = []Skip{
 	{
 		What:   "a query string that holds DDL and DML together",
