@@ -412,7 +412,7 @@ func MakePlan(idx *archive.Index, p Point) (*Plan, error) {
 		return out
 	}
 	if len(windows) == 0 && len(needed()) == 0 {
-		return nil, fmt.Errorf("no restorable base backup for source %s: take one with 'rxvault backup' (an agent takes one when a chain starts)", idx.Source)
+		return nil, noBackupErr(idx)
 	}
 	// Newest window first: the newest window that holds the point wins.
 	for i := len(windows) - 1; i >= 0; i-- {
@@ -443,7 +443,7 @@ func MakePlan(idx *archive.Index, p Point) (*Plan, error) {
 		return nil, missingErr(p, n, windows)
 	}
 	if len(windows) == 0 {
-		return nil, fmt.Errorf("no restorable base backup for source %s: take one with 'rxvault backup' (an agent takes one when a chain starts)", idx.Source)
+		return nil, noBackupErr(idx)
 	}
 	if p.Chain != (segment.ChainID{}) {
 		return nil, fmt.Errorf("%s is in chain %s, which has no complete base backup at or before it: restore to a later point, or by --time", p, p.Chain)
@@ -451,11 +451,26 @@ func MakePlan(idx *archive.Index, p Point) (*Plan, error) {
 	return nil, outside(windows, p)
 }
 
+// noBackupErr says why no window exists: no complete base backup, or
+// complete ones that no archived stream reaches past yet.
+func noBackupErr(idx *archive.Index) error {
+	var newest *archive.Backup
+	for _, b := range idx.Backups {
+		if ok, _ := b.Complete(); ok {
+			newest = b
+		}
+	}
+	if newest == nil {
+		return fmt.Errorf("no restorable base backup for source %s: take one with 'rxvault backup' (an agent takes one when a chain starts)", idx.Source)
+	}
+	return fmt.Errorf("no restorable base backup for source %s: base backup %s is complete, but no archived segment of its chain reaches past its position yet: check that the agent is capturing and shipping ('rxvault status', the agent's log), then restore again", idx.Source, newest.ID)
+}
+
 // planLatest plans a restore of everything archived: the newest chain to
 // its last segment.
 func planLatest(idx *archive.Index, windows []Window, missing []Missing, p Point) (*Plan, error) {
 	if len(idx.Chains) == 0 || len(windows) == 0 && len(missing) == 0 {
-		return nil, fmt.Errorf("no restorable base backup for source %s: take one with 'rxvault backup' (an agent takes one when a chain starts)", idx.Source)
+		return nil, noBackupErr(idx)
 	}
 	newest := idx.Chains[len(idx.Chains)-1]
 	var last *Window

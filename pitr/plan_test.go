@@ -376,3 +376,18 @@ func TestPlanMissingChainEnd(t *testing.T) {
 		t.Errorf("t=102, after the new chain started: err %v, want the gap refusal", err)
 	}
 }
+
+// TestPlanBackupNotReachedYet: a complete backup that no archived segment
+// reaches past yet (capture stalled after it) is named as such, not
+// reported as missing.
+func TestPlanBackupNotReachedYet(t *testing.T) {
+	f := newFixture(t)
+	f.chain(0, 10, []int{20})
+	id := f.backup(25, true)
+	for _, p := range []pitr.Point{{Latest: true}, {Time: at(26)}} {
+		_, err := pitr.MakePlan(f.index(), p)
+		if err == nil || !strings.Contains(err.Error(), id.String()+" is complete") || strings.Contains(err.Error(), "take one") {
+			t.Errorf("%s: err %v, want it to name complete backup %s", p, err, id)
+		}
+	}
+}
