@@ -28,14 +28,15 @@ var mariaDBFixedSeeds = []uint64{
 	727849104, // a bare TIMESTAMP(5) NOT NULL from the dump gained DEFAULT CURRENT_TIMESTAMP on a server with explicit_defaults_for_timestamp off (pitr/mysql RestoreBase); a FLOAT from the dump kept 6 digits (README limit)
 }
 
-// randomizedSeeds returns the seeds to run: RXVAULT_SEED alone if set,
-// else fixed and then RXVAULT_SOAK_SEEDS seeds drawn from the clock.
+// randomizedSeeds returns the seeds a randomized battery runs (both
+// engines): RXVAULT_SEED alone if set, else fixed and then
+// RXVAULT_SOAK_SEEDS seeds drawn from the clock.
 func randomizedSeeds(t *testing.T, fixed []uint64) []uint64 {
 	t.Helper()
 	if s := os.Getenv("RXVAULT_SEED"); s != "" {
 		n, err := strconv.ParseUint(s, 10, 64)
 		if err != nil {
-			t.Fatalf("RXVAULT_SEED=%q: want an unsigned integer", s)
+			t.Fatalf("RXVAULT_SEED=%q: not a seed; fix: give a number, as a failing seed prints it", s)
 		}
 		return []uint64{n}
 	}
@@ -43,7 +44,7 @@ func randomizedSeeds(t *testing.T, fixed []uint64) []uint64 {
 	if s := os.Getenv("RXVAULT_SOAK_SEEDS"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 0 {
-			t.Fatalf("RXVAULT_SOAK_SEEDS=%q: want a count", s)
+			t.Fatalf("RXVAULT_SOAK_SEEDS=%q: not a count; fix: give a number of seeds, e.g. 200", s)
 		}
 		r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0))
 		for i := 0; i < n; i++ {

@@ -5,11 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -38,31 +36,6 @@ const (
 	randPGTxns   = 50
 )
 
-// randPGSeeds returns the seeds to run: RXVAULT_SEED alone if set, else
-// fixed, then RXVAULT_SOAK_SEEDS seeds drawn from the clock.
-func randPGSeeds(t *testing.T, fixed []uint64) []uint64 {
-	t.Helper()
-	if s := os.Getenv("RXVAULT_SEED"); s != "" {
-		n, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			t.Fatalf("RXVAULT_SEED=%q: not a seed; fix: give a number, as a failing seed prints it", s)
-		}
-		return []uint64{n}
-	}
-	seeds := slices.Clone(fixed)
-	if s := os.Getenv("RXVAULT_SOAK_SEEDS"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 0 {
-			t.Fatalf("RXVAULT_SOAK_SEEDS=%q: not a count; fix: give a number of seeds, e.g. 200", s)
-		}
-		r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(os.Getpid())))
-		for range n {
-			seeds = append(seeds, r.Uint64N(1_000_000_000))
-		}
-	}
-	return seeds
-}
-
 // TestRandomizedPostgres is the randomized exactness battery for
 // PostgreSQL. Each seed (a subtest seed=N) generates a schema and a
 // workload (package randpg), runs the workload under the real agent,
@@ -73,7 +46,7 @@ func randPGSeeds(t *testing.T, fixed []uint64) []uint64 {
 // fingerprint (rows, table definitions, types, sequences). The two
 // servers serve every seed, each in its own databases and slot.
 func TestRandomizedPostgres(t *testing.T) {
-	seeds := randPGSeeds(t, randPGFixedSeeds)
+	seeds := randomizedSeeds(t, randPGFixedSeeds)
 	pg := testenv.StartPostgres(t)
 	ctx := context.Background()
 	admin, err := pgx.Connect(ctx, pg.DSN("postgres"))
