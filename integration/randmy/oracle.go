@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/go-mysql-org/go-mysql/client"
+
+	"github.com/rxvault/rxvault/integration/myworkload"
 )
 
 // State is a database's fingerprint: per table its definition (SHOW
@@ -136,25 +138,7 @@ func Fingerprint(conn *client.Conn) (State, string, error) {
 
 // Diff lists the differences between s (wanted) and got, one line each.
 func (s State) Diff(got State) []string {
-	keys := map[string]bool{}
-	for k := range s {
-		keys[k] = true
-	}
-	for k := range got {
-		keys[k] = true
-	}
-	var ks []string
-	for k := range keys {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	var out []string
-	for _, k := range ks {
-		if s[k] != got[k] {
-			out = append(out, fmt.Sprintf("%s:\n    want %q\n    got  %q", k, s[k], got[k]))
-		}
-	}
-	return out
+	return myworkload.State(s).Diff(myworkload.State(got))
 }
 
 // RowTexts returns every row of table as text, one string per row with
