@@ -30,6 +30,9 @@ type tableInfo struct {
 }
 
 // table returns the target's view of table name, cached until the next DDL.
+// errNoTable marks a table the target does not have.
+var errNoTable = errors.New("no such table")
+
 func (t *Target) table(name string) (*tableInfo, error) {
 	if ti := t.tables[name]; ti != nil {
 		return ti, nil
@@ -39,7 +42,7 @@ func (t *Target) table(name string) (*tableInfo, error) {
 		return nil, err
 	}
 	if len(rows) == 0 {
-		return nil, fmt.Errorf("table %s does not exist on the target", mysqlconn.QuoteIdent(name))
+		return nil, fmt.Errorf("table %s does not exist on the target: %w", mysqlconn.QuoteIdent(name), errNoTable)
 	}
 	ti := &tableInfo{generated: map[string]bool{}, columns: len(rows)}
 	for _, r := range rows {
