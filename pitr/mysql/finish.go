@@ -135,21 +135,8 @@ func (t *Target) Finish(ctx context.Context) error {
 		return err
 	}
 	t.finished = true
-	for table, next := range t.autoInc {
-		if !numberRE.MatchString(next) {
-			return fmt.Errorf("AUTO_INCREMENT of %s: malformed value", mysqlconn.QuoteIdent(table))
-		}
-		if _, err := t.table(table); errors.Is(err, errNoTable) {
-			// Dropped or renamed after the heartbeat; said, since a name
-			// the heartbeat garbled would otherwise go unseen.
-			t.log.Warn("restore: a table the last heartbeat counted is not on the target; its AUTO_INCREMENT is left as replay made it", "table", table)
-			continue
-		} else if err != nil {
-			return fmt.Errorf("set AUTO_INCREMENT of %s: %w", mysqlconn.QuoteIdent(table), err)
-		}
-		if _, err := t.conn.Execute("ALTER TABLE " + mysqlconn.QuoteIdent(table) + " AUTO_INCREMENT = " + next); err != nil {
-			return fmt.Errorf("set AUTO_INCREMENT of %s: %w", mysqlconn.QuoteIdent(table), err)
-		}
+	if err := t.setAutoIncrements(); err != nil {
+		return err
 	}
 	current, err := t.databaseCollation()
 	if err != nil {
@@ -179,5 +166,47 @@ func (t *Target) Finish(ctx context.Context) error {
 		}
 	}
 	t.eventDDL = nil
+	return nil
+}
+
+// setAutoIncrements sets every table's AUTO_INCREMENT to the value of the
+// last heartbeat replayed. It does so with explicit_defaults_for_timestamp
+// on: with it off, an ALTER TABLE gives the table's first bare TIMESTAMP
+// NOT NULL column DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP,
+// which the source's table does not have.
+func (t *Target) setAutoIncrements() error {
+	if len(t.autoInc) == 0 {
+		return nil
+	}
+	off, err := t.explicitTSDiffers(true)
+	if err != nil {
+		return err
+	}
+	if off {
+		if _, err := t.conn.Execute("SET SESSION explicit_defaults_for_timestamp = 1"); err != nil {
+			return fmt.Errorf("set the AUTO_INCREMENT counters: this server cannot set explicit_defaults_for_timestamp per session: %w; fix: restore into MariaDB 10.10+ or MySQL 8.0+, or a server started with explicit_defaults_for_timestamp = 1", err)
+		}
+	}
+	for table, next := range t.autoInc {
+		if !numberRE.MatchString(next) {
+			return fmt.Errorf("AUTO_INCREMENT of %s: malformed value", mysqlconn.QuoteIdent(table))
+		}
+		if _, err := t.table(table); errors.Is(err, errNoTable) {
+			// Dropped or renamed after the heartbeat; said, since a name
+			// the heartbeat garbled would otherwise go unseen.
+			t.log.Warn("restore: a table the last heartbeat counted is not on the target; its AUTO_INCREMENT is left as replay made it", "table", table)
+			continue
+		} else if err != nil {
+			return fmt.Errorf("set AUTO_INCREMENT of %s: %w", mysqlconn.QuoteIdent(table), err)
+		}
+		if _, err := t.conn.Execute("ALTER TABLE " + mysqlconn.QuoteIdent(table) + " AUTO_INCREMENT = " + next); err != nil {
+			return fmt.Errorf("set AUTO_INCREMENT of %s: %w", mysqlconn.QuoteIdent(table), err)
+		}
+	}
+	if off {
+		if _, err := t.conn.Execute("SET SESSION explicit_defaults_for_timestamp = DEFAULT"); err != nil {
+			return fmt.Errorf("restore replay's explicit_defaults_for_timestamp after the AUTO_INCREMENT counters: %w", err)
+		}
+	}
 	return nil
 }

@@ -428,3 +428,35 @@ func TestRestoreBaseInvalidDates(t *testing.T) {
 		t.Errorf("restored %q, want the invalid dates the dump holds", got)
 	}
 }
+
+// TestFinishKeepsBareTimestamps: Finish sets AUTO_INCREMENT counters with
+// ALTER TABLE, which on a server whose explicit_defaults_for_timestamp is
+// off gives a table's first bare TIMESTAMP NOT NULL column DEFAULT
+// CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP: it must not (randomized
+// battery seed 17019618).
+func TestFinishKeepsBareTimestamps(t *testing.T) {
+	m := testenv.StartMariaDBWithOptions(t, "--explicit-defaults-for-timestamp=OFF")
+	ctx := context.Background()
+	m.Exec(t, "CREATE DATABASE dst")
+	tg, err := Open(ctx, Config{DSN: m.DSN("dst") + "?tls=false"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close(ctx)
+	if err := tg.RestoreBase(ctx, strings.NewReader("CREATE TABLE t (id INT AUTO_INCREMENT PRIMARY KEY, ts TIMESTAMP(6) NOT NULL);\n")); err != nil {
+		t.Fatal(err)
+	}
+	msg := &segment.Change{Op: segment.OpMessage, Prefix: capture.PrefixAutoIncrement, Transactional: true,
+		Content: []byte(`{"t": "42"}`)}
+	if err := tg.Apply(ctx, &segment.TxnInfo{ID: "0-1-1", Commit: time.Now()}, changesOf(msg)); err != nil {
+		t.Fatal(err)
+	}
+	if err := tg.Finish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := m.Exec(t, "SHOW CREATE TABLE dst.t")
+	got, _ := r.GetString(0, 1)
+	if strings.Contains(got, "current_timestamp") || !strings.Contains(got, "AUTO_INCREMENT=42") {
+		t.Errorf("after Finish the table is\n%s\nwant AUTO_INCREMENT=42 and no implicit TIMESTAMP default", got)
+	}
+}
