@@ -17,9 +17,9 @@ func (g *Gen) DDL() error {
 	case k < 8:
 		return g.dropColumn(t)
 	case k < 11:
-		return g.modifyColumn(t)
+		return g.refused(g.modifyColumn(t))
 	case k < 13:
-		return g.convertTable(t)
+		return g.refused(g.convertTable(t))
 	case k < 14:
 		return g.renameColumn(t)
 	case k < 16:

@@ -18,11 +18,13 @@
 package randmy
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strings"
 
 	"github.com/go-mysql-org/go-mysql/client"
+	"github.com/go-mysql-org/go-mysql/mysql"
 )
 
 // skip is one thing the generator leaves out, with the README limit that
@@ -109,8 +111,27 @@ type Gen struct {
 	// Log, when set, receives every statement run (for replaying a seed by
 	// hand).
 	Log func(stmt string)
-	// Stmts counts the statements run, Commits the transactions committed.
-	Stmts, Commits int
+	// Stmts counts the statements run, Commits the transactions committed,
+	// Refused the statements the server refused (see refused).
+	Stmts, Commits, Refused int
+}
+
+// refused passes err on unless the server refused the statement (a row
+// value the column cannot hold under the session's sql_mode, a default a
+// conversion makes invalid, members a conversion makes equal): such a
+// statement changes nothing, on the source or in the binlog, so the
+// workload goes on. Only single-statement operations whose model changes
+// after success may be passed through it.
+func (g *Gen) refused(err error) error {
+	var me *mysql.MyError
+	if err != nil && errors.As(err, &me) {
+		g.Refused++
+		if g.Log != nil {
+			g.Log(fmt.Sprintf("-- refused: %d %s", me.Code, me.Message))
+		}
+		return nil
+	}
+	return err
 }
 
 // sqlMode is one sql_mode the workload session may run under, with what

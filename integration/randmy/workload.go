@@ -113,22 +113,24 @@ func (g *Gen) op() error {
 	if t == nil {
 		return nil
 	}
+	var err error
 	switch k := g.rnd.IntN(20); {
 	case k < 8:
-		return g.insert(t, 1+g.rnd.IntN(4))
+		err = g.insert(t, 1+g.rnd.IntN(4))
 	case k < 9 && t.tag != nil:
-		return g.duplicate(t)
+		err = g.duplicate(t)
 	case k < 13:
-		return g.update(t, false)
+		err = g.update(t, false)
 	case k < 15 && len(t.pk) > 0:
-		return g.update(t, true)
+		err = g.update(t, true)
 	case k < 16:
-		return g.updateRange(t)
+		err = g.updateRange(t)
 	case k < 18:
-		return g.delete(t)
+		err = g.delete(t)
 	default:
-		return g.deleteRange(t)
+		err = g.deleteRange(t)
 	}
+	return g.refused(err)
 }
 
 func (g *Gen) next() int { g.seq++; return g.seq }
