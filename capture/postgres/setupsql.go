@@ -3,7 +3,7 @@ package postgres
 // The SQL objects rxvault installs in the captured database, in schema
 // rxvault. setupVersion names this revision of them: Open reinstalls the
 // objects when the installed comment differs.
-const setupVersion = "rxvault capture objects v2"
+const setupVersion = "rxvault capture objects v3"
 
 // ddlCommandEndSQL defines the ddl_command_end event trigger function. It
 // runs as the user running the DDL (not SECURITY DEFINER: it needs nothing
@@ -128,7 +128,10 @@ $rxvault$`
 //
 // It reads each sequence itself (pg_sequences hides last_value when
 // is_called is false), in one dynamic query, as the calling user, who
-// needs SELECT on every sequence.
+// needs SELECT on every sequence. A sequence dropped or renamed between
+// the listing and the read (by DDL committing meanwhile) makes the read
+// fail; it then lists again, up to 10 times: each listing is a new
+// snapshot, which sees that DDL.
 const sequencesSQL = `
 CREATE OR REPLACE FUNCTION rxvault.sequences(schemas text[]) RETURNS text
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $rxvault$
@@ -136,22 +139,30 @@ DECLARE
 	q text;
 	res text;
 BEGIN
-	SELECT string_agg(pg_catalog.format(
-			'SELECT %L AS k, last_value::text AS v, is_called AS c FROM %I.%I',
-			pg_catalog.format('%I.%I', n.nspname, c.relname), n.nspname, c.relname),
-		' UNION ALL ' ORDER BY n.nspname, c.relname)
-	INTO q
-	FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-	WHERE c.relkind = 'S' AND c.relpersistence <> 't'
-		AND CASE WHEN schemas IS NULL
-			THEN n.nspname NOT IN ('pg_catalog', 'information_schema', 'rxvault') AND n.nspname NOT LIKE 'pg\_%'
-			ELSE n.nspname = ANY (schemas) END;
-	IF q IS NULL THEN
-		RETURN '{}';
-	END IF;
-	EXECUTE 'SELECT pg_catalog.json_object_agg(k, pg_catalog.json_build_object(''last_value'', v, ''is_called'', c) ORDER BY k)::text FROM ('
-		|| q || ') s' INTO res;
-	RETURN res;
+	FOR attempt IN 1..10 LOOP
+		SELECT string_agg(pg_catalog.format(
+				'SELECT %L AS k, last_value::text AS v, is_called AS c FROM %I.%I',
+				pg_catalog.format('%I.%I', n.nspname, c.relname), n.nspname, c.relname),
+			' UNION ALL ' ORDER BY n.nspname, c.relname)
+		INTO q
+		FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+		WHERE c.relkind = 'S' AND c.relpersistence <> 't'
+			AND CASE WHEN schemas IS NULL
+				THEN n.nspname NOT IN ('pg_catalog', 'information_schema', 'rxvault') AND n.nspname NOT LIKE 'pg\_%'
+				ELSE n.nspname = ANY (schemas) END;
+		IF q IS NULL THEN
+			RETURN '{}';
+		END IF;
+		BEGIN
+			EXECUTE 'SELECT pg_catalog.json_object_agg(k, pg_catalog.json_build_object(''last_value'', v, ''is_called'', c) ORDER BY k)::text FROM ('
+				|| q || ') s' INTO res;
+			RETURN res;
+		EXCEPTION WHEN undefined_table THEN
+			IF attempt = 10 THEN
+				RAISE;
+			END IF;
+		END;
+	END LOOP;
 END
 $rxvault$`
 
