@@ -388,12 +388,7 @@ func TestAutoIncrementNonASCIINames(t *testing.T) {
 func TestRestoreBaseExplicitTimestamps(t *testing.T) {
 	m := testenv.StartMariaDBWithOptions(t, "--explicit-defaults-for-timestamp=OFF")
 	ctx := context.Background()
-	m.Exec(t, "CREATE DATABASE dst")
-	tg, err := Open(ctx, Config{DSN: m.DSN("dst") + "?tls=false"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tg.Close(ctx)
+	tg := openDst(t, m)
 	if err := tg.RestoreBase(ctx, strings.NewReader("CREATE TABLE t (id INT PRIMARY KEY, ts TIMESTAMP(5) NOT NULL);\n")); err != nil {
 		t.Fatal(err)
 	}
@@ -410,12 +405,7 @@ func TestRestoreBaseExplicitTimestamps(t *testing.T) {
 func TestRestoreBaseInvalidDates(t *testing.T) {
 	m := testenv.StartMariaDB(t)
 	ctx := context.Background()
-	m.Exec(t, "CREATE DATABASE dst")
-	tg, err := Open(ctx, Config{DSN: m.DSN("dst") + "?tls=false"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tg.Close(ctx)
+	tg := openDst(t, m)
 	dump := "/*!40101 SET @OLD_SQL_MODE=@@SQL_MODE, SQL_MODE='NO_AUTO_VALUE_ON_ZERO' */;\n" +
 		"CREATE TABLE t (id INT PRIMARY KEY, d DATE, dt DATETIME(4));\n" +
 		"INSERT INTO `t` VALUES (1,'2023-02-30','7087-02-29 17:51:24.3101');\n" +
@@ -437,12 +427,7 @@ func TestRestoreBaseInvalidDates(t *testing.T) {
 func TestFinishKeepsBareTimestamps(t *testing.T) {
 	m := testenv.StartMariaDBWithOptions(t, "--explicit-defaults-for-timestamp=OFF")
 	ctx := context.Background()
-	m.Exec(t, "CREATE DATABASE dst")
-	tg, err := Open(ctx, Config{DSN: m.DSN("dst") + "?tls=false"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tg.Close(ctx)
+	tg := openDst(t, m)
 	if err := tg.RestoreBase(ctx, strings.NewReader("CREATE TABLE t (id INT AUTO_INCREMENT PRIMARY KEY, ts TIMESTAMP(6) NOT NULL);\n")); err != nil {
 		t.Fatal(err)
 	}
@@ -459,4 +444,18 @@ func TestFinishKeepsBareTimestamps(t *testing.T) {
 	if strings.Contains(got, "current_timestamp") || !strings.Contains(got, "AUTO_INCREMENT=42") {
 		t.Errorf("after Finish the table is\n%s\nwant AUTO_INCREMENT=42 and no implicit TIMESTAMP default", got)
 	}
+}
+
+// openDst creates database dst on m and opens a restore target on it,
+// closed when the test ends.
+func openDst(t *testing.T, m *testenv.MariaDB) *Target {
+	t.Helper()
+	ctx := context.Background()
+	m.Exec(t, "CREATE DATABASE dst")
+	tg, err := Open(ctx, Config{DSN: m.DSN("dst") + "?tls=false"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tg.Close(ctx) })
+	return tg
 }
