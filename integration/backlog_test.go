@@ -26,11 +26,7 @@ func TestPostgresTruncateBacklog(t *testing.T) {
 	pg := testenv.StartPostgres(t)
 	dsn := pg.CreateDatabase(t, "pharmacy")
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := connectPG(t, dsn)
 	exec := func(q string) {
 		t.Helper()
 		if _, err := conn.Exec(ctx, q); err != nil {

@@ -268,3 +268,15 @@ func snapshot(t *testing.T, dsn string) workload.State {
 	}
 	return s
 }
+
+// connectPG connects to dsn, closed when the test ends.
+func connectPG(t *testing.T, dsn string) *pgx.Conn {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(ctx) })
+	return conn
+}

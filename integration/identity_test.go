@@ -79,11 +79,7 @@ func TestPostgresIdentityColumns(t *testing.T) {
 	pg := testenv.StartPostgres(t)
 	dsn := pg.CreateDatabase(t, "pharmacy")
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := connectPG(t, dsn)
 	if _, err := conn.Exec(ctx, identitySchema); err != nil {
 		t.Fatal(err)
 	}

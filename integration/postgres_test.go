@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/rxvault/rxvault/integration/workload"
 	"github.com/rxvault/rxvault/internal/testenv"
 )
@@ -42,11 +40,7 @@ func TestPostgresExactness(t *testing.T) {
 	pg := testenv.StartPostgres(t)
 	dsn := pg.CreateDatabase(t, "pharmacy")
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := connectPG(t, dsn)
 	if err := workload.Setup(ctx, conn); err != nil {
 		t.Fatal(err)
 	}

@@ -127,11 +127,7 @@ func randPGSeed(t *testing.T, srv, other *randPGServer, seed uint64, idx int) {
 			t.Fatal(err)
 		}
 	}
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := connectPG(t, dsn)
 	oracle, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
