@@ -141,7 +141,12 @@ func TestFirstRunWithStoreDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	storeDownWhileRunning(t, d, 30*time.Second)
-	time.Sleep(20 * time.Second)
+	// The store's own retries (about 30 s, jittered) run out first; only
+	// then does capture wait. Wait for that, then through the next
+	// session's retries (5 s, then at most about 35 s), whose wait must
+	// not be logged again.
+	d.waitLog("capture waits for the store", 90*time.Second)
+	time.Sleep(40 * time.Second)
 	if !d.alive() {
 		t.Fatalf("the agent exited while the store was down:\n%s", lastLines(d.agentLog(), 5))
 	}
