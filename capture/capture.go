@@ -74,8 +74,10 @@ type Sink interface {
 	Txn(ctx context.Context, t *Txn) error
 	// Progress reports that every transaction committing before pos has
 	// been delivered, and that the source's clock read at at that point
-	// (zero if unknown). Readers call it on keepalives so the archive can
-	// record progress while no transactions arrive.
+	// (zero if unknown). Readers call it on keepalives. A sink may let
+	// pos extend the transactions it is holding, but must not acknowledge
+	// a position that nothing it stores records: the source's anchor would
+	// then stand past the archive's end.
 	Progress(ctx context.Context, pos segment.Position, at time.Time) error
 	// CaughtUp reports that the reader has delivered the backlog: every
 	// transaction the source had logged when the stream was opened. The

@@ -98,7 +98,6 @@ type Shipper struct {
 	openTxns uint64           // open.Tally().Txns, kept here so readers of mu need not wait for writeMu
 	openEnd  segment.Position // the stream is complete up to here for open
 	full     []filled         // closed segments waiting to be sealed, in order
-	idleEnd  segment.Position // progress seen while open was empty
 	pending  []*spoolFile     // sealed, not yet in every store
 	tip      Tip
 	saved    uint64 // the seq in the spool's tip file (uploadLoop's, after New)
@@ -109,7 +108,7 @@ type Shipper struct {
 	caughtUp    bool  // the reader has called CaughtUp: segments grow to MaxBytes
 	cutNow      chan struct{}
 	uploaded    chan struct{} // signalled when the pending queue shrinks
-	wake        chan struct{} // signalled when pending grows or idleEnd moves
+	wake        chan struct{} // signalled when pending grows
 }
 
 // New prepares a shipper for the chain at tip, taking over any segments a
@@ -248,8 +247,12 @@ func (s *Shipper) rotateLocked() error {
 }
 
 // Progress implements capture.Sink: every transaction before pos has been
-// delivered. While the open segment is empty this lets the source release
-// what lies before pos once nothing earlier is pending.
+// delivered. While the open segment holds a transaction, its end moves to
+// pos, and the source may release what lies before pos once the segment
+// is stored. Progress while the open segment is empty is not recorded: no
+// segment would carry it, and acknowledging it would move the source's
+// anchor past the archive's end (a restart would see a gap). The next
+// transaction (a heartbeat at the latest) carries the stream on.
 func (s *Shipper) Progress(ctx context.Context, pos segment.Position, _ time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -258,11 +261,6 @@ func (s *Shipper) Progress(ctx context.Context, pos segment.Position, _ time.Tim
 	}
 	if s.openTxns > 0 {
 		s.openEnd = maxPos(s.openEnd, pos)
-		return nil
-	}
-	if pos.Compare(s.idleEnd) > 0 {
-		s.idleEnd = pos
-		signal(s.wake)
 	}
 	return nil
 }

@@ -558,25 +558,44 @@ func TestBackupParts(t *testing.T) {
 
 var _ iter.Seq2[*segment.Change, error] = txn(segment.Txn{}).Changes
 
-// TestIdleProgressAck: keepalive progress while nothing is open is
-// acknowledged, but never past a segment still waiting for a store.
-func TestIdleProgressAck(t *testing.T) {
+// TestIdleProgressStaysWithinArchive: progress reported while nothing is
+// open is never acknowledged past the end of the last stored segment, so
+// the source's anchor (the slot, the saved binlog position) never stands
+// where the archive does not reach, and a restart continues the chain. An
+// acknowledged idle position once let a restart find the slot past the
+// archive's end and report a false gap (battery seed 246667963).
+func TestIdleProgressStaysWithinArchive(t *testing.T) {
 	flaky := &outageStore{Store: fileStore(t)}
 	e := newEnv(t, flaky)
 	s, _ := start(t, e)
 	stop := run(t, s)
-	defer stop()
 	ctx := context.Background()
+	tx := segtest.NewCorpus(9).Txn()
+	tx.Pos = segment.Position{Lo: 2000}
+	if err := s.Txn(ctx, txn(tx)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitAck(t, e, segment.Position{Lo: 2100})
+
+	// Idle progress, with nothing open or waiting.
 	if err := s.Progress(ctx, segment.Position{Lo: 5000}, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitAck(t, e, segment.Position{Lo: 5000})
+	time.Sleep(200 * time.Millisecond)
+	if p := lastAck(e); !p.IsZero() {
+		t.Errorf("idle progress acknowledged %s, past the archive's end %s", p, s.Tip().EndPos)
+	}
 
+	// A transaction after the idle progress is acknowledged once stored,
+	// never before.
 	flaky.down.Store(true)
-	tx := segtest.NewCorpus(9).Txn()
+	tx = segtest.NewCorpus(10).Txn()
 	tx.Pos = segment.Position{Lo: 6000}
 	if err := s.Txn(ctx, txn(tx)); err != nil {
 		t.Fatal(err)
@@ -597,7 +616,27 @@ func TestIdleProgressAck(t *testing.T) {
 	if err := s.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitAck(t, e, segment.Position{Lo: 9000})
+	waitAck(t, e, segment.Position{Lo: 6100})
+	if err := s.Progress(ctx, segment.Position{Lo: 9500}, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	acked := segment.Position{Lo: 6100}
+	if p := lastAck(e); !p.IsZero() {
+		acked = p
+		t.Errorf("idle progress acknowledged %s, past the archive's end %s", p, s.Tip().EndPos)
+	}
+	stop()
+
+	// The slot stands where the shipper acknowledged: a restart continues
+	// the chain.
+	d, err := shipper.Resume(ctx, e.cfg, shipper.StreamStart{Pos: acked})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.New {
+		t.Fatalf("restart after idle progress started a new chain: %s", d.Marker.Reason)
+	}
 }
 
 // waitAck waits until the acknowledged position reaches want.

@@ -28,16 +28,13 @@ func (s *Shipper) uploadLoop(ctx context.Context) error {
 		if len(s.pending) > 0 {
 			head = s.pending[0]
 		}
-		// With nothing open, closed or sealed waiting, a position reported
-		// while no transaction was open is durable as it stands.
-		var idle segment.Position
-		if len(s.full) == 0 && s.openTxns == 0 {
-			idle = s.idleEnd
-		}
 		s.mu.Unlock()
 
+		// Progress reported while nothing was open is never acknowledged
+		// by itself: only a stored segment's end is. The source's anchor
+		// then never stands past the archive's end, where a restart would
+		// find a gap; the heartbeat's transactions keep it moving.
 		if head == nil {
-			s.ack(idle)
 			select {
 			case <-ctx.Done():
 				return nil
