@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-mysql-org/go-mysql/client"
+
 	"github.com/rxvault/rxvault/capture"
 	"github.com/rxvault/rxvault/internal/mysqlconn"
 	"github.com/rxvault/rxvault/internal/proc"
@@ -37,7 +39,9 @@ type DumpStream struct {
 	server string
 	at     time.Time
 	r      io.Reader // the head already read, then the rest
+	eof    bool      // r is read to its end
 	out    *proc.Output
+	rows   *rowsStream // MariaDB: the rows section (see rows.go)
 }
 
 var _ capture.Dump = (*DumpStream)(nil)
@@ -45,15 +49,19 @@ var _ capture.Dump = (*DumpStream)(nil)
 // changeMasterRE matches the position line --master-data=2 writes.
 var changeMasterRE = regexp.MustCompile(`^-- CHANGE MASTER TO MASTER_LOG_FILE='([^']+)', MASTER_LOG_POS=(\d+);`)
 
-// Dump starts a consistent dump of cfg's database: mariadb-dump
-// --single-transaction --master-data=2, with routines, events and
-// triggers, BLOBs in hex, TIMESTAMPs in UTC. Its snapshot is a
-// consistent-snapshot transaction whose binlog position the dump records
-// (MariaDB reads it from binlog_snapshot_file and binlog_snapshot_position
-// with no global lock; MySQL's mysqldump takes FLUSH TABLES WITH READ LOCK
-// for a moment to read it). Dump reads the dump's head up to that
-// position before it returns; Time is the server's clock read after it,
-// so everything in the dump committed at or before Time.
+// Dump starts a consistent dump of cfg's database, with routines, events
+// and triggers, TIMESTAMPs in UTC. Time is the server's clock read after
+// the snapshot, so everything in the dump committed at or before Time.
+//
+// On MariaDB, rxvault reads the rows itself (see rows.go) in a
+// consistent-snapshot transaction, whose binlog position
+// (binlog_snapshot_file and binlog_snapshot_position, with no global
+// lock) is the dump's; mariadb-dump --no-data writes the schema, its ENUM
+// and SET members made exact (see enums.go), and, after the rows, the
+// triggers. On MySQL, the dump is mysqldump --single-transaction
+// --master-data=2, BLOBs in hex, whose snapshot takes FLUSH TABLES WITH
+// READ LOCK for a moment to read its binlog position; Dump reads the
+// dump's head up to that position before it returns.
 //
 // The password reaches mariadb-dump through MYSQL_PWD in its environment,
 // never its command line. ctx bounds the whole dump.
@@ -71,69 +79,192 @@ func Dump(ctx context.Context, cfg Config) (*DumpStream, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mysql dump: %s --version: %w", bin, err)
 	}
-	args := []string{"--no-defaults", "--host=" + d.Host, "--port=" + strconv.Itoa(int(d.Port)), "--user=" + d.User, "--protocol=TCP",
-		"--single-transaction", "--master-data=2", "--routines", "--events", "--triggers", "--hex-blob", "--tz-utc",
-		"--default-character-set=utf8mb4", "--skip-dump-date", "--no-tablespaces"}
-	if d.TLS != nil {
-		args = append(args, "--ssl", "--ssl-verify-server-cert")
-		if d.TLSCA != "" {
-			args = append(args, "--ssl-ca="+d.TLSCA)
-		}
+	if srv.mariadb {
+		return dumpMariaDB(ctx, d, c, srv.identity(cfg.ID, d.DB), srv.id, bin, strings.TrimSpace(string(ver)))
 	}
+	args := []string{"--single-transaction", "--master-data=2", "--routines", "--events", "--triggers", "--hex-blob"}
 	if !strings.Contains(string(ver), "MariaDB") {
 		// MySQL's mysqldump would otherwise write SET @@GLOBAL.GTID_PURGED
 		// into the dump, and the restore would run it on the target.
 		args = append(args, "--set-gtid-purged=OFF")
 	}
-	args = append(args, "--", d.DB)
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "MYSQL_PWD=" + d.Password, "TZ=UTC"}
-	out, err := proc.Start(cmd)
+	out, err := proc.Start(dumpCommand(ctx, bin, d, args...))
 	if err != nil {
 		return nil, fmt.Errorf("mysql dump: start %s: %w", bin, err)
 	}
 	ds := &DumpStream{id: srv.identity(cfg.ID, d.DB), server: srv.id, tool: strings.TrimSpace(string(ver)), out: out}
-	head, ahead, file, pos, err := readHead(out)
+	head, ahead, _, pos, err := readHead(out)
 	if err != nil {
 		_ = ds.Close()
 		return nil, fmt.Errorf("mysql dump: %w: %s", err, out.Stderr())
 	}
 	ds.pos = pos
-	if srv.mariadb {
-		// NULL (no GTID yet, or a position it cannot place) leaves it empty.
-		r, err := c.Execute("SELECT BINLOG_GTID_POS(?, ?)", file, pos.Lo)
+	if ds.at, err = serverClock(c); err != nil {
+		_ = ds.Close()
+		return nil, err
+	}
+	defaults, err := databaseDefaults(c, d.DB)
+	if err != nil {
+		_ = ds.Close()
+		return nil, err
+	}
+	ds.r = io.MultiReader(bytes.NewReader(head), bytes.NewReader(defaults), bytes.NewReader(ahead), out)
+	return ds, nil
+}
+
+// dumpMariaDB dumps a MariaDB database (see Dump): c is a session of its
+// own, open for Dump's call only.
+func dumpMariaDB(ctx context.Context, d *mysqlconn.DSN, c *client.Conn, id capture.Identity, server, bin, tool string) (_ *DumpStream, err error) {
+	snap, err := connect(ctx, d, d.DB)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
 		if err != nil {
-			_ = ds.Close()
-			return nil, fmt.Errorf("mysql dump: the snapshot's GTID position: %w", err)
+			snap.Close()
 		}
-		ds.gtid, _ = r.GetString(0, 0)
-		ds.gtid = strings.Clone(ds.gtid)
-		r.Close()
+	}()
+	for _, q := range []string{
+		"SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+		"SET time_zone = '+00:00'",
+		// Values as stored, strings in no character set but their own.
+		"SET character_set_results = binary",
+		// The rows are read as fast as the dump is stored, which may stall.
+		"SET SESSION net_write_timeout = 3600",
+		"START TRANSACTION WITH CONSISTENT SNAPSHOT",
+	} {
+		if _, err := snap.Execute(q); err != nil {
+			return nil, fmt.Errorf("mysql dump: %s: %w", q, err)
+		}
 	}
+	st, err := mysqlconn.QueryRows(snap, "SHOW STATUS LIKE 'binlog_snapshot_%'")
+	if err != nil {
+		return nil, fmt.Errorf("mysql dump: the snapshot's binlog position: %w", err)
+	}
+	var file, off string
+	for _, r := range st {
+		switch strings.ToLower(r[0]) {
+		case "binlog_snapshot_file":
+			file = r[1]
+		case "binlog_snapshot_position":
+			off = r[1]
+		}
+	}
+	_, n, perr := parseBinlogName(file)
+	lo, oerr := strconv.ParseUint(off, 10, 64)
+	if perr != nil || oerr != nil {
+		return nil, fmt.Errorf("mysql dump: the snapshot's binlog position %q:%q: is the binlog on (log_bin)?", file, off)
+	}
+	ds := &DumpStream{id: id, server: server, tool: tool + " (schema; rows by rxvault)", pos: segment.Position{Hi: n, Lo: lo}}
+	// NULL (no GTID yet, or a position it cannot place) leaves it empty.
+	r, err := c.Execute("SELECT BINLOG_GTID_POS(?, ?)", file, lo)
+	if err != nil {
+		return nil, fmt.Errorf("mysql dump: the snapshot's GTID position: %w", err)
+	}
+	ds.gtid, _ = r.GetString(0, 0)
+	ds.gtid = strings.Clone(ds.gtid)
+	r.Close()
+	if ds.at, err = serverClock(c); err != nil {
+		return nil, err
+	}
+	defaults, err := databaseDefaults(c, d.DB)
+	if err != nil {
+		return nil, err
+	}
+	tables, err := snapshotTables(snap, d.DB)
+	if err != nil {
+		return nil, fmt.Errorf("mysql dump: %w", err)
+	}
+	fixes, err := enumFixes(ctx, c, d)
+	if err != nil {
+		return nil, fmt.Errorf("mysql dump: %w", err)
+	}
+	schema, err := runDump(ctx, bin, d, "--single-transaction", "--no-data", "--skip-triggers", "--routines", "--events")
+	if err != nil {
+		return nil, err
+	}
+	if schema, err = fixSchema(schema, fixes); err != nil {
+		return nil, fmt.Errorf("mysql dump: %w", err)
+	}
+	triggers, err := runDump(ctx, bin, d, "--single-transaction", "--no-data", "--no-create-info", "--skip-routines", "--skip-events", "--triggers")
+	if err != nil {
+		return nil, err
+	}
+	ds.rows = startRows(ctx, snap, d.DB, tables)
+	ds.r = io.MultiReader(bytes.NewReader(defaults), bytes.NewReader(schema), ds.rows, bytes.NewReader(triggers))
+	return ds, nil
+}
+
+// serverClock reads the server's clock.
+func serverClock(c *client.Conn) (time.Time, error) {
 	now, err := mysqlconn.QueryRow(c, "SELECT DATE_FORMAT(UTC_TIMESTAMP(6), '%Y-%m-%d %H:%i:%s.%f')")
+	var at time.Time
 	if err == nil {
-		ds.at, err = time.Parse("2006-01-02 15:04:05.999999", now[0])
+		at, err = time.Parse("2006-01-02 15:04:05.999999", now[0])
 	}
 	if err != nil {
-		_ = ds.Close()
-		return nil, fmt.Errorf("mysql dump: read the server clock: %w", err)
+		return time.Time{}, fmt.Errorf("mysql dump: read the server clock: %w", err)
 	}
-	// The dump names no database, so that it loads into one of any name;
-	// it does carry the database's defaults (what tables created later by
-	// replayed DDL inherit), read after the snapshot so that a change
-	// between the two is in the binlog after Pos.
-	dbDefaults, err := mysqlconn.QueryRow(c, "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", d.DB)
+	return at, nil
+}
+
+// databaseDefaults returns the dump's statement that sets the database's
+// defaults. The dump names no database, so that it loads into one of any
+// name; it does carry the database's defaults (what tables created later
+// by replayed DDL inherit), read after the snapshot so that a change
+// between the two is in the binlog after Pos.
+func databaseDefaults(c *client.Conn, db string) ([]byte, error) {
+	dbDefaults, err := mysqlconn.QueryRow(c, "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", db)
 	if err != nil {
-		_ = ds.Close()
 		return nil, fmt.Errorf("mysql dump: read the database's character set: %w", err)
 	}
 	if !charsetRE.MatchString(dbDefaults[0]) || !charsetRE.MatchString(dbDefaults[1]) {
-		_ = ds.Close()
 		return nil, fmt.Errorf("mysql dump: unexpected character set %q or collation %q", dbDefaults[0], dbDefaults[1])
 	}
-	defaults := fmt.Appendf(nil, "\n-- rxvault: the database's defaults\nALTER DATABASE CHARACTER SET %s COLLATE %s;\n", dbDefaults[0], dbDefaults[1])
-	ds.r = io.MultiReader(bytes.NewReader(head), bytes.NewReader(defaults), bytes.NewReader(ahead), out)
-	return ds, nil
+	return fmt.Appendf(nil, "\n-- rxvault: the database's defaults\nALTER DATABASE CHARACTER SET %s COLLATE %s;\n", dbDefaults[0], dbDefaults[1]), nil
+}
+
+// dumpCommand is the dump program's command for d's database with args
+// (and the options every dump takes). The password reaches it through
+// MYSQL_PWD in its environment, never its command line.
+func dumpCommand(ctx context.Context, bin string, d *mysqlconn.DSN, args ...string) *exec.Cmd {
+	all := []string{"--no-defaults", "--host=" + d.Host, "--port=" + strconv.Itoa(int(d.Port)), "--user=" + d.User, "--protocol=TCP",
+		"--tz-utc", "--default-character-set=utf8mb4", "--skip-dump-date", "--no-tablespaces"}
+	if d.TLS != nil {
+		all = append(all, "--ssl", "--ssl-verify-server-cert")
+		if d.TLSCA != "" {
+			all = append(all, "--ssl-ca="+d.TLSCA)
+		}
+	}
+	all = append(all, args...)
+	all = append(all, "--", d.DB)
+	cmd := exec.CommandContext(ctx, bin, all...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "MYSQL_PWD=" + d.Password, "TZ=UTC"}
+	return cmd
+}
+
+// maxSchemaDump bounds a schema dump read into memory.
+const maxSchemaDump = 256 << 20
+
+// runDump runs the dump program with args and returns its output, which
+// holds no rows (a schema).
+func runDump(ctx context.Context, bin string, d *mysqlconn.DSN, args ...string) ([]byte, error) {
+	out, err := proc.Start(dumpCommand(ctx, bin, d, args...))
+	if err != nil {
+		return nil, fmt.Errorf("mysql dump: start %s: %w", bin, err)
+	}
+	b, rerr := io.ReadAll(io.LimitReader(out, maxSchemaDump+1))
+	if rerr == nil && len(b) > maxSchemaDump {
+		rerr = fmt.Errorf("the schema dump is over %d MiB", maxSchemaDump>>20)
+	}
+	if rerr != nil {
+		_ = out.Close()
+		return nil, fmt.Errorf("mysql dump: %w", rerr)
+	}
+	if err := out.Close(); err != nil {
+		return nil, fmt.Errorf("mysql dump: %s: %w", bin, err)
+	}
+	return b, nil
 }
 
 // charsetRE matches character set and collation names.
@@ -186,11 +317,28 @@ func (d *DumpStream) GTID() string { return d.gtid }
 func (d *DumpStream) Time() time.Time { return d.at }
 
 // Read reads the dump.
-func (d *DumpStream) Read(p []byte) (int, error) { return d.r.Read(p) }
+func (d *DumpStream) Read(p []byte) (int, error) {
+	n, err := d.r.Read(p)
+	if errors.Is(err, io.EOF) {
+		d.eof = true
+	}
+	return n, err
+}
 
-// Close waits for the dump program and reports its failure (with the end
-// of its error output), or that the dump was closed before its end.
+// Close waits for the dump program, or the rows' reader, and reports its
+// failure (with the end of the program's error output), or that the dump
+// was closed before its end (proc.ErrClosedEarly).
 func (d *DumpStream) Close() error {
+	if d.rows != nil {
+		err := d.rows.close()
+		if err == nil && !d.eof {
+			err = proc.ErrClosedEarly
+		}
+		if err != nil {
+			return fmt.Errorf("mysql dump: %w", err)
+		}
+		return nil
+	}
 	if err := d.out.Close(); err != nil {
 		return fmt.Errorf("mysql dump: %w", err)
 	}
