@@ -123,7 +123,6 @@ func runMariaDBSeed(t *testing.T, src, other *testenv.MariaDB, seed uint64, n in
 	d := newDeployment(t, src.DSN(db)+"?tls=false", []string{"file://" + t.TempDir()}, nil)
 	d.start()
 	d.waitLog("base backup stored", 60*time.Second)
-	g.BaseBackupTaken()
 	t.Logf("base backup stored at %s", time.Since(start).Round(time.Millisecond))
 
 	oracle := myConn(t, src, db)

@@ -46,16 +46,6 @@ var skips = []skip{
 		reason: "an update or delete of one of them may be replayed on the other",
 	},
 	{
-		what:   "FLOAT values of more than 6 significant digits written before the base backup (Run before BaseBackupTaken)",
-		limit:  "a FLOAT value in a base backup keeps 6 significant digits: `mariadb-dump` writes FLOAT columns as the server prints them",
-		reason: "the dump, and so the restore, holds a nearby float instead",
-	},
-	{
-		what:   "ENUM and SET members with characters outside the BMP (🙂) in tables created before the base backup",
-		limit:  "ENUM and SET members with characters outside the BMP (4-byte UTF-8, such as emoji) come out of a base backup as `?`",
-		reason: "the restored column's member, and so every value of it, differs",
-	},
-	{
 		what:   "statements that name another database",
 		limit:  "MySQL and MariaDB: one database per agent. A DDL statement that names the source database explicitly",
 		reason: "the workload runs in the seed's database only, naming no database",
@@ -107,7 +97,6 @@ type Gen struct {
 	dbCharset string
 	seq       int  // unique numbers for names, keys and tags
 	small     bool // values short (in a large transaction)
-	backedUp  bool // the base backup is taken: FLOAT values may use every digit
 	// Log, when set, receives every statement run (for replaying a seed by
 	// hand).
 	Log func(stmt string)
@@ -243,11 +232,6 @@ func (g *Gen) Setup() error {
 	}
 	return nil
 }
-
-// BaseBackupTaken tells the generator that the agent's base backup is
-// stored: from now on FLOAT values may have more than 6 significant
-// digits (see skips).
-func (g *Gen) BaseBackupTaken() { g.backedUp = true }
 
 // Describe says what the seed's session is, for the test log.
 func (g *Gen) Describe() string {

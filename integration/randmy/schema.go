@@ -264,9 +264,6 @@ func (g *Gen) randomType() ctype {
 		seen := map[string]bool{}
 		for i := 0; i < 2+r.IntN(6); i++ {
 			m := pool[r.IntN(len(pool))]
-			if m == "🙂" && !g.backedUp {
-				m = "Ω" // a base backup's member keeps only BMP characters (see skips)
-			}
 			if seen[strings.ToLower(strings.TrimRight(m, " "))] {
 				continue
 			}

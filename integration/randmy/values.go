@@ -73,9 +73,6 @@ func (g *Gen) value(t *table, c *column) string {
 		return s
 	case "float":
 		pool := []string{"0e0", "1e0", "-1.5e0", "3.4028234e38", "-3.4028234e38", "1e-30", "1.1754944e-38", "0.1e0", "16777217e0", "3.1415927e0"}
-		if !g.backedUp {
-			pool = []string{"0e0", "1e0", "-1.5e0", "3.40282e38", "-3.40282e38", "1e-30", "1.17549e-38", "0.1e0", "16777200e0", "3.14159e0"}
-		}
 		if r.IntN(2) == 0 {
 			return pool[r.IntN(len(pool))]
 		}
@@ -83,10 +80,6 @@ func (g *Gen) value(t *table, c *column) string {
 			return "-0e0"
 		}
 		f := float32(r.NormFloat64() * math.Pow(10, float64(r.IntN(60)-30)))
-		if !g.backedUp {
-			// What the base backup holds keeps 6 digits (see skips).
-			return strconv.FormatFloat(float64(f), 'g', 6, 32)
-		}
 		s := strconv.FormatFloat(float64(f), 'g', -1, 32)
 		if !strings.ContainsAny(s, "e") {
 			s += "e0"
