@@ -113,7 +113,9 @@
 //
 // # Base backups
 //
-// Dump runs mariadb-dump (or mysqldump) --single-transaction
-// --master-data=2 and reads the snapshot's binlog position from the
-// dump's head; see Dump.
+// On MariaDB, Dump reads the rows itself in a consistent snapshot (see
+// rows.go) and runs mariadb-dump --no-data for the schema, whose ENUM and
+// SET members it makes exact (see enums.go); on MySQL it runs mysqldump
+// --single-transaction --master-data=2 and reads the snapshot's binlog
+// position from the dump's head. See Dump.
 package mysql

@@ -23,8 +23,11 @@ import (
 )
 
 // DumpFormat names the dump's format in base-backup manifests: SQL text
-// as mariadb-dump (or mysqldump) writes it, for the mariadb (or mysql)
-// client to load.
+// for the mariadb (or mysql) client to load. On MariaDB the rows are
+// rxvault's own INSERT statements between mariadb-dump's schema and its
+// triggers (see Dump); that is still such text, loaded the same way, so
+// the name is unchanged: archives written before load as they did, and
+// a restore by an older rxvault loads the new ones.
 const DumpFormat = "mysqldump-sql"
 
 // DumpStream is a running mariadb-dump of the database, joined exactly to

@@ -1,5 +1,6 @@
 // Package mysql is the MySQL and MariaDB restore target: it loads a base
-// backup (a mariadb-dump or mysqldump SQL dump) into an empty database and
+// backup (an SQL dump: mysqldump's, or on MariaDB mariadb-dump's schema and
+// triggers around rxvault's rows) into an empty database and
 // replays captured transactions into it, in commit order, in one session.
 //
 // # Session
@@ -298,7 +299,7 @@ func (t *Target) CheckEmpty(ctx context.Context) error {
 	return nil
 }
 
-// RestoreBase loads a mariadb-dump SQL dump through the client program
+// RestoreBase loads an SQL dump (see capture/mysql.Dump) through the client program
 // (its password through MYSQL_PWD, never the command line), then keeps the
 // triggers aside (see the package documentation). On failure the target
 // holds part of the dump.
