@@ -5,14 +5,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -48,10 +46,8 @@ type MariaDB struct {
 	bin     string
 	dir     string
 	dataDir string
-	logPath string
 
-	mu   sync.Mutex
-	proc *process // nil while stopped
+	server
 }
 
 // StartMariaDB starts a fresh MariaDB server for the test and stops it, and
@@ -80,19 +76,7 @@ func startMariaDB(t testing.TB, serverID int, zone string, options ...string) *M
 	t.Helper()
 	bin := Need(t, ServerMariaDB)
 	m, err := launchMariaDB(bin, shortTempDir(t, "my"), serverID, zone, options)
-	if m != nil {
-		t.Cleanup(func() {
-			if err := m.stop(); err != nil {
-				t.Errorf("testenv: stop mariadb: %v", err)
-			}
-		})
-	}
-	if err != nil {
-		if m != nil {
-			dumpLog(t, "mariadb", m.logPath)
-		}
-		t.Fatalf("testenv: %v", err)
-	}
+	m.forTest(t, err)
 	return m
 }
 
@@ -106,25 +90,17 @@ func LaunchMariaDB(dir string) (*MariaDB, error) {
 		return nil, err
 	}
 	m, err := launchMariaDB(bin, dir, 1, "", nil)
-	if err != nil && m != nil {
-		if serr := m.stop(); serr != nil {
-			err = errors.Join(err, serr)
-		}
+	if err := m.launched(err); err != nil {
 		return nil, err
 	}
-	return m, err
+	return m, nil
 }
 
-// Shutdown stops a server started by LaunchMariaDB.
-func (m *MariaDB) Shutdown() error { return m.stop() }
-
-// launchMariaDB starts a server in dir. On error the returned server, if
-// not nil, may hold a log worth showing and must be stopped.
+// launchMariaDB starts a server in dir. The server is returned on error
+// too: it may hold a log worth showing, and must be stopped.
 func launchMariaDB(bin, dir string, serverID int, zone string, options []string) (*MariaDB, error) {
 	pw := make([]byte, 16)
-	if _, err := rand.Read(pw); err != nil {
-		return nil, err
-	}
+	_, _ = rand.Read(pw) // never fails (it crashes instead)
 	m := &MariaDB{
 		Socket:   filepath.Join(dir, "my.sock"),
 		User:     "rxvault",
@@ -135,8 +111,9 @@ func launchMariaDB(bin, dir string, serverID int, zone string, options []string)
 		bin:      bin,
 		dir:      dir,
 		dataDir:  filepath.Join(dir, "data"),
-		logPath:  filepath.Join(dir, "mariadb.log"),
 	}
+	m.name, m.logPath, m.stopSig = "mariadb", filepath.Join(dir, "mariadb.log"), syscall.SIGTERM
+	m.command, m.ready = m.serverCmd, m.ping
 	if err := m.installDB(); err != nil {
 		return m, err
 	}
@@ -144,19 +121,12 @@ func launchMariaDB(bin, dir string, serverID int, zone string, options []string)
 	if m.CAFile, m.certFile, m.keyFile, err = WriteCerts(dir); err != nil {
 		return m, err
 	}
-	for attempt := 0; ; attempt++ {
-		port, err := freePort()
-		if err != nil {
-			return m, err
-		}
-		m.Port = port
-		err = m.start()
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, errPortInUse) || attempt == 4 {
-			return m, fmt.Errorf("start mariadb: %w", err)
-		}
+	err = m.startOnFreePorts(func() (err error) {
+		m.Port, err = freePort()
+		return err
+	})
+	if err != nil {
+		return m, fmt.Errorf("start mariadb: %w", err)
 	}
 	c, err := m.RootConn(context.Background())
 	if err != nil {
@@ -214,49 +184,9 @@ func (m *MariaDB) CreateDatabase(t testing.TB, name string) string {
 	return m.DSN(name)
 }
 
-// Start restarts a stopped server on the same data directory and port.
-// It must be called from the test's goroutine.
-func (m *MariaDB) Start(t testing.TB) {
-	t.Helper()
-	if err := restart(m.start); err != nil {
-		dumpLog(t, "mariadb", m.logPath)
-		t.Fatalf("testenv: restart mariadb: %v", err)
-	}
-}
-
-// Stop shuts the server down cleanly (SIGTERM) and waits for it. It must be
-// called from the test's goroutine.
-func (m *MariaDB) Stop(t testing.TB) {
-	t.Helper()
-	if err := m.stop(); err != nil {
-		t.Fatalf("testenv: stop mariadb: %v", err)
-	}
-}
-
-// Kill kills the server with SIGKILL, like a crash, and waits for it.
-func (m *MariaDB) Kill(t testing.TB) {
-	t.Helper()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.proc != nil {
-		m.proc.kill()
-		m.proc = nil
-	}
-}
-
 // Dir returns the server's temporary directory (data, logs, sockets),
 // removed when the test ends.
 func (m *MariaDB) Dir() string { return m.dir }
-
-// PID returns the server's process id, or 0 while stopped.
-func (m *MariaDB) PID() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.proc == nil {
-		return 0
-	}
-	return m.proc.pid
-}
 
 // tmpDir is the server's own tmpdir: servers of other tests (in other
 // PID namespaces) sharing /tmp can name their temporary files alike, and
@@ -287,12 +217,8 @@ func (m *MariaDB) installDB() error {
 	return nil
 }
 
-func (m *MariaDB) start() error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.proc != nil {
-		return errors.New("already running")
-	}
+// serverCmd is the server's command line.
+func (m *MariaDB) serverCmd() *exec.Cmd {
 	args := []string{"--no-defaults"} // must come first
 	if os.Geteuid() == 0 {
 		args = append(args, "--user=root")
@@ -320,33 +246,15 @@ func (m *MariaDB) start() error {
 	cmd := exec.Command(m.bin, args...)
 	cmd.Dir = m.dir
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", "HOME=" + m.dir, "TZ=" + cmp.Or(m.Zone, "UTC")}
-	p, err := startProcess("mariadb", cmd, m.logPath)
-	if err != nil {
-		return err
-	}
-	err = waitReady(p, func(ctx context.Context) error {
-		c, err := client.ConnectWithContext(ctx, m.Socket, "root", "", "", 2*time.Second)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		return c.Ping()
-	})
-	if err != nil {
-		p.kill()
-		return err
-	}
-	m.proc = p
-	return nil
+	return cmd
 }
 
-func (m *MariaDB) stop() error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.proc == nil {
-		return nil
+// ping answers once the server serves.
+func (m *MariaDB) ping(ctx context.Context) error {
+	c, err := client.ConnectWithContext(ctx, m.Socket, "root", "", "", 2*time.Second)
+	if err != nil {
+		return err
 	}
-	err := m.proc.stop(syscall.SIGTERM)
-	m.proc = nil
-	return err
+	defer c.Close()
+	return c.Ping()
 }

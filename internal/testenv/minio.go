@@ -6,14 +6,12 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 
@@ -41,10 +39,8 @@ type MinIO struct {
 	dir         string
 	port        int
 	consolePort int
-	logPath     string
 
-	mu   sync.Mutex
-	proc *process // nil while stopped
+	server
 }
 
 // StartMinIO starts a fresh MinIO server for the test and stops it, and
@@ -63,8 +59,9 @@ func StartMinIO(t testing.TB, opts MinIOOptions) *MinIO {
 		TLS:       opts.TLS,
 		bin:       bin,
 		dir:       dir,
-		logPath:   filepath.Join(dir, "minio.log"),
 	}
+	m.name, m.logPath, m.stopSig = "minio", filepath.Join(dir, "minio.log"), syscall.SIGTERM
+	m.command, m.ready = m.serverCmd, m.ping
 	for _, d := range []string{"home", "certs", "data"} {
 		if err := os.Mkdir(filepath.Join(dir, d), 0o700); err != nil {
 			t.Fatalf("testenv: %v", err)
@@ -77,29 +74,18 @@ func StartMinIO(t testing.TB, opts MinIOOptions) *MinIO {
 			t.Fatalf("testenv: %v", err)
 		}
 	}
-	t.Cleanup(func() {
-		if err := m.stop(); err != nil {
-			t.Errorf("testenv: stop minio: %v", err)
-		}
-	})
-	for attempt := 0; ; attempt++ {
-		var err error
+	err := m.startOnFreePorts(func() (err error) {
 		if m.port, err = freePort(); err == nil {
 			m.consolePort, err = freePort()
 		}
-		if err != nil {
-			t.Fatalf("testenv: %v", err)
-		}
 		m.Endpoint = "127.0.0.1:" + strconv.Itoa(m.port)
-		err = m.start()
-		if err == nil {
-			return m
-		}
-		if !errors.Is(err, errPortInUse) || attempt == 4 {
-			dumpLog(t, "minio", m.logPath)
-			t.Fatalf("testenv: start minio: %v", err)
-		}
+		return err
+	})
+	if err != nil {
+		err = fmt.Errorf("start minio: %w", err)
 	}
+	m.forTest(t, err)
+	return m
 }
 
 // Client returns a minio-go client for the server as its root user.
@@ -144,49 +130,9 @@ func (m *MinIO) MakeBucket(t testing.TB, name string, objectLock bool) {
 	}
 }
 
-// Start restarts a stopped server on the same data directory and ports.
-// It must be called from the test's goroutine.
-func (m *MinIO) Start(t testing.TB) {
-	t.Helper()
-	if err := restart(m.start); err != nil {
-		dumpLog(t, "minio", m.logPath)
-		t.Fatalf("testenv: restart minio: %v", err)
-	}
-}
-
-// Stop shuts the server down (SIGTERM) and waits for it. It must be called
-// from the test's goroutine.
-func (m *MinIO) Stop(t testing.TB) {
-	t.Helper()
-	if err := m.stop(); err != nil {
-		t.Fatalf("testenv: stop minio: %v", err)
-	}
-}
-
-// Kill kills the server with SIGKILL and waits for it.
-func (m *MinIO) Kill(t testing.TB) {
-	t.Helper()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.proc != nil {
-		m.proc.kill()
-		m.proc = nil
-	}
-}
-
 // Dir returns the server's temporary directory (data, logs, sockets),
 // removed when the test ends.
 func (m *MinIO) Dir() string { return m.dir }
-
-// PID returns the server's process id, or 0 while stopped.
-func (m *MinIO) PID() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.proc == nil {
-		return 0
-	}
-	return m.proc.pid
-}
 
 func (m *MinIO) tlsConfig() (*tls.Config, error) {
 	pem, err := os.ReadFile(m.CAFile)
@@ -200,12 +146,8 @@ func (m *MinIO) tlsConfig() (*tls.Config, error) {
 	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
 }
 
-func (m *MinIO) start() error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.proc != nil {
-		return errors.New("already running")
-	}
+// serverCmd is the server's command line.
+func (m *MinIO) serverCmd() *exec.Cmd {
 	cmd := exec.Command(m.bin, "server", "--quiet",
 		"--address", m.Endpoint,
 		"--console-address", "127.0.0.1:"+strconv.Itoa(m.consolePort),
@@ -220,60 +162,40 @@ func (m *MinIO) start() error {
 		"MINIO_BROWSER=off",
 		"MINIO_UPDATE=off",
 	}
-	p, err := startProcess("minio", cmd, m.logPath)
-	if err != nil {
-		return err
-	}
+	return cmd
+}
+
+// ping answers once the server serves S3 requests: health may say ready
+// while the S3 API still answers "Server not initialized yet", so it
+// makes a real, authenticated request too.
+func (m *MinIO) ping(ctx context.Context) error {
 	hc := &http.Client{}
 	scheme := "http"
 	if m.TLS {
 		cfg, err := m.tlsConfig()
 		if err != nil {
-			p.kill()
 			return err
 		}
 		hc.Transport = &http.Transport{TLSClientConfig: cfg}
 		scheme = "https"
 	}
 	defer hc.CloseIdleConnections()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://"+m.Endpoint+"/minio/health/ready", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("health: %s", resp.Status)
+	}
 	client, err := m.client(1)
 	if err != nil {
-		p.kill()
 		return err
 	}
-	err = waitReady(p, func(ctx context.Context) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://"+m.Endpoint+"/minio/health/ready", nil)
-		if err != nil {
-			return err
-		}
-		resp, err := hc.Do(req)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("health: %s", resp.Status)
-		}
-		// Health may say ready while the S3 API still answers "Server not
-		// initialized yet": wait for a real, authenticated request.
-		_, err = client.ListBuckets(ctx)
-		return err
-	})
-	if err != nil {
-		p.kill()
-		return err
-	}
-	m.proc = p
-	return nil
-}
-
-func (m *MinIO) stop() error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.proc == nil {
-		return nil
-	}
-	err := m.proc.stop(syscall.SIGTERM)
-	m.proc = nil
+	_, err = client.ListBuckets(ctx)
 	return err
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -30,11 +29,9 @@ type Postgres struct {
 
 	binDir  string
 	dataDir string
-	logPath string
 	owner   owner
 
-	mu   sync.Mutex
-	proc *process // nil while stopped
+	server
 }
 
 // StartPostgres starts a fresh PostgreSQL 15 server for the test and stops
@@ -44,19 +41,7 @@ func StartPostgres(t testing.TB) *Postgres {
 	t.Helper()
 	binDir := Need(t, ServerPostgres)
 	pg, err := launchPostgres(binDir, shortTempDir(t, "pg"))
-	if pg != nil {
-		t.Cleanup(func() {
-			if err := pg.stop(syscall.SIGINT); err != nil {
-				t.Errorf("testenv: stop postgres: %v", err)
-			}
-		})
-	}
-	if err != nil {
-		if pg != nil {
-			dumpLog(t, "postgres", pg.logPath)
-		}
-		t.Fatalf("testenv: %v", err)
-	}
+	pg.forTest(t, err)
 	return pg
 }
 
@@ -70,56 +55,46 @@ func LaunchPostgres(dir string) (*Postgres, error) {
 		return nil, err
 	}
 	pg, err := launchPostgres(binDir, dir)
-	if err != nil && pg != nil {
-		if serr := pg.stop(syscall.SIGINT); serr != nil {
-			err = errors.Join(err, serr)
-		}
+	if err := pg.launched(err); err != nil {
 		return nil, err
 	}
-	return pg, err
+	return pg, nil
 }
 
-// Shutdown stops a server started by LaunchPostgres.
-func (pg *Postgres) Shutdown() error { return pg.stop(syscall.SIGINT) }
-
-// launchPostgres starts a server in dir. On error the returned server, if
-// not nil, may hold a log worth showing and must be stopped.
+// launchPostgres starts a server in dir. The server is returned on error
+// too: it may hold a log worth showing, and must be stopped.
 func launchPostgres(binDir, dir string) (*Postgres, error) {
-	o, err := postgresOwner()
-	if err != nil {
-		return nil, err
-	}
-	tmpl, err := pgTemplate(binDir, o)
-	if err != nil {
-		return nil, fmt.Errorf("postgres template: %w", err)
-	}
-	if err := o.chown(dir); err != nil {
-		return nil, err
-	}
 	pg := &Postgres{
 		SocketDir: dir,
 		binDir:    binDir,
 		dataDir:   filepath.Join(dir, "data"),
-		logPath:   filepath.Join(dir, "postgres.log"),
-		owner:     o,
+	}
+	// SIGINT: a fast shutdown.
+	pg.name, pg.logPath, pg.stopSig = "postgres", filepath.Join(dir, "postgres.log"), syscall.SIGINT
+	pg.command, pg.ready = pg.serverCmd, pg.ping
+	o, err := postgresOwner()
+	if err != nil {
+		return pg, err
+	}
+	pg.owner = o
+	tmpl, err := pgTemplate(binDir, o)
+	if err != nil {
+		return pg, fmt.Errorf("postgres template: %w", err)
+	}
+	if err := o.chown(dir); err != nil {
+		return pg, err
 	}
 	if err := copyTree(tmpl, pg.dataDir, o); err != nil {
-		return nil, fmt.Errorf("copy postgres template: %w", err)
+		return pg, fmt.Errorf("copy postgres template: %w", err)
 	}
-	for attempt := 0; ; attempt++ {
-		port, err := freePort()
-		if err != nil {
-			return pg, err
-		}
-		pg.Port = port
-		err = pg.start()
-		if err == nil {
-			return pg, nil
-		}
-		if !errors.Is(err, errPortInUse) || attempt == 4 {
-			return pg, fmt.Errorf("start postgres: %w", err)
-		}
+	err = pg.startOnFreePorts(func() (err error) {
+		pg.Port, err = freePort()
+		return err
+	})
+	if err != nil {
+		return pg, fmt.Errorf("start postgres: %w", err)
 	}
+	return pg, nil
 }
 
 // CreateDB creates database name and returns its DSN.
@@ -151,57 +126,12 @@ func (pg *Postgres) CreateDatabase(t testing.TB, name string) string {
 	return dsn
 }
 
-// Start restarts a stopped server on the same data directory and port.
-// It must be called from the test's goroutine.
-func (pg *Postgres) Start(t testing.TB) {
-	t.Helper()
-	if err := restart(pg.start); err != nil {
-		dumpLog(t, "postgres", pg.logPath)
-		t.Fatalf("testenv: restart postgres: %v", err)
-	}
-}
-
-// Stop shuts the server down cleanly (SIGINT, fast shutdown) and waits for
-// it. It must be called from the test's goroutine.
-func (pg *Postgres) Stop(t testing.TB) {
-	t.Helper()
-	if err := pg.stop(syscall.SIGINT); err != nil {
-		t.Fatalf("testenv: stop postgres: %v", err)
-	}
-}
-
-// Kill kills the server's whole process group with SIGKILL, like a crash,
-// and waits for it. Start recovers the same data directory.
-func (pg *Postgres) Kill(t testing.TB) {
-	t.Helper()
-	pg.mu.Lock()
-	defer pg.mu.Unlock()
-	if pg.proc != nil {
-		pg.proc.kill()
-		pg.proc = nil
-	}
-}
-
 // Dir returns the server's temporary directory (data, logs, sockets),
 // removed when the test ends.
 func (pg *Postgres) Dir() string { return pg.SocketDir }
 
-// PID returns the postmaster's process id, or 0 while stopped.
-func (pg *Postgres) PID() int {
-	pg.mu.Lock()
-	defer pg.mu.Unlock()
-	if pg.proc == nil {
-		return 0
-	}
-	return pg.proc.pid
-}
-
-func (pg *Postgres) start() error {
-	pg.mu.Lock()
-	defer pg.mu.Unlock()
-	if pg.proc != nil {
-		return errors.New("already running")
-	}
+// serverCmd is the server's command line.
+func (pg *Postgres) serverCmd() *exec.Cmd {
 	cmd := exec.Command(filepath.Join(pg.binDir, "postgres"),
 		"-D", pg.dataDir,
 		"-p", strconv.Itoa(pg.Port),
@@ -215,34 +145,16 @@ func (pg *Postgres) start() error {
 	cmd.Dir = pg.SocketDir
 	cmd.Env = []string{"PATH=/usr/bin:/bin", "LC_ALL=C", "HOME=" + pg.SocketDir}
 	cmd.SysProcAttr = pg.owner.sysProcAttr()
-	p, err := startProcess("postgres", cmd, pg.logPath)
-	if err != nil {
-		return err
-	}
-	err = waitReady(p, func(ctx context.Context) error {
-		c, err := pgconn.Connect(ctx, pg.DSN("postgres"))
-		if err != nil {
-			return err
-		}
-		return c.Close(ctx)
-	})
-	if err != nil {
-		p.kill()
-		return err
-	}
-	pg.proc = p
-	return nil
+	return cmd
 }
 
-func (pg *Postgres) stop(sig syscall.Signal) error {
-	pg.mu.Lock()
-	defer pg.mu.Unlock()
-	if pg.proc == nil {
-		return nil
+// ping answers once the server accepts connections.
+func (pg *Postgres) ping(ctx context.Context) error {
+	c, err := pgconn.Connect(ctx, pg.DSN("postgres"))
+	if err != nil {
+		return err
 	}
-	err := pg.proc.stop(sig)
-	pg.proc = nil
-	return err
+	return c.Close(ctx)
 }
 
 // pgTemplateMu serializes template creation within this process.
