@@ -30,8 +30,11 @@ const (
 	// table of a captured MySQL or MariaDB database, as JSON
 	// {"table": "42", ...}.
 	PrefixAutoIncrement = "rxvault.auto_increment"
-	// PrefixDDLSession comes just before a MySQL or MariaDB DDL change
-	// and carries the session settings it ran with, as JSON:
+	// PrefixDDLSession comes just before a DDL change and carries the
+	// session settings it ran with, as JSON. PostgreSQL: {"settings":
+	// {"TimeZone": "Asia/Kathmandu", "DateStyle": "SQL, DMY", ...}}, the
+	// settings capture/postgres.DDLSettings lists (archives written before
+	// rxvault recorded them have no such message). MySQL and MariaDB:
 	// {"sql_mode": "1411383296", "time_zone": "+05:00",
 	// "timestamp": "1796000000.123456", "charset": [33, 33, 8],
 	// "no_foreign_key_checks": true, "other_databases": true}: sql_mode's

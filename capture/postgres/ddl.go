@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/rxvault/rxvault/capture"
 	"github.com/rxvault/rxvault/segment"
 )
 
@@ -17,10 +18,22 @@ type ddlMessage struct {
 	// Created is the oid of the table a CREATE TABLE AS or SELECT INTO
 	// made; SQL then creates it empty.
 	Created uint32 `json:"created"`
+	// Settings are the session's DDLSettings (absent from messages of
+	// capture objects before v4).
+	Settings map[string]*string `json:"settings"`
+}
+
+// ddlSession is the content of the capture.PrefixDDLSession message that
+// goes before a DDL change.
+type ddlSession struct {
+	Settings map[string]string `json:"settings"`
 }
 
 // ddl is a decoded rxvault.ddl message.
 type ddl struct {
+	// session is the capture.PrefixDDLSession message to go before
+	// change, if the message recorded settings.
+	session *segment.Change
 	change  segment.Change // OpDDL: Schema, SQL
 	tag     string         // the command tag
 	stmts   int            // how many statements SQL seems to hold
@@ -39,12 +52,26 @@ func parseDDL(content []byte) (ddl, error) {
 	if m.SearchPath == nil || m.SQL == nil || strings.TrimSpace(*m.SQL) == "" {
 		return ddl{}, fmt.Errorf("bad rxvault.ddl message: search_path or sql missing")
 	}
-	return ddl{
+	d := ddl{
 		change:  segment.Change{Op: segment.OpDDL, Schema: *m.SearchPath, SQL: *m.SQL},
 		tag:     m.Tag,
 		stmts:   countStatements(*m.SQL),
 		created: m.Created,
-	}, nil
+	}
+	if len(m.Settings) > 0 {
+		sess := ddlSession{Settings: make(map[string]string, len(m.Settings))}
+		for k, v := range m.Settings {
+			if v != nil {
+				sess.Settings[k] = *v
+			}
+		}
+		content, err := json.Marshal(sess)
+		if err != nil {
+			return ddl{}, fmt.Errorf("rxvault.ddl message: %w", err)
+		}
+		d.session = &segment.Change{Op: segment.OpMessage, Prefix: capture.PrefixDDLSession, Content: content, Transactional: true}
+	}
+	return d, nil
 }
 
 // countStatements counts the non-empty statements of an SQL string split

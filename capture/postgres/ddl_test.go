@@ -1,8 +1,10 @@
 package postgres
 
 import (
+	"strings"
 	"testing"
 
+	"github.com/rxvault/rxvault/capture"
 	"github.com/rxvault/rxvault/segment"
 )
 
@@ -21,6 +23,7 @@ func TestDDL(t *testing.T) {
 
 	multi := `CREATE TABLE m1 (id integer PRIMARY KEY); CREATE TABLE m2 (id integer PRIMARY KEY); INSERT INTO m1 VALUES (1)`
 	execAll(t, conn,
+		`SET TimeZone = 'Asia/Kathmandu'`,
 		`INSERT INTO t VALUES (1)`,
 		`ALTER TABLE t ADD COLUMN note text`,
 		`INSERT INTO t VALUES (2, 'x')`,
@@ -40,8 +43,10 @@ func TestDDL(t *testing.T) {
 	})
 	got := userOnly(txns)
 
+	// Each DDL change comes after the message with its session's
+	// settings.
 	ddl := func(sql string) []segment.Change {
-		return []segment.Change{{Op: segment.OpDDL, Schema: "postgres, public", SQL: sql}}
+		return []segment.Change{{Op: segment.OpMessage, Prefix: capture.PrefixDDLSession}, {Op: segment.OpDDL, Schema: "postgres, public", SQL: sql}}
 	}
 	want := [][]segment.Change{
 		{{Op: segment.OpInsert, New: []segment.Value{text("1")}}},
@@ -67,11 +72,15 @@ func TestDDL(t *testing.T) {
 			continue
 		}
 		for j := range w {
-			if g[j].Op != w[j].Op || g[j].SQL != w[j].SQL || g[j].Schema != w[j].Schema || !sameValues(g[j].New, w[j].New) {
+			if g[j].Op != w[j].Op || g[j].SQL != w[j].SQL || g[j].Schema != w[j].Schema || g[j].Prefix != w[j].Prefix || !sameValues(g[j].New, w[j].New) {
 				t.Errorf("txn %d change %d: %s schema %q sql %q new %s; want %s schema %q sql %q new %s", i, j,
 					g[j].Op, g[j].Schema, g[j].SQL, valuesString(g[j].New), w[j].Op, w[j].Schema, w[j].SQL, valuesString(w[j].New))
 			}
 		}
+	}
+	// The session's settings, as the source session had them.
+	if got, want := string(got[1].Changes[0].Content), `"TimeZone":"Asia/Kathmandu"`; !strings.Contains(got, want) {
+		t.Errorf("DDL session message %s, want it to hold %s", got, want)
 	}
 	// The insert after ALTER TABLE uses the new relation.
 	if got, want := len(got[2].Changes[0].Rel.Columns), 2; got != want {

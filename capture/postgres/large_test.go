@@ -39,6 +39,7 @@ type bigTxn struct {
 	ids   map[int]bool
 	ddl   []string    // SQL of DDL changes
 	ddlAt []int       // their places (1 is the first change)
+	msgs  int         // messages (the DDL session before each DDL)
 	cols  map[int]int // rows by number of columns
 	bad   string      // first problem found, if any
 	user  bool
@@ -55,6 +56,7 @@ func (s *bigSink) Txn(ctx context.Context, t *capture.Txn) error {
 		}
 		n++
 		if c.Op == segment.OpMessage {
+			bt.msgs++
 			continue
 		}
 		bt.user = true
@@ -157,8 +159,8 @@ func checkIDs(t *testing.T, tx bigTxn, ranges ...[2]int) {
 			want++
 		}
 	}
-	if got := len(tx.ids); got != want || tx.len != want+len(tx.ddl) {
-		t.Fatalf("txn %s: %d rows (Len %d, %d DDL), want %d", tx.info.ID, got, tx.len, len(tx.ddl), want)
+	if got := len(tx.ids); got != want || tx.len != want+len(tx.ddl)+tx.msgs {
+		t.Fatalf("txn %s: %d rows (Len %d, %d DDL, %d messages), want %d", tx.info.ID, got, tx.len, len(tx.ddl), tx.msgs, want)
 	}
 }
 

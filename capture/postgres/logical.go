@@ -264,7 +264,13 @@ func (s *stream) message(m *pglogrepl.LogicalDecodingMessageV2) error {
 		return err
 	}
 	if d.created != 0 {
+		// The CREATE TABLE rxvault wrote reads no setting.
 		return s.addBefore(m.Xid, d.created, d.change)
+	}
+	if d.session != nil {
+		if err := s.add(m.Xid, 0, *d.session); err != nil {
+			return err
+		}
 	}
 	if d.stmts > 1 {
 		// Never log the SQL: it may hold values.

@@ -1,9 +1,11 @@
 package postgres
 
+import "strings"
+
 // The SQL objects rxvault installs in the captured database, in schema
 // rxvault. setupVersion names this revision of them: Open reinstalls the
 // objects when the installed comment differs.
-const setupVersion = "rxvault capture objects v3"
+const setupVersion = "rxvault capture objects v4"
 
 // ddlCommandEndSQL defines the ddl_command_end event trigger function. It
 // runs as the user running the DDL (not SECURITY DEFINER: it needs nothing
@@ -13,11 +15,13 @@ const setupVersion = "rxvault capture objects v3"
 // rest of that transaction:
 //
 //	prefix rxvault.ddl
-//	content {"search_path": ..., "tag": ..., "sql": current_query()}
+//	content {"search_path": ..., "tag": ..., "sql": current_query(), "settings": {...}}
 //
 // search_path is the session's setting with $user replaced by the current
 // user's (quoted) name, so replaying it as another user resolves names the
-// same way.
+// same way. settings holds the session's value of each of DDLSettings,
+// which change what DDL computes (literals in defaults, conversions of
+// existing rows), keyed by name.
 //
 // Deduplication: a query string holding several DDL commands fires the
 // trigger once per command, but its text must be replayed once. The key
@@ -39,7 +43,7 @@ const setupVersion = "rxvault capture objects v3"
 // or is a publication or subscription (pg_dump leaves those out too); for
 // DROP commands, which report no objects here, the sql_drop trigger leaves
 // its verdict in rxvault.ddl_drop.
-const ddlCommandEndSQL = `
+var ddlCommandEndSQL = `
 CREATE OR REPLACE FUNCTION rxvault.ddl_command_end() RETURNS event_trigger
 LANGUAGE plpgsql AS $rxvault$
 DECLARE
@@ -49,6 +53,7 @@ DECLARE
 	r record;
 	sp text;
 	created text;
+	st json;
 BEGIN
 	k := pg_catalog.statement_timestamp()::text || ' ' || pg_catalog.md5(pg_catalog.current_query());
 	sp := pg_catalog.current_setting('search_path');
@@ -95,10 +100,22 @@ BEGIN
 		RETURN;
 	END IF;
 	PERFORM pg_catalog.set_config('rxvault.ddl_key', k, true);
+	SELECT pg_catalog.json_object_agg(s, pg_catalog.current_setting(s, true)) INTO st
+		FROM pg_catalog.unnest(ARRAY['` + strings.Join(DDLSettings, "', '") + `']) s;
 	PERFORM pg_catalog.pg_logical_emit_message(true, 'rxvault.ddl',
-		pg_catalog.json_build_object('search_path', sp, 'tag', tg_tag, 'sql', pg_catalog.current_query())::text);
+		pg_catalog.json_build_object('search_path', sp, 'tag', tg_tag, 'sql', pg_catalog.current_query(), 'settings', st)::text);
 END
 $rxvault$`
+
+// DDLSettings are the session settings recorded with each DDL statement
+// (see ddlCommandEndSQL): those that change what a statement computes
+// when it parses a literal or converts a value, so replay can run it
+// under the source session's values (see pitr/postgres).
+var DDLSettings = []string{
+	"TimeZone", "DateStyle", "IntervalStyle", "extra_float_digits", "bytea_output",
+	"standard_conforming_strings", "backslash_quote", "xmloption", "transform_null_equals", "array_nulls",
+	"timezone_abbreviations", "lc_monetary", "lc_numeric", "lc_time", "default_text_search_config",
+}
 
 // sqlDropSQL defines the sql_drop event trigger function: it records in
 // rxvault.ddl_drop whether the DROP about to end touched anything worth

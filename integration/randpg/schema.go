@@ -290,16 +290,19 @@ func (g *Gen) userTypes() []Txn {
 	return out
 }
 
-// safeDefault returns a constant default for a column of type t whose
-// meaning does not depend on session settings, or "".
+// safeDefault returns a constant default for a column of type t, or "".
+// The date, time and interval literals are read under the session's
+// DateStyle, TimeZone and IntervalStyle (what they mean depends on them).
 func (g *Gen) safeDefault(t *Type) string {
 	switch t.SQL {
 	case "smallint", "integer", "bigint", "numeric", "numeric(12,2)", "text", "varchar(40)", "boolean", "bytea", "jsonb", "uuid":
 		return t.Val(g)
 	case "date":
-		return "'2000-01-01'::date"
+		return "'02/03/2000'::date"
 	case "timestamptz":
-		return "'2001-02-03 04:05:06.789+05:30'::timestamptz"
+		return "'03/02/2001 04:05:06.789'::timestamptz"
+	case "interval":
+		return "'-1 2:03:04'::interval"
 	}
 	return ""
 }

@@ -24,11 +24,6 @@ var Skips = []Skip{
 		Reason: "ADD COLUMN defaults are constants (safeDefault); identity and serial columns come with CREATE TABLE",
 	},
 	{
-		What:   "DDL whose result depends on the session's TimeZone, DateStyle or IntervalStyle (ALTER COLUMN … TYPE timestamptz, DDL literals that are not ISO or lack an offset)",
-		Limit:  "PostgreSQL DDL is replayed under the replay session's settings",
-		Reason: "DDL literals are written in setting-independent forms (safeDefault), and ALTER TYPE conversions (Type.AlterTo) never read those settings",
-	},
-	{
 		What:   "comparing a sequence at a point other than a quiet one (a nextval after the last heartbeat)",
 		Limit:  "Sequences restore to their value at the last heartbeat before the point",
 		Reason: "restore points are taken after two heartbeats with no workload",

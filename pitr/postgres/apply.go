@@ -137,6 +137,9 @@ type txn struct {
 	// transaction.
 	dbWork bool
 	seqs   map[string]seqValue
+	// ddlSession holds the settings of the capture.PrefixDDLSession
+	// message just before, for the DDL change that follows it.
+	ddlSession map[string]string
 }
 
 type reqKind uint8
@@ -263,9 +266,12 @@ func (x *txn) truncate(n int, c *segment.Change) error {
 // ddl runs a DDL statement in place, under SET LOCAL search_path =
 // Change.Schema: the source session's search_path as capture records it
 // (current_setting('search_path') with $user resolved), of which a single
-// schema name is a special case. It leaves the pipeline (the statement may
-// hold several commands, which only the simple query protocol takes) and
-// makes every relation be looked up again.
+// schema name is a special case; and under the source session's settings
+// from the capture.PrefixDDLSession message before it, if any (see
+// ddlSettingNames). The next statement puts the session's own back. It
+// leaves the pipeline (the statement may hold several commands, which only
+// the simple query protocol takes) and makes every relation be looked up
+// again.
 //
 // When the statement is its transaction's first change, a savepoint is
 // taken before it, so that if PostgreSQL refuses it in a transaction block
@@ -282,11 +288,13 @@ func (x *txn) ddl(n int, c *segment.Change) error {
 		p.SendQueryParams("SAVEPOINT "+ddlSavepoint, nil, nil, nil, nil)
 		g.push(x.req(reqControl, n, c.Op, nil))
 	}
-	if c.Schema != "" {
-		p.SendQueryParams("SELECT pg_catalog.set_config('search_path', $1, true)",
-			[][]byte{[]byte(c.Schema)}, []uint32{oidText}, nil, nil)
+	set := x.t.ddlSettings(c, x.ddlSession)
+	x.ddlSession = nil
+	for _, s := range set {
+		p.SendQueryParams("SELECT pg_catalog.set_config($1, $2, true)",
+			[][]byte{[]byte(s.name), []byte(s.value)}, []uint32{oidText, oidText}, nil, nil)
 		g.push(x.req(reqControl, n, c.Op, nil))
-		g.resetPath = true
+		g.reset = append(g.reset, s.name)
 	}
 	if err := g.sync(); err != nil {
 		return err
@@ -303,7 +311,7 @@ func (x *txn) ddl(n int, c *segment.Change) error {
 		return nil
 	}
 	if pe := pgErrorOf(err); pe != nil && pe.Code == "25001" && first {
-		return x.ddlAlone(n, c)
+		return x.ddlAlone(n, c, set)
 	}
 	return g.resultErr(x.req(reqControl, n, c.Op, nil), err)
 }
@@ -320,31 +328,35 @@ var commitsAfter = map[string]bool{"ALTER TYPE": true, "DO": true, "CALL": true}
 // transaction's first change: the statement's savepoint is rolled back,
 // the group so far commits, the statement runs, and the transaction's
 // changes after it, if any, run in a new group that ends with them.
-func (x *txn) ddlAlone(n int, c *segment.Change) error {
+func (x *txn) ddlAlone(n int, c *segment.Change, set []setting) error {
 	g, t := x.g, x.t
 	pc := t.conn.PgConn()
 	fail := func(err error) error { return g.resultErr(x.req(reqControl, n, c.Op, nil), err) }
 	if _, err := pc.Exec(x.ctx, "ROLLBACK TO SAVEPOINT "+ddlSavepoint).ReadAll(); err != nil {
 		return fail(err)
 	}
-	g.resetPath = false // the savepoint's rollback undid the SET LOCAL
+	g.reset = nil // the savepoint's rollback undid the SET LOCALs
 	if err := t.commit(x.ctx, false); err != nil {
 		return err
 	}
 	g.commitAfter = true
-	setPath := func(path string) error {
-		_, err := pc.ExecParams(x.ctx, "SELECT pg_catalog.set_config('search_path', $1, false)",
-			[][]byte{[]byte(path)}, []uint32{oidText}, nil, nil).Close()
+	setConfig := func(name, value string) error {
+		_, err := pc.ExecParams(x.ctx, "SELECT pg_catalog.set_config($1, $2, false)",
+			[][]byte{[]byte(name), []byte(value)}, []uint32{oidText, oidText}, nil, nil).Close()
 		return err
 	}
-	if c.Schema != "" {
-		if err := setPath(c.Schema); err != nil {
-			return fail(err)
+	var err error
+	for i, s := range set {
+		if err = setConfig(s.name, s.value); err != nil {
+			set = set[:i]
+			break
 		}
 	}
-	_, err := pc.Exec(x.ctx, c.SQL).ReadAll()
-	if c.Schema != "" {
-		if perr := setPath(t.searchPath); perr != nil && err == nil {
+	if err == nil {
+		_, err = pc.Exec(x.ctx, c.SQL).ReadAll()
+	}
+	for _, s := range set {
+		if perr := setConfig(s.name, t.session[s.name]); perr != nil && err == nil {
 			err = perr
 		}
 	}
@@ -356,6 +368,14 @@ func (x *txn) ddlAlone(n int, c *segment.Change) error {
 }
 
 func (x *txn) message(n int, c *segment.Change) error {
+	if c.Prefix == capture.PrefixDDLSession {
+		sess, err := parseDDLSession(c.Content)
+		if err != nil {
+			return fmt.Errorf("change %d (message %s): %w", n, c.Prefix, err)
+		}
+		x.ddlSession = sess
+		return nil
+	}
 	if c.Prefix != capture.PrefixSequences {
 		return nil // heartbeats and foreign messages change nothing
 	}

@@ -153,10 +153,12 @@
 //   - Triggers set ENABLE ALWAYS or ENABLE REPLICA fire during replay.
 //   - Event triggers are those of the base backup: CREATE, ALTER and DROP
 //     EVENT TRIGGER are not captured (event triggers never fire for them).
-//   - DDL runs under the source session's search_path but the settings
-//     above: values converted by DDL (ALTER COLUMN … TYPE … USING) are
-//     converted under TimeZone UTC, which may differ from the source
-//     session's.
+//   - DDL of archives written before capture recorded its session's
+//     settings (capture objects before v4) runs under the settings above
+//     and the source's search_path only: values converted by such DDL
+//     (ALTER COLUMN … TYPE … USING) are converted under TimeZone UTC,
+//     which may differ from the source session's. Newer archives carry
+//     the settings (capture.PrefixDDLSession; see ddlSettingNames).
 //   - money values parse under the target's lc_monetary.
 //   - A DDL statement PostgreSQL refuses inside a transaction block
 //     (CREATE INDEX CONCURRENTLY) runs on its own when it is its

@@ -58,10 +58,12 @@ type group struct {
 	// TYPE ran, or a statement ran on its own).
 	commitAfter bool
 	seqs        map[string]seqValue // from the accepted transactions
-	// resetPath: a DDL statement set search_path; set it back before the
-	// next statement. release: a savepoint taken before a DDL statement
-	// is released before the next statement.
-	resetPath, release bool
+	// reset: the settings a DDL statement ran under (see txn.ddl), to
+	// set back to the session's before the next statement. release: a
+	// savepoint taken before a DDL statement is released before the next
+	// statement.
+	reset   []string
+	release bool
 	// flipped are the ALWAYS identity columns made BY DEFAULT for now
 	// (see flip).
 	flipped map[flipCol]struct{}
@@ -102,7 +104,7 @@ func (g *group) end() {
 func (g *group) resetState() {
 	g.txns = g.txns[:copy(g.txns, g.txns[g.accepted:])]
 	g.accepted, g.changes, g.bytes, g.ddl = 0, 0, 0, 0
-	g.commitAfter, g.resetPath, g.release = false, false, false
+	g.commitAfter, g.reset, g.release = false, g.reset[:0], false
 	clear(g.rels)
 	clear(g.seqs)
 	clear(g.flipped) // committed or rolled back with the changes
@@ -146,7 +148,7 @@ func (t *Target) commit(ctx context.Context, sync bool) error {
 	}
 	defer g.bind(ctx)()
 	if g.began {
-		g.resetPath, g.release = false, false // SET LOCAL and savepoints end with the transaction
+		g.reset, g.release = g.reset[:0], false // SET LOCAL and savepoints end with the transaction
 		if err := g.drain(); err != nil {
 			return err
 		}
@@ -281,12 +283,12 @@ func (g *group) pipe() *pgconn.Pipeline {
 		g.push(request{kind: reqControl, txn: -1})
 		g.release = false
 	}
-	if g.resetPath {
-		g.p.SendQueryParams("SELECT pg_catalog.set_config('search_path', $1, true)",
-			[][]byte{[]byte(g.t.searchPath)}, []uint32{oidText}, nil, nil)
+	for _, name := range g.reset {
+		g.p.SendQueryParams("SELECT pg_catalog.set_config($1, $2, true)",
+			[][]byte{[]byte(name), []byte(g.t.session[name])}, []uint32{oidText, oidText}, nil, nil)
 		g.push(request{kind: reqControl, txn: -1})
-		g.resetPath = false
 	}
+	g.reset = g.reset[:0]
 	return g.p
 }
 

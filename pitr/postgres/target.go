@@ -70,7 +70,10 @@ type Target struct {
 	name       string // the DSN without password, for messages and logs
 	pgRestore  string
 	log        *slog.Logger
-	searchPath string // the session's search_path, restored after each DDL
+	searchPath string // the session's search_path
+	// session holds the session's own values of the settings DDL may run
+	// under (see readSession).
+	session map[string]string
 
 	rels    relCache
 	stmtSeq uint64   // names prepared statements rxv_<n>
@@ -184,8 +187,8 @@ func (t *Target) setupSession(ctx context.Context) error {
 	if _, err := t.conn.PgConn().Exec(ctx, strings.Join(sessionSettings, "; ")).ReadAll(); err != nil {
 		return fmt.Errorf("restore target %s: session settings: %w", t.name, err)
 	}
-	if err := t.conn.QueryRow(ctx, "SELECT pg_catalog.current_setting('search_path')").Scan(&t.searchPath); err != nil {
-		return fmt.Errorf("restore target %s: read search_path: %w", t.name, err)
+	if err := t.readSession(ctx); err != nil {
+		return err
 	}
 	for name, sql := range map[string]string{stmtBegin: "BEGIN", stmtCommit: "COMMIT"} {
 		if _, err := t.conn.PgConn().Prepare(ctx, name, sql, nil); err != nil {
