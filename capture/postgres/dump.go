@@ -123,6 +123,12 @@ func dump(ctx context.Context, cfg Config) (_ *DumpStream, err error) {
 		return nil, fmt.Errorf("postgres dump: read server clock: %w", err)
 	}
 
+	if cfg.dumpSlotCreated != nil {
+		if err := cfg.dumpSlotCreated(ctx); err != nil {
+			return nil, err
+		}
+	}
+
 	args = append([]string{"--snapshot=" + res.SnapshotName, "--format=custom", "--compress=0",
 		"--no-publications", "--no-subscriptions", "--no-password"}, args...)
 	cmd := exec.CommandContext(ctx, bin, args...)
