@@ -20,7 +20,9 @@ import (
 // slot's consistent point, whose snapshot pg_dump dumps) but before
 // pg_dump has locked the tables: a table rewrite (ALTER COLUMN TYPE), a
 // swap of two column names, a column dropped and added again with another
-// type (in one transaction), a sequence restarted. pg_dump
+// type (in one transaction), an index dropped and created again
+// (pg_get_indexdef finds no index under the old oid, so the dump lacks it
+// and the replayed DROP INDEX fails), a sequence restarted. pg_dump
 // reads the catalogs under the snapshot, but pg_get_indexdef and COPY
 // (which uses the table's current columns and file) see the latest state,
 // so such a dump would mix both, and replaying the DDL after the position
@@ -45,6 +47,9 @@ func TestDumpUnderDDL(t *testing.T) {
 		`INSERT INTO swapped SELECT g, 'a' || g, 'b' || g FROM generate_series(1, 50) g`,
 		`CREATE TABLE replaced (id int PRIMARY KEY, y xml)`,
 		`INSERT INTO replaced SELECT g, xmlparse(content '<v>' || g || '</v>') FROM generate_series(1, 50) g`,
+		`CREATE TABLE indexed (id int PRIMARY KEY, v int)`,
+		`CREATE INDEX indexed_v ON indexed (v)`,
+		`INSERT INTO indexed SELECT g, g FROM generate_series(1, 50) g`,
 		`CREATE SEQUENCE counter`,
 		`SELECT nextval('counter') FROM generate_series(1, 5)`,
 	)
@@ -72,6 +77,8 @@ func TestDumpUnderDDL(t *testing.T) {
 			`ALTER TABLE replaced ADD COLUMN y timestamptz[]`,
 			`COMMIT`,
 			`UPDATE replaced SET y = ARRAY['2024-05-06 07:08:09+00'::timestamptz] WHERE id % 2 = 0`,
+			`DROP INDEX indexed_v`,
+			`CREATE INDEX indexed_v ON indexed (v DESC)`,
 			`ALTER SEQUENCE counter RESTART WITH 1000`,
 		)
 		return nil
@@ -105,6 +112,7 @@ func TestDumpUnderDDL(t *testing.T) {
 		`INSERT INTO rewritten VALUES (51, 5000000000)`,
 		`INSERT INTO swapped VALUES (51, 'b51', 'a51')`,
 		`INSERT INTO replaced (id) VALUES (51)`,
+		`INSERT INTO indexed VALUES (51, 51)`,
 	)
 	var lsn string
 	if err := conn.QueryRow(ctx, `SELECT pg_current_wal_lsn()::text`).Scan(&lsn); err != nil {
