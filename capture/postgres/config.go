@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -61,6 +62,11 @@ type Config struct {
 	// Logger receives the reader's logs (default slog.Default()). Nothing
 	// logged holds row data, values, SQL text or passwords.
 	Logger *slog.Logger
+
+	// dumpSlotCreated, if set (by tests), runs in Dump after the temporary
+	// slot exists and before pg_dump starts: DDL it commits lands between
+	// the backup's position and pg_dump's locks.
+	dumpSlotCreated func(ctx context.Context) error
 }
 
 var (

@@ -1,14 +1,18 @@
 package postgres
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -31,7 +35,9 @@ type DumpStream struct {
 	pos  segment.Position
 	at   time.Time
 	out  *proc.Output
+	r    *bufio.Reader // reads out
 	repl *pgconn.PgConn
+	stop context.CancelFunc // kills pg_dump if it still runs
 
 	closeOnce sync.Once
 	closeErr  error
@@ -48,6 +54,14 @@ type DumpStream struct {
 // just after the consistent point was reached: everything in the dump
 // committed before it.
 //
+// DDL that commits after Pos but before pg_dump has read every definition
+// would make the dump mix the schema at Pos with the later one (see
+// dumpOnce), so Dump compares the catalogs at Pos with those at pg_dump's
+// first output byte and, if DDL changed them, ends that pg_dump and starts
+// over (up to 8 times, waiting 1 s, 2 s, ... between attempts, then a
+// transient error). Dump returns once pg_dump has written its first byte
+// (or ended).
+//
 // pg_dump is PGBin/pg_dump, or pg_dump from PATH if that is missing. The
 // DSN's password reaches it through PGPASSWORD in its environment, never
 // its command line. ctx bounds the whole dump: when it ends pg_dump is
@@ -62,8 +76,16 @@ func Dump(ctx context.Context, cfg Config) (*DumpStream, error) {
 
 var _ capture.Dump = (*DumpStream)(nil)
 
-func dump(ctx context.Context, cfg Config) (_ *DumpStream, err error) {
-	cfg, err = cfg.withDefaults()
+// dumpAttempts bounds how often dump starts over because DDL committed
+// while pg_dump read the schema (see dumpOnce).
+const dumpAttempts = 8
+
+// errSchemaMoved is dumpOnce's verdict when the catalogs changed between
+// the snapshot and the moment pg_dump had read every definition.
+var errSchemaMoved = errors.New("DDL committed while pg_dump read the schema, after the dump's position")
+
+func dump(ctx context.Context, cfg Config) (*DumpStream, error) {
+	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
@@ -75,6 +97,42 @@ func dump(ctx context.Context, cfg Config) (_ *DumpStream, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres dump: %s --version: %w", bin, err)
 	}
+	for attempt := 1; ; attempt++ {
+		d, err := dumpOnce(ctx, cfg, bin, strings.TrimSpace(string(ver)))
+		if !errors.Is(err, errSchemaMoved) {
+			return d, err
+		}
+		if attempt == dumpAttempts {
+			return nil, &transientError{fmt.Errorf("postgres dump: %w, %d times in a row; fix: take the base backup when no DDL runs", err, attempt)}
+		}
+		wait := time.Duration(attempt) * time.Second
+		cfg.Logger.Warn("base backup: DDL committed while pg_dump read the schema; starting over", "attempt", attempt, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+// dumpOnce makes one attempt at a dump.
+//
+// pg_dump reads the catalogs under the snapshot, but only locks the tables
+// (ACCESS SHARE) some time after importing it, and the server functions it
+// uses for definitions (pg_get_indexdef, format_type, pg_get_viewdef, ...)
+// and COPY (the table's current columns and file) see the latest catalogs.
+// DDL that commits between the slot's consistent point and pg_dump's locks
+// would give a dump that mixes both states, which replaying that DDL from
+// the stream cannot repair (a rewritten table reads as empty under the old
+// snapshot, renamed columns receive each other's values, an index rebuilt
+// under a new oid is left out). So dumpOnce fingerprints the catalogs
+// (every row's identity and xmin, temporary objects aside) under the
+// exported snapshot, waits for pg_dump's first output byte (custom format
+// writes nothing before it has read every definition and holds its table
+// locks, so from then on only COPY runs, on locked tables), and
+// fingerprints them again: if they differ, it ends pg_dump and returns
+// errSchemaMoved, and dump starts over.
+func dumpOnce(ctx context.Context, cfg Config, bin, tool string) (_ *DumpStream, err error) {
 	args, env, err := pgDumpConn(cfg.DSN)
 	if err != nil {
 		return nil, err
@@ -122,22 +180,119 @@ func dump(ctx context.Context, cfg Config) (_ *DumpStream, err error) {
 	if err := clock.QueryRow(ctx, `SELECT clock_timestamp()`).Scan(&at); err != nil {
 		return nil, fmt.Errorf("postgres dump: read server clock: %w", err)
 	}
+	before, err := schemaPrint(ctx, clock, res.SnapshotName)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.dumpSlotCreated != nil {
+		if err := cfg.dumpSlotCreated(ctx); err != nil {
+			return nil, err
+		}
+	}
 
 	args = append([]string{"--snapshot=" + res.SnapshotName, "--format=custom", "--compress=0",
 		"--no-publications", "--no-subscriptions", "--no-password"}, args...)
-	cmd := exec.CommandContext(ctx, bin, args...)
+	pctx, stop := context.WithCancel(ctx)
+	cmd := exec.CommandContext(pctx, bin, args...)
 	cmd.Env = env
 	d := &DumpStream{
 		id:   capture.Identity{Engine: segment.EnginePostgres, SourceID: sys.SystemID + "/" + sys.DBName},
-		tool: strings.TrimSpace(string(ver)),
+		tool: tool,
 		pos:  segment.Position{Lo: uint64(lsn)},
 		at:   at.UTC(),
 		repl: repl,
+		stop: stop,
 	}
 	if d.out, err = proc.Start(cmd); err != nil {
+		stop()
 		return nil, fmt.Errorf("postgres dump: start pg_dump: %w", err)
 	}
+	d.r = bufio.NewReaderSize(d.out, 64<<10)
+	// The first byte, or the end of pg_dump (its failure, if any, is for
+	// Close to report, unless the schema moved under it).
+	if _, err := d.r.Peek(1); err != nil && !errors.Is(err, io.EOF) {
+		stop()
+		_ = d.out.Close()
+		return nil, fmt.Errorf("postgres dump: read pg_dump: %w", err)
+	}
+	after, err := schemaPrint(ctx, clock, "")
+	if err == nil && after != before {
+		err = errSchemaMoved
+	}
+	if err != nil {
+		stop()
+		_ = d.out.Close()
+		return nil, err
+	}
 	return d, nil
+}
+
+// schemaPrintSQL fingerprints the catalogs pg_dump reads definitions
+// from: the identity and xmin of every row, so that any row inserted,
+// updated or deleted by DDL changes it, while VACUUM and ANALYZE (which
+// update pg_class in place) and row changes do not. Temporary objects,
+// which pg_dump leaves out, are left out too, so that sessions using
+// temporary tables do not make a dump start over.
+const schemaPrintSQL = `
+WITH ns AS (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname !~ '^pg_(toast_)?temp_'),
+     rel AS (SELECT oid FROM pg_catalog.pg_class WHERE relpersistence <> 't')
+SELECT pg_catalog.md5(coalesce(pg_catalog.string_agg(x, ',' ORDER BY x), '')) FROM (
+	SELECT 'n' || oid || ':' || xmin FROM pg_catalog.pg_namespace WHERE oid IN (SELECT oid FROM ns)
+	UNION ALL SELECT 'c' || oid || ':' || xmin FROM pg_catalog.pg_class WHERE relpersistence <> 't'
+	UNION ALL SELECT 'a' || attrelid || '.' || attnum || ':' || xmin FROM pg_catalog.pg_attribute WHERE attrelid IN (SELECT oid FROM rel)
+	UNION ALL SELECT 't' || oid || ':' || xmin FROM pg_catalog.pg_type WHERE typnamespace IN (SELECT oid FROM ns)
+	UNION ALL SELECT 'i' || indexrelid || ':' || xmin FROM pg_catalog.pg_index WHERE indrelid IN (SELECT oid FROM rel)
+	UNION ALL SELECT 'k' || oid || ':' || xmin FROM pg_catalog.pg_constraint WHERE connamespace IN (SELECT oid FROM ns)
+	UNION ALL SELECT 'd' || oid || ':' || xmin FROM pg_catalog.pg_attrdef WHERE adrelid IN (SELECT oid FROM rel)
+	UNION ALL SELECT 'g' || oid || ':' || xmin FROM pg_catalog.pg_trigger WHERE tgrelid IN (SELECT oid FROM rel)
+	UNION ALL SELECT 'r' || oid || ':' || xmin FROM pg_catalog.pg_rewrite WHERE ev_class IN (SELECT oid FROM rel)
+	UNION ALL SELECT 'p' || oid || ':' || xmin FROM pg_catalog.pg_proc WHERE pronamespace IN (SELECT oid FROM ns)
+	UNION ALL SELECT 'A' || aggfnoid::oid || ':' || xmin FROM pg_catalog.pg_aggregate
+	UNION ALL SELECT 'e' || oid || ':' || xmin FROM pg_catalog.pg_enum
+	UNION ALL SELECT 'R' || rngtypid || ':' || xmin FROM pg_catalog.pg_range
+	UNION ALL SELECT 's' || seqrelid || ':' || xmin FROM pg_catalog.pg_sequence WHERE seqrelid IN (SELECT oid FROM rel)
+	UNION ALL SELECT 'h' || inhrelid || '.' || inhseqno || ':' || xmin FROM pg_catalog.pg_inherits WHERE inhrelid IN (SELECT oid FROM rel)
+	UNION ALL SELECT 'P' || partrelid || ':' || xmin FROM pg_catalog.pg_partitioned_table WHERE partrelid IN (SELECT oid FROM rel)
+	UNION ALL SELECT 'o' || oid || ':' || xmin FROM pg_catalog.pg_collation
+	UNION ALL SELECT 'O' || oid || ':' || xmin FROM pg_catalog.pg_operator
+	UNION ALL SELECT 'l' || oid || ':' || xmin FROM pg_catalog.pg_opclass
+	UNION ALL SELECT 'L' || oid || ':' || xmin FROM pg_catalog.pg_opfamily
+	UNION ALL SELECT 'C' || oid || ':' || xmin FROM pg_catalog.pg_cast
+	UNION ALL SELECT 'x' || oid || ':' || xmin FROM pg_catalog.pg_extension
+	UNION ALL SELECT 'y' || oid || ':' || xmin FROM pg_catalog.pg_policy
+	UNION ALL SELECT 'X' || oid || ':' || xmin FROM pg_catalog.pg_statistic_ext
+	UNION ALL SELECT 'f' || ftrelid || ':' || xmin FROM pg_catalog.pg_foreign_table
+	UNION ALL SELECT 'F' || oid || ':' || xmin FROM pg_catalog.pg_foreign_server
+	UNION ALL SELECT 'W' || oid || ':' || xmin FROM pg_catalog.pg_foreign_data_wrapper
+	UNION ALL SELECT 'T' || oid || ':' || xmin FROM pg_catalog.pg_ts_config
+	UNION ALL SELECT 'D' || oid || ':' || xmin FROM pg_catalog.pg_ts_dict
+	UNION ALL SELECT 'E' || oid || ':' || xmin FROM pg_catalog.pg_event_trigger
+) s(x)`
+
+// snapshotNameRE is the form of an exported snapshot's name.
+var snapshotNameRE = regexp.MustCompile(`^[0-9A-Fa-f-]+$`)
+
+// schemaPrint returns schemaPrintSQL's fingerprint, under the exported
+// snapshot named snap if it is not "", else under a new snapshot.
+func schemaPrint(ctx context.Context, conn *pgx.Conn, snap string) (string, error) {
+	tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return "", fmt.Errorf("postgres dump: fingerprint the schema: %w", err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	if snap != "" {
+		if !snapshotNameRE.MatchString(snap) {
+			return "", fmt.Errorf("postgres dump: the server exported a snapshot named %q, which rxvault does not know how to import", snap)
+		}
+		if _, err := tx.Exec(ctx, "SET TRANSACTION SNAPSHOT '"+snap+"'"); err != nil {
+			return "", fmt.Errorf("postgres dump: import the snapshot: %w", err)
+		}
+	}
+	var p string
+	if err := tx.QueryRow(ctx, schemaPrintSQL).Scan(&p); err != nil {
+		return "", fmt.Errorf("postgres dump: fingerprint the schema: %w", err)
+	}
+	return p, nil
 }
 
 // Identity names the database dumped, as Reader.Identity does.
@@ -161,7 +316,7 @@ func (d *DumpStream) Pos() segment.Position { return d.pos }
 func (d *DumpStream) Time() time.Time { return d.at }
 
 // Read reads pg_dump's output.
-func (d *DumpStream) Read(p []byte) (int, error) { return d.out.Read(p) }
+func (d *DumpStream) Read(p []byte) (int, error) { return d.r.Read(p) }
 
 // Close waits for pg_dump and reports its failure (with the end of its
 // error output), or that the dump was closed before its end; then it
@@ -171,6 +326,7 @@ func (d *DumpStream) Close() error {
 		if err := d.out.Close(); err != nil {
 			d.closeErr = fmt.Errorf("postgres dump: pg_dump: %w", err)
 		}
+		d.stop()
 		_ = d.repl.Close(context.Background())
 	})
 	return d.closeErr
