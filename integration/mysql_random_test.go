@@ -24,8 +24,8 @@ var mariaDBFixedSeeds = []uint64{
 	2,
 	696309768, // rolled-back ids in a table named Überweisung_1: the latin1 heartbeat table garbled its name, AUTO_INCREMENT not restored (capture/mysql setupHeartbeat)
 	283289016, // FLOAT -3.4028234e38 replayed as -3.4028235e+38: out of range (pitr/mysql literal)
-	153069272, // DATETIME '7087-02-29' (ALLOW_INVALID_DATES) from the dump became a zero date (pitr/mysql dump sql_mode); ENUM member 🙂 from the dump became ? (README limit)
-	727849104, // a bare TIMESTAMP(5) NOT NULL from the dump gained DEFAULT CURRENT_TIMESTAMP on a server with explicit_defaults_for_timestamp off (pitr/mysql RestoreBase); a FLOAT from the dump kept 6 digits (README limit)
+	153069272, // DATETIME '7087-02-29' (ALLOW_INVALID_DATES) from the dump became a zero date (pitr/mysql dump sql_mode); ENUM member 🙂 from the dump became ? (capture/mysql enums.go)
+	727849104, // a bare TIMESTAMP(5) NOT NULL from the dump gained DEFAULT CURRENT_TIMESTAMP on a server with explicit_defaults_for_timestamp off (pitr/mysql RestoreBase); a FLOAT from the dump kept 6 digits (capture/mysql rows.go)
 	967529885, // the generator's CONVERT TO CHARACTER SET made a default invalid and the server refused it, which stopped the seed (randmy refused)
 	123280749, // an INSERT the server refused under strict mode stopped the seed (randmy refused)
 	295300973, // a CONVERT that made two SET members equal was refused and stopped the seed (randmy refused)

@@ -25,6 +25,7 @@ var randPGFixedSeeds = []uint64{
 	// Regression seeds.
 	2,         // a table without columns: its inserts stopped capture (pglogrepl refused them)
 	422782641, // the same, in another schema
+	246667963, // a heartbeat read a sequence dropped under it and stopped capture (rxvault.sequences); the restart found the slot past the archive, acknowledged while idle: a false GAP (shipper); that new chain's base backup raced DDL (capture/postgres dump)
 	// Fixed ones.
 	1, 3, 4,
 }
