@@ -321,6 +321,9 @@ func TestOldArchiveFixtures(t *testing.T) {
 			d := newDeployment(t, srv.newDatabase(t, "config_only"), []string{store}, nil)
 			d.identity = copyIdentity(t, filepath.Join(dir, fixtureIdentity))
 
+			if code, out, errOut := d.cmd("list", "--store", store); code != 0 {
+				t.Errorf("list: exit %d, want 0\n%s%s", code, out, errOut)
+			}
 			l := listArchiveStore(t, d, store, 0)
 			if len(l.Backups) == 0 || len(l.Chains) == 0 || len(l.Gaps) > 0 {
 				t.Errorf("list: %d base backups, %d chains, gaps %q; want a backup, a chain and no gap", len(l.Backups), len(l.Chains), l.Gaps)
