@@ -72,8 +72,8 @@ func TestIndex(t *testing.T) {
 			docs[name] = data
 		}
 	}
-	add(archive.ChainName(src, c1), &archive.ChainMarker{Chain: c1.String(), Start: archive.NewPosition(segment.EnginePostgres, segment.Position{Lo: 100})})
-	add(archive.ChainName(src, c2), &archive.ChainMarker{Chain: c2.String(), Gap: true, Previous: c1.String()})
+	add(archive.ChainName(src, c1), &archive.ChainMarker{Chain: c1.String(), Engine: segment.EnginePostgres, Start: archive.NewPosition(segment.EnginePostgres, segment.Position{Lo: 100})})
+	add(archive.ChainName(src, c2), &archive.ChainMarker{Chain: c2.String(), Engine: segment.EnginePostgres, Gap: true, Previous: c1.String()})
 	for _, seq := range []uint64{1, 2, 3, 5} { // 4 is missing
 		add(archive.SegmentName(src, segInfo(c1, seq, 100+seq*10)), nil)
 	}
@@ -87,7 +87,7 @@ func TestIndex(t *testing.T) {
 	}
 	add(archive.PartName(src, part(b1, 1)), nil)
 	add(archive.PartName(src, part(b1, 2)), nil)
-	add(archive.ManifestName(src, b1), &archive.Manifest{ID: b1.String(), Parts: 2, Pos: archive.NewPosition(segment.EnginePostgres, pos), Time: at})
+	add(archive.ManifestName(src, b1), &archive.Manifest{ID: b1.String(), Engine: segment.EnginePostgres, Parts: 2, Pos: archive.NewPosition(segment.EnginePostgres, pos), Time: at})
 	add(archive.PartName(src, part(b2, 1)), nil) // no manifest: incomplete
 	add(src+"/stray.txt", nil)
 	add("other-src/wal/x", nil) // another source: ignored
@@ -125,7 +125,7 @@ func TestIndex(t *testing.T) {
 }
 
 func TestDocs(t *testing.T) {
-	m := &archive.Manifest{ID: "x", Parts: 3, Pos: archive.NewPosition(segment.EnginePostgres, segment.Position{Lo: 0x16B3748})}
+	m := &archive.Manifest{ID: "x", Engine: segment.EnginePostgres, Parts: 3, Pos: archive.NewPosition(segment.EnginePostgres, segment.Position{Lo: 0x16B3748})}
 	data, err := archive.Marshal(m)
 	if err != nil {
 		t.Fatal(err)

@@ -43,26 +43,26 @@ func (p Position) Pos() (segment.Position, error) {
 // SourceDoc registers a source in a store, so sources can be listed
 // without listing every object.
 type SourceDoc struct {
-	Format   string `json:"format"`
-	Version  int    `json:"version"`
-	Dir      string `json:"dir"`
-	Engine   string `json:"engine"`
-	SourceID string `json:"source_id"`
+	Format   string         `json:"format"`
+	Version  int            `json:"version"`
+	Dir      string         `json:"dir"`
+	Engine   segment.Engine `json:"engine"`
+	SourceID string         `json:"source_id"`
 }
 
 // ChainMarker records where and why a chain starts.
 type ChainMarker struct {
-	Format   string    `json:"format"`
-	Version  int       `json:"version"`
-	Chain    string    `json:"chain"`
-	Engine   string    `json:"engine"`
-	SourceID string    `json:"source_id"`
-	Start    Position  `json:"start"`    // the stream is captured from here on
-	Started  time.Time `json:"started"`  // agent clock
-	Slot     string    `json:"slot"`     // PostgreSQL replication slot, if any
-	Reason   string    `json:"reason"`   // why a new chain started
-	Previous string    `json:"previous"` // the chain this one follows, if any
-	Gap      bool      `json:"gap"`      // the stream could not continue from Previous
+	Format   string         `json:"format"`
+	Version  int            `json:"version"`
+	Chain    string         `json:"chain"`
+	Engine   segment.Engine `json:"engine"`
+	SourceID string         `json:"source_id"`
+	Start    Position       `json:"start"`    // the stream is captured from here on
+	Started  time.Time      `json:"started"`  // agent clock
+	Slot     string         `json:"slot"`     // PostgreSQL replication slot, if any
+	Reason   string         `json:"reason"`   // why a new chain started
+	Previous string         `json:"previous"` // the chain this one follows, if any
+	Gap      bool           `json:"gap"`      // the stream could not continue from Previous
 	// PreviousSeq and PreviousEnd record Previous's last segment as the
 	// writer's first store listed it when this chain started (absent from
 	// markers written before rxvault recorded them). A store holding
@@ -74,24 +74,24 @@ type ChainMarker struct {
 // Manifest describes a complete base backup. It is written after every
 // part, so its presence means the backup is whole.
 type Manifest struct {
-	Format     string    `json:"format"`
-	Version    int       `json:"version"`
-	ID         string    `json:"id"`
-	Engine     string    `json:"engine"`
-	SourceID   string    `json:"source_id"`
-	Pos        Position  `json:"pos"`            // transactions at or after it are not in the backup: replay starts here
-	Time       time.Time `json:"time"`           // source clock at Pos
-	GTID       string    `json:"gtid,omitempty"` // the source's GTID position at Pos (MariaDB: 0-1-5012), if any
-	Chain      string    `json:"chain"`          // the chain the agent was writing (informational)
-	Started    time.Time `json:"started"`        // agent clock
-	Finished   time.Time `json:"finished"`       // agent clock
-	Tool       string    `json:"tool"`           // e.g. "pg_dump (PostgreSQL) 15.18"
-	DumpFormat string    `json:"dump_format"`    // e.g. "pg_dump-custom"
-	Parts      int       `json:"parts"`
-	LastDigest string    `json:"last_digest"` // digest of the last part
-	Bytes      int64     `json:"bytes"`       // dump bytes (before compression)
-	Stored     int64     `json:"stored"`      // bytes stored, all parts
-	KeyIDs     []string  `json:"key_ids"`     // recipients the data keys are wrapped to
+	Format     string         `json:"format"`
+	Version    int            `json:"version"`
+	ID         string         `json:"id"`
+	Engine     segment.Engine `json:"engine"`
+	SourceID   string         `json:"source_id"`
+	Pos        Position       `json:"pos"`            // transactions at or after it are not in the backup: replay starts here
+	Time       time.Time      `json:"time"`           // source clock at Pos
+	GTID       string         `json:"gtid,omitempty"` // the source's GTID position at Pos (MariaDB: 0-1-5012), if any
+	Chain      string         `json:"chain"`          // the chain the agent was writing (informational)
+	Started    time.Time      `json:"started"`        // agent clock
+	Finished   time.Time      `json:"finished"`       // agent clock
+	Tool       string         `json:"tool"`           // e.g. "pg_dump (PostgreSQL) 15.18"
+	DumpFormat string         `json:"dump_format"`    // e.g. "pg_dump-custom"
+	Parts      int            `json:"parts"`
+	LastDigest string         `json:"last_digest"` // digest of the last part
+	Bytes      int64          `json:"bytes"`       // dump bytes (before compression)
+	Stored     int64          `json:"stored"`      // bytes stored, all parts
+	KeyIDs     []string       `json:"key_ids"`     // recipients the data keys are wrapped to
 }
 
 // Marshal encodes a document (SourceDoc, ChainMarker or Manifest) with its

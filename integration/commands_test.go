@@ -144,7 +144,7 @@ func TestCommands(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &m); err != nil {
 		t.Fatalf("backup --json is not a manifest: %v\n%s", err, out)
 	}
-	if m.ID == "" || !lsnRE.MatchString(m.Pos.Native) || m.Parts < 1 || m.Time.IsZero() || m.Bytes <= 0 || m.Engine != "postgres" {
+	if m.ID == "" || !lsnRE.MatchString(m.Pos.Native) || m.Parts < 1 || m.Time.IsZero() || m.Bytes <= 0 || m.Engine != segment.EnginePostgres {
 		t.Fatalf("backup --json manifest incomplete: %+v", m)
 	}
 	l := listArchive(t, d)

@@ -486,7 +486,7 @@ func TestMariaDBRefusals(t *testing.T) {
 		{"wrong identity", []string{"restore", "--latest", "--target", empty, "--identity", filepath.Join(other, "identity.key")}, "identities given"},
 		{"malformed GTID", []string{"restore", "--gtid", "0-1", "--target", empty, "--identity", d.identity}, "want a MariaDB GTID"},
 		{"GTID not archived", []string{"restore", "--gtid", "0-1-999999999", "--target", empty, "--identity", d.identity}, "not in the archive"},
-		{"xid for a MariaDB source", []string{"restore", "--xid", "7345", "--target", empty, "--identity", d.identity}, "--xid is for PostgreSQL"},
+		{"xid for a MariaDB source", []string{"restore", "--xid", "7345", "--target", empty, "--identity", d.identity}, "--xid does not name a transaction of this source, which is mariadb: name a GTID with --gtid"},
 		{"exclusive time", []string{"restore", "--time", before.Format(time.RFC3339Nano), "--exclusive", "--target", empty, "--identity", d.identity}, "--exclusive goes with"},
 	} {
 		code, _, errOut := d.cmd(tc.args...)

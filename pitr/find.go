@@ -27,7 +27,7 @@ func (r *Restorer) FindTxn(ctx context.Context, idx *archive.Index, id string, e
 	for _, c := range slices.Backward(idx.Chains) {
 		e := segment.Engine(0)
 		if c.Marker != nil {
-			e = engineOf(c.Marker.Engine)
+			e = c.Marker.Engine
 		}
 		// Every segment, holes or not: a transaction past a hole is
 		// found, and planning refuses it naming the hole.

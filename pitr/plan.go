@@ -74,7 +74,7 @@ func (p Point) past(t *segment.TxnInfo) bool {
 // isTxn reports whether t is the point's transaction by id, on an engine
 // whose ids are unique (GTIDs).
 func (p Point) isTxn(t *segment.TxnInfo) bool {
-	return p.ID != "" && t.ID == p.ID && (p.Engine == segment.EngineMariaDB || p.Engine == segment.EngineMySQL)
+	return p.ID != "" && t.ID == p.ID && p.Engine.UniqueTxnIDs()
 }
 
 func (p Point) check() error {
@@ -527,7 +527,7 @@ func pickBackup(w Window, p Point) *archive.Backup {
 func planIn(idx *archive.Index, w Window, b *archive.Backup, p Point, missing []Missing) (*Plan, error) {
 	pos, _ := b.Pos()
 	plan := &Plan{
-		Source: idx.Source, Engine: engineOf(w.Chain.Marker.Engine), Point: p,
+		Source: idx.Source, Engine: w.Chain.Marker.Engine, Point: p,
 		Chain: w.Chain, Backup: b, BackupPos: pos, WindowStart: w.Start, WindowEnd: w.End,
 	}
 	for _, s := range w.Segments {
@@ -559,7 +559,7 @@ func afterWindow(idx *archive.Index, w Window, p Point) error {
 		return fmt.Errorf("time %s is after the restorable window of %s, which ends at %s (the newest archived commit%s): choose an earlier time, or latest",
 			fmtTime(p.Time), idx.Source, fmtTime(w.End), brokenNote(w))
 	}
-	e := engineOf(w.Chain.Marker.Engine)
+	e := w.Chain.Marker.Engine
 	return fmt.Errorf("position %s is after the restorable window of %s, which ends at %s%s: choose an earlier position, or latest",
 		p.Pos.Format(e), idx.Source, w.EndPos.Format(e), brokenNote(w))
 }
@@ -589,7 +589,7 @@ func reachNote(windows []Window, p Point) string {
 	if best == nil {
 		return "no earlier point is restorable"
 	}
-	e := engineOf(best.Chain.Marker.Engine)
+	e := best.Chain.Marker.Engine
 	return fmt.Sprintf("the newest point restorable short of them is position %s (newest commit %s, chain %s): restore up to it on purpose with --lsn %s, or bring the missing objects back (from another store?)",
 		best.EndPos.Format(e), fmtTime(best.End), best.Chain.ID, best.EndPos.Format(e))
 }
@@ -621,15 +621,6 @@ func brokenNote(w Window) string {
 }
 
 func fmtTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
-
-func engineOf(name string) segment.Engine {
-	for e := segment.EnginePostgres; e <= segment.EngineSQLServer; e++ {
-		if e.String() == name {
-			return e
-		}
-	}
-	return 0
-}
 
 func maxPos(a, b segment.Position) segment.Position {
 	if b.Compare(a) > 0 {

@@ -43,7 +43,7 @@ func (f *fixture) doc(name string, d any) {
 // ends[i-1] (position and, as seconds after t0, time); skip leaves holes.
 func (f *fixture) chain(created int, start uint64, ends []int, skip ...uint64) segment.ChainID {
 	id, _ := archive.NewID(at(created))
-	f.doc(archive.ChainName(src, id), &archive.ChainMarker{Chain: id.String(), Engine: "postgres", SourceID: "1/db",
+	f.doc(archive.ChainName(src, id), &archive.ChainMarker{Chain: id.String(), Engine: segment.EnginePostgres, SourceID: "1/db",
 		Start: archive.NewPosition(segment.EnginePostgres, lsn(start)), Started: at(created)})
 	prevEnd := start
 	for i, e := range ends {
@@ -75,7 +75,7 @@ func (f *fixture) backup(pos int, manifest bool) segment.ChainID {
 	info := segment.NameInfo{Chain: id, Seq: 1, EndPos: lsn(uint64(pos)), EndTime: at(pos)}
 	f.objs = append(f.objs, store.ObjectInfo{Name: archive.PartName(src, info)})
 	if manifest {
-		f.doc(archive.ManifestName(src, id), &archive.Manifest{ID: id.String(), Engine: "postgres", SourceID: "1/db", Parts: 1,
+		f.doc(archive.ManifestName(src, id), &archive.Manifest{ID: id.String(), Engine: segment.EnginePostgres, SourceID: "1/db", Parts: 1,
 			Pos: archive.NewPosition(segment.EnginePostgres, lsn(uint64(pos))), Time: at(pos)})
 	}
 	return id

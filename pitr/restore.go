@@ -98,7 +98,7 @@ func (r *Restorer) preflight(ctx context.Context, plan *Plan) error {
 			return err
 		}
 		switch {
-		case h.Payload != segment.PayloadBytes || h.EndPos != plan.BackupPos || h.SourceID != m.SourceID || h.Engine.String() != m.Engine:
+		case h.Payload != segment.PayloadBytes || h.EndPos != plan.BackupPos || h.SourceID != m.SourceID || h.Engine != m.Engine:
 			return fmt.Errorf("base backup %s: part %s does not match its manifest", plan.Backup.ID, p.Name)
 		case prev != nil:
 			if err := segment.CheckLink(prev, prevDigest, &h); err != nil {

@@ -7,34 +7,6 @@ import (
 	"strings"
 )
 
-// Engine identifies the kind of source database.
-type Engine uint8
-
-// Engines. The values are part of the format.
-const (
-	EnginePostgres  Engine = 1
-	EngineMySQL     Engine = 2
-	EngineMariaDB   Engine = 3
-	EngineSQLServer Engine = 4
-)
-
-// String returns the engine's name as used in configuration and listings.
-func (e Engine) String() string {
-	switch e {
-	case EnginePostgres:
-		return "postgres"
-	case EngineMySQL:
-		return "mysql"
-	case EngineMariaDB:
-		return "mariadb"
-	case EngineSQLServer:
-		return "sqlserver"
-	}
-	return fmt.Sprintf("engine(%d)", uint8(e))
-}
-
-func (e Engine) valid() bool { return e >= EnginePostgres && e <= EngineSQLServer }
-
 // Position is a point in a source's change stream, totally ordered as the
 // pair (Hi, Lo). Each engine maps its native position onto it:
 //
@@ -67,16 +39,8 @@ func (p Position) IsZero() bool { return p == Position{} }
 // MySQL and MariaDB "000042:1234" (file sequence number and offset;
 // "2/000042:1234" in epoch 2), SQL Server "0000002a:00000100:0001".
 func (p Position) Format(e Engine) string {
-	switch e {
-	case EnginePostgres:
-		return fmt.Sprintf("%X/%X", p.Lo>>32, uint32(p.Lo))
-	case EngineMySQL, EngineMariaDB:
-		if e := p.Hi >> 32; e != 0 {
-			return fmt.Sprintf("%d/%06d:%d", e, uint32(p.Hi), p.Lo)
-		}
-		return fmt.Sprintf("%06d:%d", p.Hi, p.Lo)
-	case EngineSQLServer:
-		return fmt.Sprintf("%08x:%08x:%04x", p.Hi, p.Lo>>16, uint16(p.Lo))
+	if n, ok := notations[e]; ok && n.formatPos != nil {
+		return n.formatPos(p)
 	}
 	return p.String()
 }
@@ -94,26 +58,12 @@ func ParsePosition(e Engine, s string) (Position, error) {
 			return p, nil
 		}
 	}
-	switch e {
-	case EnginePostgres:
-		var hi, lo uint32
-		if n, err := fmt.Sscanf(s, "%X/%X", &hi, &lo); err == nil && n == 2 && fmt.Sprintf("%X/%X", hi, lo) == strings.ToUpper(s) {
-			return Position{Lo: uint64(hi)<<32 | uint64(lo)}, nil
+	n, ok := notations[e]
+	if ok && n.parsePos != nil {
+		if p, ok := n.parsePos(s); ok {
+			return p, nil
 		}
-		return p, fmt.Errorf("position %q: want a PostgreSQL LSN such as 16/B374D848", s)
-	case EngineMySQL, EngineMariaDB:
-		epoch, rest, hasEpoch := strings.Cut(s, "/")
-		if !hasEpoch {
-			epoch, rest = "0", s
-		}
-		file, off, ok := strings.Cut(rest, ":")
-		ep, err0 := strconv.ParseUint(epoch, 10, 32)
-		hi, err1 := strconv.ParseUint(file, 10, 32)
-		lo, err2 := strconv.ParseUint(off, 10, 64)
-		if ok && err0 == nil && err1 == nil && err2 == nil {
-			return Position{Hi: ep<<32 | hi, Lo: lo}, nil
-		}
-		return p, fmt.Errorf("position %q: want binlog file number and offset such as 000042:1234 (epoch/file:offset such as 1/000042:1234 after a failover)", s)
+		return p, fmt.Errorf("position %q: want %s", s, n.posHint)
 	}
 	return p, fmt.Errorf("position %q: want 32 hex digits", s)
 }
@@ -124,26 +74,8 @@ func ParsePosition(e Engine, s string) (Position, error) {
 // uuid:n or uuid:tag:n, lower case (3E11FA47-71CA-11E1-9E33-C80AA9429562:23
 // becomes 3e11fa47-71ca-11e1-9e33-c80aa9429562:23).
 func ParseTxnID(e Engine, s string) (string, error) {
-	switch e {
-	case EnginePostgres:
-		if x, err := strconv.ParseUint(s, 10, 32); err == nil {
-			return strconv.FormatUint(x, 10), nil
-		}
-		return "", fmt.Errorf("transaction id %q: want a PostgreSQL xid, a decimal number such as 7345", s)
-	case EngineMariaDB:
-		if d, srv, n, ok := ParseMariaDBGTID(s); ok {
-			return strconv.FormatUint(uint64(d), 10) + "-" + strconv.FormatUint(uint64(srv), 10) + "-" + strconv.FormatUint(n, 10), nil
-		}
-		return "", fmt.Errorf("GTID %q: want a MariaDB GTID domain-server-sequence such as 0-1-5012", s)
-	case EngineMySQL:
-		parts := strings.Split(strings.ToLower(s), ":")
-		if (len(parts) == 2 || len(parts) == 3 && isGTIDTag(parts[1])) && isUUID(parts[0]) {
-			if n, err := strconv.ParseUint(parts[len(parts)-1], 10, 63); err == nil && n > 0 {
-				parts[len(parts)-1] = strconv.FormatUint(n, 10)
-				return strings.Join(parts, ":"), nil
-			}
-		}
-		return "", fmt.Errorf("GTID %q: want one MySQL GTID, uuid:number such as 3e11fa47-71ca-11e1-9e33-c80aa9429562:23", s)
+	if n, ok := notations[e]; ok && n.parseID != nil {
+		return n.parseID(s)
 	}
 	return "", fmt.Errorf("transaction id %q: %s sources have no transaction ids to restore to", s, e)
 }

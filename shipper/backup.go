@@ -59,7 +59,7 @@ func Backup(ctx context.Context, cfg Config, dump Dump, opts BackupOptions) (*ar
 	}
 	src := archive.SourceDir(cfg.Engine, cfg.SourceID)
 	m := &archive.Manifest{
-		ID: id.String(), Engine: cfg.Engine.String(), SourceID: cfg.SourceID,
+		ID: id.String(), Engine: cfg.Engine, SourceID: cfg.SourceID,
 		Pos: archive.NewPosition(cfg.Engine, dump.Pos()), Time: dump.Time().UTC().Truncate(time.Microsecond),
 		Chain: chainString(opts.Chain), Started: now().UTC(),
 		Tool: opts.Tool, DumpFormat: opts.DumpFormat, GTID: opts.GTID,

@@ -90,20 +90,12 @@ func resumeOffline(cfg Config, start StreamStart, cause error) (Decision, error)
 	case !ok:
 		return Decision{}, fmt.Errorf("the spool does not say where the archive stands (a first run, or a new spool): waiting for %w", cause)
 	case start.Created:
-		return Decision{}, fmt.Errorf("the %s was created anew: the chain is decided from the archive: waiting for %w", anchorName(cfg.Engine), cause)
+		return Decision{}, fmt.Errorf("the %s was created anew: the chain is decided from the archive: waiting for %w", cfg.Engine.Anchor(), cause)
 	case start.Pos.Compare(end) > 0:
 		return Decision{}, fmt.Errorf("the %s resumes at %s, past the spool's chain end %s: the chain is decided from the archive: waiting for %w",
-			anchorName(cfg.Engine), start.Pos.Format(cfg.Engine), end.Format(cfg.Engine), cause)
+			cfg.Engine.Anchor(), start.Pos.Format(cfg.Engine), end.Format(cfg.Engine), cause)
 	}
 	return Decision{Tip: tip, Offline: true}, nil
-}
-
-// anchorName names what holds an engine's stream position.
-func anchorName(e segment.Engine) string {
-	if e == segment.EngineMySQL || e == segment.EngineMariaDB {
-		return "saved binlog position"
-	}
-	return "replication slot"
 }
 
 // resume is Resume once the first store's listing idx is read.
@@ -114,7 +106,7 @@ func resume(ctx context.Context, cfg Config, start StreamStart, src string, idx 
 			latest = c
 		}
 	}
-	anchor := anchorName(cfg.Engine)
+	anchor := cfg.Engine.Anchor()
 	reason := ""
 	gap := false
 	switch {
@@ -171,7 +163,7 @@ func resume(ctx context.Context, cfg Config, start StreamStart, src string, idx 
 		return Decision{}, err
 	}
 	m := &archive.ChainMarker{
-		Chain: id.String(), Engine: cfg.Engine.String(), SourceID: cfg.SourceID,
+		Chain: id.String(), Engine: cfg.Engine, SourceID: cfg.SourceID,
 		Start: archive.NewPosition(cfg.Engine, start.Pos), Started: cfg.now().UTC(),
 		Slot: start.Slot, Reason: reason, Gap: gap,
 	}
@@ -211,7 +203,7 @@ func registerSource(ctx context.Context, cfg Config, src string) ([]int, error) 
 // store i of cfg; one already there with the same content is fine.
 func RegisterSource(ctx context.Context, cfg Config, i int) error {
 	src := archive.SourceDir(cfg.Engine, cfg.SourceID)
-	return putDoc(ctx, cfg.Stores[i:i+1], archive.SourceName(src), &archive.SourceDoc{Dir: src, Engine: cfg.Engine.String(), SourceID: cfg.SourceID})
+	return putDoc(ctx, cfg.Stores[i:i+1], archive.SourceName(src), &archive.SourceDoc{Dir: src, Engine: cfg.Engine, SourceID: cfg.SourceID})
 }
 
 // chainTip finds a chain's last segment across the stores (the furthest

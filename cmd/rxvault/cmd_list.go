@@ -10,6 +10,7 @@ import (
 
 	"github.com/rxvault/rxvault/archive"
 	"github.com/rxvault/rxvault/pitr"
+	"github.com/rxvault/rxvault/segment"
 )
 
 type listOptions struct {
@@ -19,15 +20,15 @@ type listOptions struct {
 
 // listing is the --json form of list, per source.
 type listing struct {
-	Source  string       `json:"source"`
-	Engine  string       `json:"engine"`
-	ID      string       `json:"source_id"`
-	Chains  []chainJSON  `json:"chains"`
-	Backups []backupJSON `json:"backups"`
-	Windows []windowJSON `json:"restorable"`
-	Gaps    []string     `json:"gaps"`
-	Missing []string     `json:"missing"` // objects the archive proves missing
-	Notes   []string     `json:"notes"`
+	Source  string         `json:"source"`
+	Engine  segment.Engine `json:"engine"`
+	ID      string         `json:"source_id"`
+	Chains  []chainJSON    `json:"chains"`
+	Backups []backupJSON   `json:"backups"`
+	Windows []windowJSON   `json:"restorable"`
+	Gaps    []string       `json:"gaps"`
+	Missing []string       `json:"missing"` // objects the archive proves missing
+	Notes   []string       `json:"notes"`
 }
 
 type chainJSON struct {
@@ -138,7 +139,7 @@ func describe(sd *archive.SourceDoc, idx *archive.Index) listing {
 			l.Gaps = append(l.Gaps, fmt.Sprintf("in chain %s: %s", c.ID, fork))
 		}
 		for _, s := range usable {
-			cj.End = s.Info.EndPos.Format(engineByName(sd.Engine))
+			cj.End = s.Info.EndPos.Format(sd.Engine)
 			if s.Info.EndTime.After(cj.LastCommit) {
 				cj.LastCommit = s.Info.EndTime
 			}

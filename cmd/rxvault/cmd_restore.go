@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -113,7 +112,7 @@ func runRestore(ctx context.Context, g *globals, cmd *cobra.Command, opts restor
 	if err != nil {
 		return err
 	}
-	point, txnID, err := parsePoint(opts, engineByName(src.Engine))
+	point, txnID, err := parsePoint(opts, src.Engine)
 	if err != nil {
 		return usage(err)
 	}
@@ -218,23 +217,21 @@ func parsePoint(opts restoreOptions, e segment.Engine) (pitr.Point, string, erro
 		}
 		p.Pos = pos
 	}
-	for _, f := range []struct {
-		name, value, kind string
-		engines           []segment.Engine
-	}{
-		{"--gtid", opts.gtid, "MySQL and MariaDB", []segment.Engine{segment.EngineMySQL, segment.EngineMariaDB}},
-		{"--xid", opts.xid, "PostgreSQL", []segment.Engine{segment.EnginePostgres}},
-	} {
+	for _, f := range []struct{ flag, value string }{{"gtid", opts.gtid}, {"xid", opts.xid}} {
 		if f.value == "" {
 			continue
 		}
 		n++
-		if !slices.Contains(f.engines, e) {
-			return p, "", fmt.Errorf("%s is for %s sources, and this source is %s: use --gtid for MySQL and MariaDB, --xid for PostgreSQL, or --time", f.name, f.kind, e)
+		if flag, kind := e.TxnIDFlag(); flag != f.flag {
+			fix := "use --time or --lsn"
+			if flag != "" {
+				fix = fmt.Sprintf("name %s with --%s, or use --time", kind, flag)
+			}
+			return p, "", fmt.Errorf("--%s does not name a transaction of this source, which is %s: %s", f.flag, e, fix)
 		}
 		var err error
 		if id, err = segment.ParseTxnID(e, f.value); err != nil {
-			return p, "", fmt.Errorf("%s: %w", f.name, err)
+			return p, "", fmt.Errorf("--%s: %w", f.flag, err)
 		}
 	}
 	if opts.latest {
@@ -322,15 +319,6 @@ func progressPrinter(g *globals) func(pitr.Progress) {
 }
 
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
-
-func engineByName(name string) segment.Engine {
-	for e := segment.EnginePostgres; e <= segment.EngineSQLServer; e++ {
-		if e.String() == name {
-			return e
-		}
-	}
-	return 0
-}
 
 // errorsIsRefusal reports restore refusals made before anything was
 // written: a non-empty target, a wrong identity.
