@@ -14,43 +14,6 @@ import (
 	"github.com/rxvault/rxvault/segment"
 )
 
-// Message prefixes rxvault itself writes into the source's change stream
-// (PostgreSQL logical messages). A reader turns ddl messages into
-// segment.OpDDL changes; the others pass through as segment.OpMessage.
-const (
-	// PrefixDDL carries a DDL statement captured by rxvault's event trigger.
-	PrefixDDL = "rxvault.ddl"
-	// PrefixSequences carries the values of every captured sequence, as
-	// JSON {"schema.name": {"last_value": "42", "is_called": true}, ...}.
-	PrefixSequences = "rxvault.sequences"
-	// PrefixHeartbeat marks a heartbeat transaction: it changes nothing but
-	// gives the archive a recent commit time while the database is idle.
-	PrefixHeartbeat = "rxvault.heartbeat"
-	// PrefixAutoIncrement carries the next AUTO_INCREMENT value of every
-	// table of a captured MySQL or MariaDB database, as JSON
-	// {"table": "42", ...}.
-	PrefixAutoIncrement = "rxvault.auto_increment"
-	// PrefixDDLSession comes just before a DDL change and carries the
-	// session settings it ran with, as JSON. PostgreSQL: {"settings":
-	// {"TimeZone": "Asia/Kathmandu", "DateStyle": "SQL, DMY", ...}}, the
-	// settings capture/postgres.DDLSettings lists (archives written before
-	// rxvault recorded them have no such message). MySQL and MariaDB:
-	// {"sql_mode": "1411383296", "time_zone": "+05:00",
-	// "timestamp": "1796000000.123456", "charset": [33, 33, 8],
-	// "no_foreign_key_checks": true, "other_databases": true}: sql_mode's
-	// bits in decimal; no time_zone: the server's default; the session
-	// clock; character_set_client, collation_connection and
-	// collation_server as collation ids; foreign_key_checks=0; and that
-	// the statement also changes objects of databases other than the
-	// captured one.
-	PrefixDDLSession = "rxvault.ddl_session"
-	// PrefixForeignKeyChecks comes before the MySQL or MariaDB row
-	// changes of a transaction that were written with another
-	// foreign_key_checks than the ones before them: "0" or "1". Each
-	// transaction starts with checks on.
-	PrefixForeignKeyChecks = "rxvault.foreign_key_checks"
-)
-
 // Txn is one committed transaction as a reader delivers it.
 type Txn struct {
 	// Info is the begin information: source transaction id, commit

@@ -138,6 +138,47 @@
 // commits alternate; a segment ends outside any transaction. A record is at
 // most MaxRecordSize bytes; unknown kinds, ops or flag bits are corrupt.
 //
+// # Messages, vocabulary version 1
+//
+// A message change's prefix says who wrote it. Prefixes starting with
+// "rxvault." are rxvault's own (the constants Msg*); their contents below
+// are part of the format, and changing one is a new vocabulary version. A
+// reader that meets an rxvault prefix it does not know must refuse the
+// segment's transaction rather than skip it; other prefixes (a source
+// application's own logical messages) carry nothing replay acts on.
+//
+//	rxvault.heartbeat           empty; a transaction that changes nothing
+//	                            but gives the archive a recent commit time
+//	rxvault.sequences           PostgreSQL: JSON {"schema.name":
+//	                            {"last_value": "42", "is_called": true}, ...},
+//	                            every captured sequence
+//	rxvault.auto_increment      MySQL, MariaDB: JSON {"table": "42", ...},
+//	                            the next AUTO_INCREMENT value of every table
+//	rxvault.ddl_session         just before a ddl change: the session
+//	                            settings it ran with (below)
+//	rxvault.foreign_key_checks  MySQL, MariaDB: "0" or "1", before row changes
+//	                            written with other foreign_key_checks than the
+//	                            ones before them (each transaction starts on)
+//
+// rxvault.ddl_session on PostgreSQL: {"settings": {"TimeZone":
+// "Asia/Kathmandu", "DateStyle": "SQL, DMY", ...}}, the session's value of
+// each setting that changes what DDL computes (TimeZone, DateStyle,
+// IntervalStyle, extra_float_digits, bytea_output,
+// standard_conforming_strings, backslash_quote, xmloption,
+// transform_null_equals, array_nulls, timezone_abbreviations, lc_monetary,
+// lc_numeric, lc_time, default_text_search_config); archives written
+// before rxvault recorded them have none. On MySQL and MariaDB:
+// {"sql_mode": "1411383296", "time_zone": "+05:00", "system_offset":
+// "+01:00", "timestamp": "1796000000.123456", "charset": [33, 33, 8],
+// "no_foreign_key_checks": true, "other_databases": true,
+// "explicit_defaults_for_timestamp": true}: sql_mode's bits in decimal; no
+// time_zone: the server's default; for SYSTEM, the source host zone's
+// offset then; the session clock; character_set_client,
+// collation_connection and collation_server as collation ids;
+// foreign_key_checks=0; that the statement also changes objects of
+// databases other than the captured one; and the session's
+// explicit_defaults_for_timestamp when the binlog records it.
+//
 // # Object names
 //
 // ObjectName gives a segment's name in a store, encoding chain, sequence,

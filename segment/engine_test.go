@@ -51,3 +51,14 @@ func TestEngineFacts(t *testing.T) {
 		}
 	}
 }
+
+func TestUnknownMessage(t *testing.T) {
+	for prefix, want := range map[string]bool{
+		MsgHeartbeat: false, MsgSequences: false, MsgAutoIncrement: false, MsgDDLSession: false, MsgForeignKeyChecks: false,
+		"app.audit": false, "": false, "rxvault.ddl": true, "rxvault.future": true,
+	} {
+		if got := UnknownMessage(prefix); got != want {
+			t.Errorf("UnknownMessage(%q) = %v, want %v", prefix, got, want)
+		}
+	}
+}

@@ -38,7 +38,7 @@
 // it names, with the statement's default database for unqualified names;
 // account statements (GRANT, CREATE USER, …) and maintenance (ANALYZE,
 // FLUSH, …) are not captured. Rows of other databases are skipped. A DDL
-// change comes after a capture.PrefixDDLSession message with the sql_mode
+// change comes after a segment.MsgDDLSession message with the sql_mode
 // and time zone of the session that ran it, read from the query event's
 // status variables, for replay to set.
 //
@@ -90,7 +90,7 @@
 // (one row per captured database, keyed by its name) holding the server's
 // NOW(6) and the next AUTO_INCREMENT value of every table of the database.
 // That transaction reaches the archive as two messages
-// (capture.PrefixHeartbeat, capture.PrefixAutoIncrement): the archive shows
+// (segment.MsgHeartbeat, segment.MsgAutoIncrement): the archive shows
 // progress on an idle database, and restore sets the counters.
 //
 // # Values

@@ -312,7 +312,7 @@ func (a *assembler) ddl(ctx context.Context, e *replication.QueryEvent, q string
 		if err != nil {
 			return err
 		}
-		if err := a.buf.add(segment.Change{Op: segment.OpMessage, Prefix: capture.PrefixDDLSession, Content: content, Transactional: true}); err != nil {
+		if err := a.buf.add(segment.Change{Op: segment.OpMessage, Prefix: segment.MsgDDLSession, Content: content, Transactional: true}); err != nil {
 			return err
 		}
 	}
@@ -605,7 +605,7 @@ func (a *assembler) rows(raw []byte, t replication.EventType, start uint64) erro
 		if off {
 			v = "0"
 		}
-		if err := a.buf.add(segment.Change{Op: segment.OpMessage, Prefix: capture.PrefixForeignKeyChecks, Content: []byte(v), Transactional: true}); err != nil {
+		if err := a.buf.add(segment.Change{Op: segment.OpMessage, Prefix: segment.MsgForeignKeyChecks, Content: []byte(v), Transactional: true}); err != nil {
 			return err
 		}
 		a.fkOff = off
@@ -721,8 +721,8 @@ func (a *assembler) heartbeatRows(e *replication.RowsEvent, t replication.EventT
 			ai = string(b)
 		}
 		for _, m := range []segment.Change{
-			{Op: segment.OpMessage, Prefix: capture.PrefixHeartbeat, Content: []byte(at), Transactional: true},
-			{Op: segment.OpMessage, Prefix: capture.PrefixAutoIncrement, Content: []byte(ai), Transactional: true},
+			{Op: segment.OpMessage, Prefix: segment.MsgHeartbeat, Content: []byte(at), Transactional: true},
+			{Op: segment.OpMessage, Prefix: segment.MsgAutoIncrement, Content: []byte(ai), Transactional: true},
 		} {
 			if err := a.buf.add(m); err != nil {
 				return err

@@ -83,7 +83,7 @@ func (s *sink) data() []segment.Txn {
 	defer s.mu.Unlock()
 	var out []segment.Txn
 	for _, t := range s.txns {
-		if len(t.Changes) > 0 && t.Changes[0].Prefix == capture.PrefixHeartbeat {
+		if len(t.Changes) > 0 && t.Changes[0].Prefix == segment.MsgHeartbeat {
 			continue
 		}
 		out = append(out, t)
@@ -96,7 +96,7 @@ func (s *sink) heartbeats() int {
 	defer s.mu.Unlock()
 	n := 0
 	for _, t := range s.txns {
-		if len(t.Changes) > 0 && t.Changes[0].Prefix == capture.PrefixHeartbeat {
+		if len(t.Changes) > 0 && t.Changes[0].Prefix == segment.MsgHeartbeat {
 			n++
 		}
 	}
@@ -332,7 +332,7 @@ func TestCaptureDDLSession(t *testing.T) {
 	waitFor(t, "four DDL transactions", func() bool { return len(run.sink.data()) >= 4 })
 	var sessions []map[string]any
 	for _, tx := range run.sink.data()[:4] {
-		if len(tx.Changes) != 2 || tx.Changes[0].Prefix != capture.PrefixDDLSession || tx.Changes[1].Op != segment.OpDDL {
+		if len(tx.Changes) != 2 || tx.Changes[0].Prefix != segment.MsgDDLSession || tx.Changes[1].Op != segment.OpDDL {
 			t.Fatalf("DDL transaction %s: %d changes, want the session message then the DDL", tx.ID, len(tx.Changes))
 		}
 		var s map[string]any
@@ -413,7 +413,7 @@ func TestCaptureDDLAndHeartbeat(t *testing.T) {
 			}
 		}
 	}
-	const sess = "message:" + capture.PrefixDDLSession + ","
+	const sess = "message:" + segment.MsgDDLSession + ","
 	want := sess + "ddl:CREATE TABLE,insert:fills:2,insert:fills:2," + sess + "ddl:ALTER TABLE,insert:fills:3," + sess + "ddl:ALTER TABLE," + sess + "ddl:TRUNCATE TABLE"
 	if strings.Join(got, ",") != want {
 		t.Errorf("captured\n %s\nwant\n %s", strings.Join(got, ","), want)
@@ -423,7 +423,7 @@ func TestCaptureDDLAndHeartbeat(t *testing.T) {
 	var ai string
 	for _, tx := range run.sink.txns {
 		for _, ch := range tx.Changes {
-			if ch.Prefix == capture.PrefixAutoIncrement {
+			if ch.Prefix == segment.MsgAutoIncrement {
 				ai = string(ch.Content)
 			}
 		}
@@ -473,7 +473,7 @@ func TestHeartbeatNonASCIINames(t *testing.T) {
 		run.sink.mu.Lock()
 		for _, tx := range run.sink.txns {
 			for _, ch := range tx.Changes {
-				if ch.Prefix == capture.PrefixAutoIncrement {
+				if ch.Prefix == segment.MsgAutoIncrement {
 					got = nil
 					if err := json.Unmarshal(ch.Content, &got); err != nil {
 						t.Errorf("auto_increment message %q: %v", ch.Content, err)

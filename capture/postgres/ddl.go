@@ -5,9 +5,13 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/rxvault/rxvault/capture"
 	"github.com/rxvault/rxvault/segment"
 )
+
+// ddlPrefix is the prefix of the logical messages rxvault's event trigger
+// emits for DDL (see setupsql.go); the reader turns each into an OpDDL
+// change, preceded by a segment.MsgDDLSession message.
+const ddlPrefix = "rxvault.ddl"
 
 // ddlMessage is the content of an rxvault.ddl logical message, written by
 // the event trigger function in setupsql.go.
@@ -23,7 +27,7 @@ type ddlMessage struct {
 	Settings map[string]*string `json:"settings"`
 }
 
-// ddlSession is the content of the capture.PrefixDDLSession message that
+// ddlSession is the content of the segment.MsgDDLSession message that
 // goes before a DDL change.
 type ddlSession struct {
 	Settings map[string]string `json:"settings"`
@@ -31,7 +35,7 @@ type ddlSession struct {
 
 // ddl is a decoded rxvault.ddl message.
 type ddl struct {
-	// session is the capture.PrefixDDLSession message to go before
+	// session is the segment.MsgDDLSession message to go before
 	// change, if the message recorded settings.
 	session *segment.Change
 	change  segment.Change // OpDDL: Schema, SQL
@@ -69,7 +73,7 @@ func parseDDL(content []byte) (ddl, error) {
 		if err != nil {
 			return ddl{}, fmt.Errorf("rxvault.ddl message: %w", err)
 		}
-		d.session = &segment.Change{Op: segment.OpMessage, Prefix: capture.PrefixDDLSession, Content: content, Transactional: true}
+		d.session = &segment.Change{Op: segment.OpMessage, Prefix: segment.MsgDDLSession, Content: content, Transactional: true}
 	}
 	return d, nil
 }

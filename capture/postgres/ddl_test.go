@@ -4,7 +4,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rxvault/rxvault/capture"
 	"github.com/rxvault/rxvault/segment"
 )
 
@@ -46,7 +45,7 @@ func TestDDL(t *testing.T) {
 	// Each DDL change comes after the message with its session's
 	// settings.
 	ddl := func(sql string) []segment.Change {
-		return []segment.Change{{Op: segment.OpMessage, Prefix: capture.PrefixDDLSession}, {Op: segment.OpDDL, Schema: "postgres, public", SQL: sql}}
+		return []segment.Change{{Op: segment.OpMessage, Prefix: segment.MsgDDLSession}, {Op: segment.OpDDL, Schema: "postgres, public", SQL: sql}}
 	}
 	want := [][]segment.Change{
 		{{Op: segment.OpInsert, New: []segment.Value{text("1")}}},

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rxvault/rxvault/capture"
 	"github.com/rxvault/rxvault/segment"
 )
 
@@ -43,7 +42,7 @@ func TestSequencesAndHeartbeat(t *testing.T) {
 			}
 			var got map[string]seq
 			c := tx.Changes[0]
-			if c.Prefix != capture.PrefixSequences || !c.Transactional || json.Unmarshal(c.Content, &got) != nil {
+			if c.Prefix != segment.MsgSequences || !c.Transactional || json.Unmarshal(c.Content, &got) != nil {
 				continue
 			}
 			if len(got) == len(want) && got["public.t_id_seq"] == want["public.t_id_seq"] && got[`other."Mixed"`] == want[`other."Mixed"`] {
@@ -53,7 +52,7 @@ func TestSequencesAndHeartbeat(t *testing.T) {
 		}
 		return false
 	})
-	if got, want := heartbeat.Prefix, capture.PrefixHeartbeat; got != want || heartbeat.Op != segment.OpMessage || !heartbeat.Transactional {
+	if got, want := heartbeat.Prefix, segment.MsgHeartbeat; got != want || heartbeat.Op != segment.OpMessage || !heartbeat.Transactional {
 		t.Fatalf("second message %s %q transactional %v, want message %q", heartbeat.Op, got, heartbeat.Transactional, want)
 	}
 	at, err := time.Parse("2006-01-02 15:04:05.999999-07", string(heartbeat.Content))

@@ -92,7 +92,7 @@ type recTxn struct {
 // user reports whether the transaction is not one of rxvault's heartbeats.
 func (t recTxn) user() bool {
 	for _, c := range t.Changes {
-		if c.Op != segment.OpMessage || (c.Prefix != capture.PrefixHeartbeat && c.Prefix != capture.PrefixSequences) {
+		if c.Op != segment.OpMessage || (c.Prefix != segment.MsgHeartbeat && c.Prefix != segment.MsgSequences) {
 			return true
 		}
 	}

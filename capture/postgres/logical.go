@@ -12,7 +12,6 @@ import (
 
 	"github.com/jackc/pglogrepl"
 
-	"github.com/rxvault/rxvault/capture"
 	"github.com/rxvault/rxvault/segment"
 )
 
@@ -256,7 +255,7 @@ func (s *stream) message(m *pglogrepl.LogicalDecodingMessageV2) error {
 	}
 	// Content points into the connection's buffer.
 	content := bytes.Clone(m.Content)
-	if m.Prefix != capture.PrefixDDL {
+	if m.Prefix != ddlPrefix {
 		return s.add(m.Xid, 0, segment.Change{Op: segment.OpMessage, Prefix: m.Prefix, Content: content, Transactional: true})
 	}
 	d, err := parseDDL(content)

@@ -17,7 +17,6 @@ import (
 
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
 
-	"github.com/rxvault/rxvault/capture"
 	"github.com/rxvault/rxvault/internal/mysqlconn"
 	"github.com/rxvault/rxvault/segment"
 )
@@ -113,13 +112,13 @@ func (t *Target) change(txn string, n int, c *segment.Change) error {
 		return t.ddl(c)
 	case segment.OpMessage:
 		switch c.Prefix {
-		case capture.PrefixAutoIncrement:
+		case segment.MsgAutoIncrement:
 			m := map[string]string{}
 			if err := json.Unmarshal(c.Content, &m); err != nil {
 				return fmt.Errorf("bad %s message: %w", c.Prefix, err)
 			}
 			t.autoInc = m
-		case capture.PrefixForeignKeyChecks:
+		case segment.MsgForeignKeyChecks:
 			switch string(c.Content) {
 			case "0":
 				return t.foreignKeyChecks(txn, n, false)
@@ -127,7 +126,7 @@ func (t *Target) change(txn string, n int, c *segment.Change) error {
 				return t.foreignKeyChecks(txn, n, true)
 			}
 			return fmt.Errorf("bad %s message", c.Prefix)
-		case capture.PrefixDDLSession:
+		case segment.MsgDDLSession:
 			var s ddlSession
 			if err := json.Unmarshal(c.Content, &s); err != nil || !sqlModeRE.MatchString(s.SQLMode) ||
 				s.TimeZone != "" && !timeZoneRE.MatchString(s.TimeZone) || s.Timestamp != "" && !timestampRE.MatchString(s.Timestamp) ||
@@ -135,6 +134,10 @@ func (t *Target) change(txn string, n int, c *segment.Change) error {
 				return fmt.Errorf("bad %s message", c.Prefix)
 			}
 			t.ddlSess = &s
+		default:
+			if segment.UnknownMessage(c.Prefix) {
+				return fmt.Errorf("message %s is not one this rxvault knows (an archive written by a newer rxvault?): restore with that version", c.Prefix)
+			}
 		}
 		return nil
 	case segment.OpTruncate:
@@ -154,7 +157,7 @@ func (t *Target) beginGroup(txn string, n int) {
 }
 
 // foreignKeyChecks sets foreign_key_checks for the row changes that follow
-// (capture.PrefixForeignKeyChecks), as a statement of the batch; Apply
+// (segment.MsgForeignKeyChecks), as a statement of the batch; Apply
 // turns the checks back on at the end of each source transaction.
 func (t *Target) foreignKeyChecks(txn string, n int, on bool) error {
 	if on != t.fkOff {
@@ -586,7 +589,7 @@ func (t *Target) ddl(c *segment.Change) error {
 }
 
 // ddlSession is the session settings of a DDL statement on the source
-// (capture.PrefixDDLSession).
+// (segment.MsgDDLSession).
 type ddlSession struct {
 	SQLMode            string   `json:"sql_mode"`
 	TimeZone           string   `json:"time_zone"`

@@ -13,7 +13,6 @@ import (
 
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
 
-	"github.com/rxvault/rxvault/capture"
 	"github.com/rxvault/rxvault/internal/mysqlconn"
 	"github.com/rxvault/rxvault/internal/testenv"
 	"github.com/rxvault/rxvault/segment"
@@ -113,7 +112,7 @@ func TestEventsHeldUntilFinish(t *testing.T) {
 		"ALTER EVENT later COMMENT 'moved'",
 	} {
 		changes := []*segment.Change{
-			{Op: segment.OpMessage, Prefix: capture.PrefixDDLSession, Content: []byte(sess), Transactional: true},
+			{Op: segment.OpMessage, Prefix: segment.MsgDDLSession, Content: []byte(sess), Transactional: true},
 			{Op: segment.OpDDL, Schema: "src", SQL: q},
 		}
 		info := &segment.TxnInfo{ID: "0-1-1", Commit: time.Unix(created, 0)}
@@ -194,7 +193,7 @@ func TestDatabaseStatements(t *testing.T) {
 	m.Exec(t, "CREATE DATABASE other")
 	m.Exec(t, "CREATE TABLE other.x (id INT PRIMARY KEY)")
 	flagged := []*segment.Change{
-		{Op: segment.OpMessage, Prefix: capture.PrefixDDLSession, Content: []byte(`{"sql_mode": "0", "other_databases": true}`), Transactional: true},
+		{Op: segment.OpMessage, Prefix: segment.MsgDDLSession, Content: []byte(`{"sql_mode": "0", "other_databases": true}`), Transactional: true},
 		{Op: segment.OpDDL, Schema: "src", SQL: "DROP TABLE t, other.x"},
 	}
 	err = tg.Apply(ctx, &segment.TxnInfo{ID: "0-1-10", Commit: time.Now()}, changesOf(flagged...))
@@ -243,7 +242,7 @@ func TestSystemTimeZone(t *testing.T) {
 			t.Fatal(err)
 		}
 		changes := []*segment.Change{
-			{Op: segment.OpMessage, Prefix: capture.PrefixDDLSession, Transactional: true,
+			{Op: segment.OpMessage, Prefix: segment.MsgDDLSession, Transactional: true,
 				Content: []byte(`{"sql_mode": "0", "time_zone": "SYSTEM", "system_offset": "-06:00", "timestamp": "1768500000.000000"}`)},
 			{Op: segment.OpDDL, Schema: "src", SQL: "CREATE TABLE t (id INT PRIMARY KEY, ts TIMESTAMP NULL DEFAULT '2026-07-15 12:00:00')"},
 		}
@@ -364,7 +363,7 @@ func TestAutoIncrementNonASCIINames(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tg.Close(ctx)
-	msg := &segment.Change{Op: segment.OpMessage, Prefix: capture.PrefixAutoIncrement, Transactional: true,
+	msg := &segment.Change{Op: segment.OpMessage, Prefix: segment.MsgAutoIncrement, Transactional: true,
 		Content: []byte(`{"Überweisung_1": "296", "处方": "7", "plain": "5"}`)}
 	if err := tg.Apply(ctx, &segment.TxnInfo{ID: "0-1-1", Commit: time.Now()}, changesOf(msg)); err != nil {
 		t.Fatal(err)
@@ -431,7 +430,7 @@ func TestFinishKeepsBareTimestamps(t *testing.T) {
 	if err := tg.RestoreBase(ctx, strings.NewReader("CREATE TABLE t (id INT AUTO_INCREMENT PRIMARY KEY, ts TIMESTAMP(6) NOT NULL);\n")); err != nil {
 		t.Fatal(err)
 	}
-	msg := &segment.Change{Op: segment.OpMessage, Prefix: capture.PrefixAutoIncrement, Transactional: true,
+	msg := &segment.Change{Op: segment.OpMessage, Prefix: segment.MsgAutoIncrement, Transactional: true,
 		Content: []byte(`{"t": "42"}`)}
 	if err := tg.Apply(ctx, &segment.TxnInfo{ID: "0-1-1", Commit: time.Now()}, changesOf(msg)); err != nil {
 		t.Fatal(err)

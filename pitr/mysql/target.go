@@ -19,7 +19,7 @@
 // the binlog (a replica's own foreign keys cascade them), so replay must
 // let them cascade too; rows the source wrote with foreign_key_checks=0,
 // which neither checked nor cascaded there, replay with them off
-// (capture.PrefixForeignKeyChecks).
+// (segment.MsgForeignKeyChecks).
 //
 // # Triggers
 //
@@ -34,7 +34,7 @@
 //
 // Scheduled events are held back until Finish (see events.go). Each DDL
 // statement runs with the sql_mode and time zone of its source session
-// when the archive has them (capture.PrefixDDLSession), and replay's own
+// when the archive has them (segment.MsgDDLSession), and replay's own
 // settings come back after it.
 //
 // # Rows

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rxvault/rxvault/capture"
 	"github.com/rxvault/rxvault/segment"
 )
 
@@ -137,7 +136,7 @@ type txn struct {
 	// transaction.
 	dbWork bool
 	seqs   map[string]seqValue
-	// ddlSession holds the settings of the capture.PrefixDDLSession
+	// ddlSession holds the settings of the segment.MsgDDLSession
 	// message just before, for the DDL change that follows it.
 	ddlSession map[string]string
 }
@@ -267,7 +266,7 @@ func (x *txn) truncate(n int, c *segment.Change) error {
 // Change.Schema: the source session's search_path as capture records it
 // (current_setting('search_path') with $user resolved), of which a single
 // schema name is a special case; and under the source session's settings
-// from the capture.PrefixDDLSession message before it, if any (see
+// from the segment.MsgDDLSession message before it, if any (see
 // ddlSettingNames). The next statement puts the session's own back. It
 // leaves the pipeline (the statement may hold several commands, which only
 // the simple query protocol takes) and makes every relation be looked up
@@ -368,7 +367,7 @@ func (x *txn) ddlAlone(n int, c *segment.Change, set []setting) error {
 }
 
 func (x *txn) message(n int, c *segment.Change) error {
-	if c.Prefix == capture.PrefixDDLSession {
+	if c.Prefix == segment.MsgDDLSession {
 		sess, err := parseDDLSession(c.Content)
 		if err != nil {
 			return fmt.Errorf("change %d (message %s): %w", n, c.Prefix, err)
@@ -376,7 +375,10 @@ func (x *txn) message(n int, c *segment.Change) error {
 		x.ddlSession = sess
 		return nil
 	}
-	if c.Prefix != capture.PrefixSequences {
+	if segment.UnknownMessage(c.Prefix) {
+		return fmt.Errorf("change %d: message %s is not one this rxvault knows (an archive written by a newer rxvault?): restore with that version", n, c.Prefix)
+	}
+	if c.Prefix != segment.MsgSequences {
 		return nil // heartbeats and foreign messages change nothing
 	}
 	vals, err := parseSequences(c.Content)

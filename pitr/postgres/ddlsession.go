@@ -9,7 +9,7 @@ import (
 	"github.com/rxvault/rxvault/segment"
 )
 
-// ddlSettingNames are the settings a capture.PrefixDDLSession message may
+// ddlSettingNames are the settings a segment.MsgDDLSession message may
 // carry (capture/postgres.DDLSettings lists what capture records): replay
 // runs the DDL statement after the message under the source session's
 // values of them, as it runs it under the source's search_path
@@ -24,7 +24,7 @@ var ddlSettingNames = []string{
 // setting is one setting's name and value.
 type setting struct{ name, value string }
 
-// parseDDLSession parses the content of a capture.PrefixDDLSession
+// parseDDLSession parses the content of a segment.MsgDDLSession
 // message: {"settings": {"TimeZone": "Asia/Kathmandu", ...}}.
 func parseDDLSession(content []byte) (map[string]string, error) {
 	var m struct {

@@ -158,7 +158,7 @@
 //     and the source's search_path only: values converted by such DDL
 //     (ALTER COLUMN … TYPE … USING) are converted under TimeZone UTC,
 //     which may differ from the source session's. Newer archives carry
-//     the settings (capture.PrefixDDLSession; see ddlSettingNames).
+//     the settings (segment.MsgDDLSession; see ddlSettingNames).
 //   - money values parse under the target's lc_monetary.
 //   - A DDL statement PostgreSQL refuses inside a transaction block
 //     (CREATE INDEX CONCURRENTLY) runs on its own when it is its

@@ -95,7 +95,9 @@ CREATE SEQUENCE text_owned OWNED BY not_int.code;
 }
 
 // TestFinishBadSequencesMessage: a sequences message that cannot be read
-// fails its transaction instead of being ignored.
+// fails its transaction instead of being ignored, and so do a DDL session
+// naming a setting replay does not know and an rxvault message this
+// version does not know; an application's own message changes nothing.
 func TestFinishBadSequencesMessage(t *testing.T) {
 	_, _, dsn := newServer(t)
 	tg := openTarget(t, dsn)
@@ -104,6 +106,18 @@ func TestFinishBadSequencesMessage(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "bad sequences message") {
 			t.Errorf("sequences message %q: got %v, want an error", content, err)
 		}
+	}
+	for _, c := range []struct{ prefix, content, want string }{
+		{"rxvault.ddl_session", `{"settings": {"work_mem": "1GB"}}`, "not one this rxvault replays DDL under"},
+		{"rxvault.ddl_session", `not json`, "message rxvault.ddl_session"},
+		{"rxvault.vacuum_hint", `{}`, "not one this rxvault knows"},
+	} {
+		if err := apply(context.Background(), tg, message(c.prefix, c.content)); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("message %s %s: got %v, want an error saying %q", c.prefix, c.content, err, c.want)
+		}
+	}
+	if err := apply(context.Background(), tg, message("app.audit", `anything`)); err != nil {
+		t.Errorf("an application's message: %v", err)
 	}
 }
 
