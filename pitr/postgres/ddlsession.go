@@ -68,7 +68,7 @@ func (t *Target) readSession(ctx context.Context) error {
 
 // ddlSettings returns the settings DDL change c runs under where they
 // differ from the session's, in a fixed order: search_path from c.Schema,
-// the others from the PrefixDDLSession message before c (sess, nil when
+// the others from the segment.MsgDDLSession message before c (sess, nil when
 // the archive has none: replay's own values then).
 func (t *Target) ddlSettings(c *segment.Change, sess map[string]string) []setting {
 	var out []setting
