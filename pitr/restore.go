@@ -43,7 +43,7 @@ type Result struct {
 	Txns       int64            // transactions replayed
 	Changes    int64
 	Skipped    int64            // transactions already in the backup or seen twice (segment overlap)
-	Resent     int64            // of Skipped, those a source re-sent after it moved to another server (see movedSource)
+	Resent     int64            // of Skipped, those a source re-sent after it moved to another server (see ResentSkipper)
 	LastCommit time.Time        // commit time of the last transaction applied (zero if none)
 	LastPos    segment.Position // its commit position (the backup's position if none)
 	LastID     string           // its source transaction id (GTID, xid), if it has one
@@ -255,9 +255,12 @@ func (r *Restorer) replay(ctx context.Context, plan *Plan, target Target, res *R
 		total += s.Size
 	}
 	prog := r.progress("replay", total)
-	moved := newMovedSource(plan.Engine, plan.BackupPos, plan.Backup.Manifest.GTID)
+	resent, _ := target.(ResentSkipper)
+	if resent != nil {
+		resent.StartReplay(plan.Engine, plan.BackupPos, plan.Backup.Manifest.GTID)
+	}
 	for _, s := range plan.Segments {
-		done, err := r.replaySegment(ctx, s, plan, target, res, prog, moved)
+		done, err := r.replaySegment(ctx, s, plan, target, res, prog, resent)
 		if err != nil {
 			return err
 		}
@@ -272,7 +275,7 @@ func (r *Restorer) replay(ctx context.Context, plan *Plan, target Target, res *R
 
 // replaySegment applies one segment; done reports that the point was
 // reached.
-func (r *Restorer) replaySegment(ctx context.Context, s archive.Segment, plan *Plan, target Target, res *Result, prog *progress, moved *movedSource) (bool, error) {
+func (r *Restorer) replaySegment(ctx context.Context, s archive.Segment, plan *Plan, target Target, res *Result, prog *progress, resent ResentSkipper) (bool, error) {
 	rc, err := r.Store.Get(ctx, s.Name)
 	if err != nil {
 		return false, err
@@ -298,12 +301,14 @@ func (r *Restorer) replaySegment(ctx context.Context, s archive.Segment, plan *P
 		if p.past(info) || p.Exclusive && p.isTxn(info) {
 			return true, nil
 		}
-		if dup, err := moved.skip(info); err != nil {
-			return false, err
-		} else if dup {
-			res.Skipped++
-			res.Resent++
-			continue
+		if resent != nil {
+			if dup, err := resent.SkipResent(info); err != nil {
+				return false, err
+			} else if dup {
+				res.Skipped++
+				res.Resent++
+				continue
+			}
 		}
 		var n int64
 		changes := func(yield func(*segment.Change, error) bool) {
@@ -326,7 +331,6 @@ func (r *Restorer) replaySegment(ctx context.Context, s archive.Segment, plan *P
 		if err := target.Apply(ctx, &txn, changes); err != nil {
 			return false, err // the target names the failed transaction
 		}
-		moved.applied(&txn)
 		res.Txns++
 		res.Changes += n
 		res.LastCommit, res.LastPos, res.LastID = txn.Commit, txn.Pos, txn.ID

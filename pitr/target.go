@@ -55,3 +55,21 @@ type Target interface {
 	// committed (Finish not called or failed) are rolled back.
 	Close(ctx context.Context) error
 }
+
+// ResentSkipper is a Target's optional capability for archives that can
+// hold one source transaction twice, under different positions (a MariaDB
+// source that moved to another server re-sends what the old one sent
+// last; see pitr/mysql). Replay then asks it about each transaction
+// before applying it.
+type ResentSkipper interface {
+	// StartReplay is called once, before the first transaction, with the
+	// archive's engine and where replay starts: the base backup's
+	// position and its GTID position (gtid_binlog_pos form; "" if not
+	// recorded).
+	StartReplay(e segment.Engine, base segment.Position, gtid string)
+	// SkipResent reports whether info, about to be applied, is a copy of
+	// a transaction already applied (or in the base backup): replay skips
+	// it. It fails when info contradicts what was applied, so replay
+	// cannot go on.
+	SkipResent(info *segment.TxnInfo) (bool, error)
+}

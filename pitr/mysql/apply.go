@@ -90,6 +90,7 @@ func (t *Target) Apply(ctx context.Context, info *segment.TxnInfo, changes iter.
 	}
 	t.txns.Add(1)
 	t.changes.Add(nch)
+	t.moved.applied(info)
 	if t.open {
 		t.inGroup++
 		if t.groupFrom == "" {

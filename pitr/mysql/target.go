@@ -107,6 +107,9 @@ type Config struct {
 
 // Target restores a MySQL or MariaDB database; it implements pitr.Target.
 type Target struct {
+	// moved recognises transactions a MariaDB source re-sent after it
+	// moved to another server (see ResentSkipper); nil otherwise.
+	moved  *movedSource
 	conn   *client.Conn
 	d      *mysqlconn.DSN
 	name   string // host:port/db, for messages

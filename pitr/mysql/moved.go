@@ -1,9 +1,10 @@
-package pitr
+package mysql
 
 import (
 	"fmt"
 	"strings"
 
+	"github.com/rxvault/rxvault/pitr"
 	"github.com/rxvault/rxvault/segment"
 )
 
@@ -43,6 +44,18 @@ type seqKey struct {
 	domain uint32
 	seq    uint64
 }
+
+var _ pitr.ResentSkipper = (*Target)(nil)
+
+// StartReplay implements pitr.ResentSkipper: for a MariaDB archive, replay
+// from base (its GTID position gtid) recognises the transactions the
+// source re-sent after it moved to another server (see movedSource).
+func (t *Target) StartReplay(e segment.Engine, base segment.Position, gtid string) {
+	t.moved = newMovedSource(e, base, gtid)
+}
+
+// SkipResent implements pitr.ResentSkipper (see movedSource.skip).
+func (t *Target) SkipResent(info *segment.TxnInfo) (bool, error) { return t.moved.skip(info) }
 
 // newMovedSource starts at the backup's position pos and GTID position
 // gtidPos (gtid_binlog_pos form; "" if not recorded). It returns nil for

@@ -1,4 +1,4 @@
-package pitr
+package mysql
 
 import (
 	"strings"
