@@ -72,6 +72,7 @@ fuzz:
 lint: $(TOOLS)/golangci-lint
 	$(GO) vet ./...
 	$(TOOLS)/golangci-lint run ./...
+	$(GO) test -count=1 -run '^TestNoEngineLeaks$$' ./engines/
 
 $(TOOLS)/golangci-lint:
 	GOBIN=$(TOOLS) $(GO) install $(GOLANGCI_LINT)

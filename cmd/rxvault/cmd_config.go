@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rxvault/rxvault/engines"
 	"github.com/rxvault/rxvault/internal/config"
 )
 
@@ -25,6 +26,12 @@ effective value with passwords masked. Exit status 2 names the first bad key.`,
 			}
 			if len(cfg.Keys.Recipients) > 0 {
 				if _, err := cfg.Recipients(); err != nil {
+					return usage(err)
+				}
+			}
+			if cfg.Source.DSN != "" {
+				// The engine's own keys, as run checks them.
+				if _, err := engines.CheckSource(&cfg); err != nil {
 					return usage(err)
 				}
 			}

@@ -132,6 +132,11 @@ func TestConfigCheck(t *testing.T) {
 		{[]string{"config", "check"}, []string{"RXVAULT_MONITOR_RPO=forever"}, "monitor.rpo"},
 		{[]string{"config", "check", "--config", "missing.yaml"}, nil, "missing.yaml"},
 		{[]string{"config", "check", "--nope"}, nil, "unknown flag"},
+		// What belongs to the DSN's engine (the engine table's checks).
+		{[]string{"config", "check"}, []string{"RXVAULT_SOURCE_DSN=sqlserver://sa@db:1433/pharmacy"}, "source.dsn"},
+		{[]string{"config", "check", "--set", "source.id=main"}, []string{"RXVAULT_SOURCE_DSN=postgres://rx@db:5432/pharmacy"}, "source.id"},
+		{[]string{"config", "check", "--set", "source.tables=public.rx"}, []string{"RXVAULT_SOURCE_DSN=mysql://rx@db:3306/pharmacy"}, "source.tables"},
+		{[]string{"config", "check"}, []string{"RXVAULT_SOURCE_DSN=mysql:///pharmacy"}, "source.dsn"},
 	} {
 		code, _, errOut := run(t, dir, tc.env, tc.args...)
 		if code != exitUsage || !strings.Contains(errOut, tc.want) || strings.Count(errOut, "\n") != 1 {

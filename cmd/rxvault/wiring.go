@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -26,6 +25,7 @@ type sourceSetup struct {
 	recips []*keys.Recipient
 	log    *slog.Logger
 	src    capture.Source
+	anchor string // what chain markers record as the stream's anchor
 }
 
 // setupSource loads the configuration and prepares the capture source.
@@ -43,11 +43,11 @@ func (g *globals) setupSource(cmd *cobra.Command) (*sourceSetup, error) {
 	if err != nil {
 		return nil, err
 	}
-	src, err := sourceFor(&cfg, spill, log)
+	src, anchor, err := sourceFor(&cfg, spill, log)
 	if err != nil {
 		return nil, err
 	}
-	return &sourceSetup{cfg: cfg, recips: recips, log: log, src: src}, nil
+	return &sourceSetup{cfg: cfg, recips: recips, log: log, src: src, anchor: anchor}, nil
 }
 
 // close releases what the source holds.
@@ -159,15 +159,6 @@ func shipperConfig(cfg *config.Config, stores []store.Store, recips []*keys.Reci
 		MaxBytes:   int64(cfg.Segment.MaxBytes),
 		Logger:     log,
 	}
-}
-
-// dsnScheme returns the engine scheme of a DSN.
-func dsnScheme(dsn string) string {
-	u, err := url.Parse(dsn)
-	if err != nil {
-		return ""
-	}
-	return u.Scheme
 }
 
 // loadIdentities reads the --identity files.
