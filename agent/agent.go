@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -135,7 +134,10 @@ func (a *Agent) Run(ctx context.Context) error {
 			continue
 		case errors.Is(err, capture.ErrStreamLost):
 			a.log.Error("GAP: the change stream was lost; starting a new chain with a new base backup", "err", err)
-			lost = strings.TrimPrefix(err.Error(), "open source: ")
+			lost = err.Error()
+			if sl := (*capture.StreamLostError)(nil); errors.As(err, &sl) {
+				lost = sl.Error()
+			}
 			backoff = time.Second
 			continue
 		case capture.IsPermanent(err), errors.Is(err, shipper.ErrConflict):

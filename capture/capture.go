@@ -67,6 +67,24 @@ type Identity struct {
 // agent must start a new chain with a new base backup.
 var ErrStreamLost = errors.New("change stream lost")
 
+// StreamLostError is how readers report ErrStreamLost (errors.Is matches
+// it): Why says what the source lost, and the agent records it as the new
+// chain's reason.
+type StreamLostError struct {
+	Why error
+}
+
+// StreamLost returns a *StreamLostError for why.
+func StreamLost(why error) error { return &StreamLostError{Why: why} }
+
+func (e *StreamLostError) Error() string { return ErrStreamLost.Error() + ": " + e.Why.Error() }
+
+// Is reports target == ErrStreamLost.
+func (e *StreamLostError) Is(target error) bool { return target == ErrStreamLost }
+
+// Unwrap returns Why.
+func (e *StreamLostError) Unwrap() error { return e.Why }
+
 // Permanent marks err as one that retrying cannot fix (a refused setup,
 // bad credentials, a missing database): the agent stops instead of
 // reconnecting.

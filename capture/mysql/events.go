@@ -207,7 +207,7 @@ func (a *assembler) lost(why string, args ...any) error {
 	if err := a.r.state.remove(); err != nil {
 		return err
 	}
-	return fmt.Errorf("%w: "+why, append([]any{capture.ErrStreamLost}, args...)...)
+	return capture.StreamLost(fmt.Errorf(why, args...))
 }
 
 // at formats offset off of the current binlog file.

@@ -99,8 +99,8 @@ func Open(ctx context.Context, cfg Config) (*Reader, error) {
 		if err := r.state.remove(); err != nil {
 			return nil, err
 		}
-		return nil, fmt.Errorf("%w: the saved position %s (binlog %s) is no longer on the server (purged, or the binlog was reset)",
-			capture.ErrStreamLost, pos.Format(srv.engine()), base.name(pos.Hi))
+		return nil, capture.StreamLost(fmt.Errorf("the saved position %s (binlog %s) is no longer on the server (purged, or the binlog was reset)",
+			pos.Format(srv.engine()), base.name(pos.Hi)))
 	}
 	r.start = pos
 	return r, nil
@@ -135,8 +135,8 @@ func (r *Reader) moveServer(c *client.Conn, sp savedPos, pos, end segment.Positi
 		if err := r.state.remove(); err != nil {
 			return err
 		}
-		return fmt.Errorf("%w: the source's saved position was taken on server %s, not this server (%s), and "+why,
-			append([]any{capture.ErrStreamLost, sp.Server, r.srv.id}, a...)...)
+		return capture.StreamLost(fmt.Errorf("the source's saved position was taken on server %s, not this server (%s), and "+why,
+			append([]any{sp.Server, r.srv.id}, a...)...))
 	}
 	if !r.srv.mariadb {
 		return lost("rxvault follows a source to another server only on MariaDB, by GTID")
@@ -401,7 +401,7 @@ func (r *Reader) streamErr(err error) error {
 		if rerr := r.state.remove(); rerr != nil {
 			return rerr
 		}
-		return fmt.Errorf("%w: the server cannot send the binlog from the saved position: %s", capture.ErrStreamLost, me.Message)
+		return capture.StreamLost(fmt.Errorf("the server cannot send the binlog from the saved position: %s", me.Message))
 	}
 	if errors.Is(err, io.EOF) {
 		return fmt.Errorf("binlog stream: connection closed by the server")

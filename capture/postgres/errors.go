@@ -88,7 +88,7 @@ func slotLostError(err error) bool {
 
 // streamLost wraps detail as capture.ErrStreamLost for slot.
 func streamLost(slot string, detail error) error {
-	return fmt.Errorf("%w: replication slot %q: %w; fix: start a new chain with a new base backup (rxvault backup)", capture.ErrStreamLost, slot, detail)
+	return capture.StreamLost(fmt.Errorf("replication slot %q: %w; fix: start a new chain with a new base backup (rxvault backup)", slot, detail))
 }
 
 // markPermanent marks an error of Open or Dump that retrying cannot fix:
