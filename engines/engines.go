@@ -41,14 +41,24 @@ type Engine struct {
 	// Check refuses configuration keys that do not apply to it, as a
 	// *config.ValidationError.
 	Check func(cfg *config.Config) error
-	// Source returns the capture source for cfg's DSN; spill is where
-	// large transactions spill.
-	Source func(cfg *config.Config, spill string, log *slog.Logger) capture.Source
+	// Source returns the capture source for cfg's DSN.
+	Source func(cfg *config.Config, w Wiring) capture.Source
 	// Target opens the restore target a DSN names.
-	Target func(ctx context.Context, dsn string, log *slog.Logger) (pitr.Target, error)
+	Target func(ctx context.Context, dsn string, w Wiring) (pitr.Target, error)
 	// Anchor is the name chain markers record for the stream's anchor on
 	// the source (a replication slot's name), or "".
 	Anchor func(cfg *config.Config) string
+}
+
+// Wiring is what cmd gives a constructor besides the configuration.
+type Wiring struct {
+	// Env is the process environment (os.Environ()): only cmd reads it,
+	// and the engines take passwords (MYSQL_PWD), PGOPTIONS and their
+	// child programs' environment from here.
+	Env []string
+	// Spill is where a source's large transactions spill.
+	Spill string
+	Log   *slog.Logger
 }
 
 // All is the table, in the order messages list the engines.
@@ -64,19 +74,20 @@ var All = []Engine{
 			}
 			return nil
 		},
-		Source: func(cfg *config.Config, spill string, log *slog.Logger) capture.Source {
+		Source: func(cfg *config.Config, w Wiring) capture.Source {
 			return pgcapture.NewSource(pgcapture.Config{
 				DSN:         cfg.Source.DSN,
 				Slot:        cfg.Source.Slot,
 				Publication: cfg.Source.Publication,
 				Tables:      cfg.Source.Tables,
 				Heartbeat:   cfg.Source.Heartbeat,
-				SpillDir:    spill,
-				Logger:      log,
+				SpillDir:    w.Spill,
+				Env:         w.Env,
+				Logger:      w.Log,
 			})
 		},
-		Target: func(ctx context.Context, dsn string, log *slog.Logger) (pitr.Target, error) {
-			return pgtarget.Open(ctx, pgtarget.Config{DSN: dsn, Logger: log})
+		Target: func(ctx context.Context, dsn string, w Wiring) (pitr.Target, error) {
+			return pgtarget.Open(ctx, pgtarget.Config{DSN: dsn, Env: w.Env, Logger: w.Log})
 		},
 		Anchor: func(cfg *config.Config) string { return cfg.Source.Slot },
 	},
@@ -95,19 +106,20 @@ var All = []Engine{
 			}
 			return nil
 		},
-		Source: func(cfg *config.Config, spill string, log *slog.Logger) capture.Source {
+		Source: func(cfg *config.Config, w Wiring) capture.Source {
 			return mycapture.NewSource(mycapture.Config{
 				DSN:       cfg.Source.DSN,
 				ID:        cfg.Source.ID,
 				ServerID:  cfg.Source.ServerID,
 				Heartbeat: cfg.Source.Heartbeat,
 				StateDir:  cfg.Spool.Dir,
-				SpillDir:  spill,
-				Logger:    log,
+				SpillDir:  w.Spill,
+				Env:       w.Env,
+				Logger:    w.Log,
 			})
 		},
-		Target: func(ctx context.Context, dsn string, log *slog.Logger) (pitr.Target, error) {
-			return mytarget.Open(ctx, mytarget.Config{DSN: dsn, Logger: log})
+		Target: func(ctx context.Context, dsn string, w Wiring) (pitr.Target, error) {
+			return mytarget.Open(ctx, mytarget.Config{DSN: dsn, Env: w.Env, Logger: w.Log})
 		},
 		Anchor: func(*config.Config) string { return "" }, // the position is saved in the spool
 	},

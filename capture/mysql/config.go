@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rxvault/rxvault/internal/mysqlconn"
+	"github.com/rxvault/rxvault/internal/proc"
 )
 
 // Defaults of Config.
@@ -52,6 +53,11 @@ type Config struct {
 	// SpillThreshold is how many bytes of changes a transaction may hold
 	// in memory before it spills to SpillDir (default 4 MiB).
 	SpillThreshold int64
+	// Env is the process environment (KEY=VALUE pairs; cmd passes
+	// os.Environ()): MYSQL_PWD is the password when the DSN has none, and
+	// the dump program gets its PATH and HOME. Nothing else reads the
+	// environment.
+	Env []string
 	// DumpBin is the mariadb-dump (or mysqldump) program for Dump
 	// (default: mariadb-dump from PATH, then mysqldump).
 	DumpBin string
@@ -87,7 +93,7 @@ func (cfg Config) withDefaults() (Config, *mysqlconn.DSN, error) {
 	if cfg.Heartbeat < 0 || cfg.SpillThreshold < 0 {
 		return cfg, nil, fmt.Errorf("mysql capture: negative heartbeat or spill threshold; fix: leave them 0 for the defaults")
 	}
-	d, err := mysqlconn.Parse(cfg.DSN, os.Getenv("MYSQL_PWD"))
+	d, err := mysqlconn.Parse(cfg.DSN, proc.Getenv(cfg.Env, "MYSQL_PWD"))
 	if err != nil {
 		return cfg, nil, err
 	}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -83,7 +82,7 @@ func Dump(ctx context.Context, cfg Config) (*DumpStream, error) {
 		return nil, fmt.Errorf("mysql dump: %s --version: %w", bin, err)
 	}
 	if srv.mariadb {
-		return dumpMariaDB(ctx, d, c, srv.identity(cfg.ID, d.DB), srv.id, bin, strings.TrimSpace(string(ver)))
+		return dumpMariaDB(ctx, d, cfg.Env, c, srv.identity(cfg.ID, d.DB), srv.id, bin, strings.TrimSpace(string(ver)))
 	}
 	args := []string{"--single-transaction", "--master-data=2", "--routines", "--events", "--triggers", "--hex-blob"}
 	if !strings.Contains(string(ver), "MariaDB") {
@@ -91,7 +90,7 @@ func Dump(ctx context.Context, cfg Config) (*DumpStream, error) {
 		// into the dump, and the restore would run it on the target.
 		args = append(args, "--set-gtid-purged=OFF")
 	}
-	out, err := proc.Start(dumpCommand(ctx, bin, d, args...))
+	out, err := proc.Start(dumpCommand(ctx, bin, d, cfg.Env, args...))
 	if err != nil {
 		return nil, fmt.Errorf("mysql dump: start %s: %w", bin, err)
 	}
@@ -117,7 +116,7 @@ func Dump(ctx context.Context, cfg Config) (*DumpStream, error) {
 
 // dumpMariaDB dumps a MariaDB database (see Dump): c is a session of its
 // own, open for Dump's call only.
-func dumpMariaDB(ctx context.Context, d *mysqlconn.DSN, c *client.Conn, id capture.Identity, server, bin, tool string) (_ *DumpStream, err error) {
+func dumpMariaDB(ctx context.Context, d *mysqlconn.DSN, env []string, c *client.Conn, id capture.Identity, server, bin, tool string) (_ *DumpStream, err error) {
 	snap, err := connect(ctx, d, d.DB)
 	if err != nil {
 		return nil, err
@@ -182,14 +181,14 @@ func dumpMariaDB(ctx context.Context, d *mysqlconn.DSN, c *client.Conn, id captu
 	if err != nil {
 		return nil, fmt.Errorf("mysql dump: %w", err)
 	}
-	schema, err := runDump(ctx, bin, d, "--single-transaction", "--no-data", "--skip-triggers", "--routines", "--events")
+	schema, err := runDump(ctx, bin, d, env, "--single-transaction", "--no-data", "--skip-triggers", "--routines", "--events")
 	if err != nil {
 		return nil, err
 	}
 	if schema, err = fixSchema(schema, fixes); err != nil {
 		return nil, fmt.Errorf("mysql dump: %w", err)
 	}
-	triggers, err := runDump(ctx, bin, d, "--single-transaction", "--no-data", "--no-create-info", "--skip-routines", "--skip-events", "--triggers")
+	triggers, err := runDump(ctx, bin, d, env, "--single-transaction", "--no-data", "--no-create-info", "--skip-routines", "--skip-events", "--triggers")
 	if err != nil {
 		return nil, err
 	}
@@ -230,7 +229,7 @@ func databaseDefaults(c *client.Conn, db string) ([]byte, error) {
 // dumpCommand is the dump program's command for d's database with args
 // (and the options every dump takes). The password reaches it through
 // MYSQL_PWD in its environment, never its command line.
-func dumpCommand(ctx context.Context, bin string, d *mysqlconn.DSN, args ...string) *exec.Cmd {
+func dumpCommand(ctx context.Context, bin string, d *mysqlconn.DSN, env []string, args ...string) *exec.Cmd {
 	all := []string{"--no-defaults", "--host=" + d.Host, "--port=" + strconv.Itoa(int(d.Port)), "--user=" + d.User, "--protocol=TCP",
 		"--tz-utc", "--default-character-set=utf8mb4", "--skip-dump-date", "--no-tablespaces"}
 	if d.TLS != nil {
@@ -242,7 +241,7 @@ func dumpCommand(ctx context.Context, bin string, d *mysqlconn.DSN, args ...stri
 	all = append(all, args...)
 	all = append(all, "--", d.DB)
 	cmd := exec.CommandContext(ctx, bin, all...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "MYSQL_PWD=" + d.Password, "TZ=UTC"}
+	cmd.Env = []string{"PATH=" + proc.Getenv(env, "PATH"), "HOME=" + proc.Getenv(env, "HOME"), "MYSQL_PWD=" + d.Password, "TZ=UTC"}
 	return cmd
 }
 
@@ -251,8 +250,8 @@ const maxSchemaDump = 256 << 20
 
 // runDump runs the dump program with args and returns its output, which
 // holds no rows (a schema).
-func runDump(ctx context.Context, bin string, d *mysqlconn.DSN, args ...string) ([]byte, error) {
-	out, err := proc.Start(dumpCommand(ctx, bin, d, args...))
+func runDump(ctx context.Context, bin string, d *mysqlconn.DSN, env []string, args ...string) ([]byte, error) {
+	out, err := proc.Start(dumpCommand(ctx, bin, d, env, args...))
 	if err != nil {
 		return nil, fmt.Errorf("mysql dump: start %s: %w", bin, err)
 	}

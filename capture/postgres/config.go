@@ -59,6 +59,11 @@ type Config struct {
 	// PGBin is the directory holding pg_dump, for Dump (default
 	// /usr/lib/postgresql/15/bin; when pg_dump is not there, PATH).
 	PGBin string
+	// Env is the process environment (KEY=VALUE pairs; cmd passes
+	// os.Environ()): pg_dump gets its PATH, HOME, TZ and PG* variables.
+	// Nothing else reads the environment (pgx reads libpq's PG* variables
+	// itself).
+	Env []string
 	// Logger receives the reader's logs (default slog.Default()). Nothing
 	// logged holds row data, values, SQL text or passwords.
 	Logger *slog.Logger

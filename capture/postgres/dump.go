@@ -133,7 +133,7 @@ func dump(ctx context.Context, cfg Config) (*DumpStream, error) {
 // fingerprints them again: if they differ, it ends pg_dump and returns
 // errSchemaMoved, and dump starts over.
 func dumpOnce(ctx context.Context, cfg Config, bin, tool string) (_ *DumpStream, err error) {
-	args, env, err := pgDumpConn(cfg.DSN)
+	args, env, err := pgDumpConn(cfg.DSN, cfg.Env)
 	if err != nil {
 		return nil, err
 	}
@@ -356,15 +356,15 @@ var libpqParams = map[string]bool{
 }
 
 // pgDumpConn turns the DSN into pg_dump's --dbname (without password or
-// foreign parameters) and its environment: PATH, HOME, TZ, the caller's
-// PG* variables, and PGPASSWORD when the DSN has a password.
-func pgDumpConn(dsn string) ([]string, []string, error) {
+// foreign parameters) and its environment: PATH, HOME, TZ and the PG*
+// variables of environ, and PGPASSWORD when the DSN has a password.
+func pgDumpConn(dsn string, environ []string) ([]string, []string, error) {
 	u, err := parseDSN(dsn)
 	if err != nil {
 		return nil, nil, err
 	}
 	var env []string
-	for _, kv := range os.Environ() {
+	for _, kv := range environ {
 		k, _, _ := strings.Cut(kv, "=")
 		if k == "PATH" || k == "HOME" || k == "TZ" || strings.HasPrefix(k, "PG") {
 			env = append(env, kv)

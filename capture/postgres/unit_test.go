@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"testing"
 
@@ -113,7 +114,7 @@ func TestSlotLostError(t *testing.T) {
 func TestPgDumpConn(t *testing.T) {
 	t.Setenv("PGSSLMODE", "disable")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "not for pg_dump")
-	args, env, err := pgDumpConn("postgres://rx:p%40ss@db.example:5433/pharmacy?sslmode=require&logical_decoding_work_mem=64kB&pool_max_conns=4")
+	args, env, err := pgDumpConn("postgres://rx:p%40ss@db.example:5433/pharmacy?sslmode=require&logical_decoding_work_mem=64kB&pool_max_conns=4", os.Environ())
 	if err != nil {
 		t.Fatal(err)
 	}

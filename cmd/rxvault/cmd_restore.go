@@ -148,7 +148,7 @@ func runRestore(ctx context.Context, g *globals, cmd *cobra.Command, opts restor
 	if opts.dryRun {
 		return printPlan(g, plan, opts.json)
 	}
-	target, err := targetFor(ctx, opts.target, log)
+	target, err := g.targetFor(ctx, opts.target, log)
 	if err != nil {
 		return err
 	}

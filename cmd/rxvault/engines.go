@@ -14,21 +14,21 @@ import (
 
 // sourceFor returns the capture source the configured DSN names, and the
 // anchor name chain markers record for it.
-func sourceFor(cfg *config.Config, spill string, log *slog.Logger) (capture.Source, string, error) {
+func (g *globals) sourceFor(cfg *config.Config, spill string, log *slog.Logger) (capture.Source, string, error) {
 	e, err := engines.CheckSource(cfg)
 	if err != nil {
 		return nil, "", usage(err)
 	}
-	return e.Source(cfg, spill, log), e.Anchor(cfg), nil
+	return e.Source(cfg, engines.Wiring{Env: g.env, Spill: spill, Log: log}), e.Anchor(cfg), nil
 }
 
 // targetFor opens the restore target a DSN names.
-func targetFor(ctx context.Context, dsn string, log *slog.Logger) (pitr.Target, error) {
+func (g *globals) targetFor(ctx context.Context, dsn string, log *slog.Logger) (pitr.Target, error) {
 	e, err := engines.ForDSN(dsn)
 	if err != nil {
 		return nil, usage(fmt.Errorf("--target %s: %w", config.RedactURL(dsn), err))
 	}
-	return e.Target(ctx, dsn, log)
+	return e.Target(ctx, dsn, engines.Wiring{Env: g.env, Log: log})
 }
 
 // spillDir is where large transactions spill: inside the spool, so it is on

@@ -43,7 +43,7 @@ func (g *globals) setupSource(cmd *cobra.Command) (*sourceSetup, error) {
 	if err != nil {
 		return nil, err
 	}
-	src, anchor, err := sourceFor(&cfg, spill, log)
+	src, anchor, err := g.sourceFor(&cfg, spill, log)
 	if err != nil {
 		return nil, err
 	}

@@ -72,7 +72,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -84,6 +83,7 @@ import (
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
 
 	"github.com/rxvault/rxvault/internal/mysqlconn"
+	"github.com/rxvault/rxvault/internal/proc"
 	"github.com/rxvault/rxvault/internal/tail"
 	"github.com/rxvault/rxvault/pitr"
 )
@@ -101,6 +101,11 @@ type Config struct {
 	// GroupSize is how many source transactions share one target
 	// transaction (default 500; 1 commits each on its own).
 	GroupSize int
+	// Env is the process environment (KEY=VALUE pairs; cmd passes
+	// os.Environ()): MYSQL_PWD is the password when the DSN has none, and
+	// the client program gets its PATH and HOME. Nothing else reads the
+	// environment.
+	Env []string
 	// Logger receives progress and warnings; never row data or passwords.
 	Logger *slog.Logger
 }
@@ -112,7 +117,8 @@ type Target struct {
 	moved  *movedSource
 	conn   *client.Conn
 	d      *mysqlconn.DSN
-	name   string // host:port/db, for messages
+	env    []string // Config.Env
+	name   string   // host:port/db, for messages
 	client string
 	log    *slog.Logger
 	group  int
@@ -197,7 +203,7 @@ func (t *Target) resetSession() error {
 
 // Open connects to the target database.
 func Open(ctx context.Context, cfg Config) (*Target, error) {
-	d, err := mysqlconn.Parse(cfg.DSN, os.Getenv("MYSQL_PWD"))
+	d, err := mysqlconn.Parse(cfg.DSN, proc.Getenv(cfg.Env, "MYSQL_PWD"))
 	if err != nil {
 		return nil, fmt.Errorf("restore target: %w", err)
 	}
@@ -238,7 +244,7 @@ func Open(ctx context.Context, cfg Config) (*Target, error) {
 	if group <= 0 {
 		group = 500
 	}
-	return &Target{conn: c, d: d, name: name, client: bin, log: log.With("component", "pitr/mysql", "target", name), group: group, lenient: lenient,
+	return &Target{conn: c, d: d, env: cfg.Env, name: name, client: bin, log: log.With("component", "pitr/mysql", "target", name), group: group, lenient: lenient,
 		tables: map[string]*tableInfo{}, autoInc: map[string]string{},
 		batchBytes: min(batchBytes, maxPacket/2), maxPacket: maxPacket}, nil
 }
@@ -369,7 +375,7 @@ func (t *Target) runClient(ctx context.Context, in io.Reader, extra ...string) e
 		}
 	}
 	cmd := exec.CommandContext(ctx, t.client, args...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "MYSQL_PWD=" + t.d.Password, "TZ=UTC"}
+	cmd.Env = []string{"PATH=" + proc.Getenv(t.env, "PATH"), "HOME=" + proc.Getenv(t.env, "HOME"), "MYSQL_PWD=" + t.d.Password, "TZ=UTC"}
 	cmd.Stdin = in
 	errb := &tail.Buffer{Max: 4096}
 	cmd.Stderr, cmd.Stdout = errb, io.Discard

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/rxvault/rxvault/internal/proc"
 )
 
 // maxTOCHead bounds what RestoreBase keeps in memory while pg_restore reads
@@ -257,8 +259,8 @@ func pgRestoreConn(dsn string) (string, []string, error) {
 // counts.
 func (t *Target) runPGRestore(ctx context.Context, in io.Reader, count interface{ Add(int64) int64 }, env []string, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, t.pgRestore, args...)
-	opts := strings.TrimSpace(os.Getenv("PGOPTIONS") + " -c synchronous_commit=off")
-	cmd.Env = mergeEnv(os.Environ(), append([]string{"PGOPTIONS=" + opts, "LC_MESSAGES=C"}, env...))
+	opts := strings.TrimSpace(proc.Getenv(t.env, "PGOPTIONS") + " -c synchronous_commit=off")
+	cmd.Env = mergeEnv(t.env, append([]string{"PGOPTIONS=" + opts, "LC_MESSAGES=C"}, env...))
 	cmd.WaitDelay = 10 * time.Second
 	var stdout bytes.Buffer
 	stderr := &prefixBuffer{max: 64 << 10}

@@ -33,6 +33,10 @@ type Config struct {
 	// PGBin is the directory holding pg_restore. Empty means DefaultPGBin,
 	// then pg_restore from PATH.
 	PGBin string
+	// Env is the process environment (KEY=VALUE pairs; cmd passes
+	// os.Environ()): pg_restore runs with it, PGOPTIONS extended. Nothing
+	// else reads the environment (pgx reads libpq's PG* variables itself).
+	Env []string
 	// Logger receives progress and warnings; never row data, values or
 	// passwords. Nil means slog.Default().
 	Logger *slog.Logger
@@ -66,8 +70,9 @@ type Stats struct {
 // group commits, at the latest in Finish.
 type Target struct {
 	conn       *pgx.Conn
-	dsn        string // the caller's DSN, for pg_restore; never logged
-	name       string // the DSN without password, for messages and logs
+	dsn        string   // the caller's DSN, for pg_restore; never logged
+	env        []string // Config.Env
+	name       string   // the DSN without password, for messages and logs
 	pgRestore  string
 	log        *slog.Logger
 	searchPath string // the session's search_path
@@ -162,6 +167,7 @@ func Open(ctx context.Context, cfg Config) (*Target, error) {
 	t := &Target{
 		conn:      conn,
 		dsn:       cfg.DSN,
+		env:       cfg.Env,
 		name:      name,
 		pgRestore: bin,
 		log:       log,
