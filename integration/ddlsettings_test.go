@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/rxvault/rxvault/integration/randpg"
-	"github.com/rxvault/rxvault/internal/testenv"
 )
 
 // ddlSettingsSchema is in the base backup: the DDL below converts its
@@ -50,16 +49,8 @@ var ddlSettingsWork = []string{
 // computed (converted rows, column defaults), compared by the battery's
 // catalog and row fingerprint.
 func TestPostgresDDLUnderSessionSettings(t *testing.T) {
-	pg := testenv.StartPostgres(t)
-	dsn := pg.CreateDatabase(t, "pharmacy")
+	pg, dsn, conn, d := pgBackedUp(t, ddlSettingsSchema)
 	ctx := context.Background()
-	conn := connectPG(t, dsn)
-	if _, err := conn.Exec(ctx, ddlSettingsSchema); err != nil {
-		t.Fatal(err)
-	}
-	d := newDeployment(t, dsn, []string{"file://" + t.TempDir()}, nil)
-	d.start()
-	d.waitLog("base backup stored", 60*time.Second)
 	for _, q := range append(ddlSettingsSession, ddlSettingsWork...) {
 		if _, err := conn.Exec(ctx, q); err != nil {
 			t.Fatalf("%s: %v", q, err)

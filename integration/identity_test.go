@@ -11,6 +11,24 @@ import (
 	"github.com/rxvault/rxvault/internal/testenv"
 )
 
+// pgBackedUp starts a PostgreSQL server with database pharmacy holding
+// schema, and an agent archiving it to a file store, and returns once its
+// base backup is stored: the server, the database's DSN, a connection to
+// it and the deployment.
+func pgBackedUp(t *testing.T, schema string) (*testenv.Postgres, string, *pgx.Conn, *deployment) {
+	t.Helper()
+	pg := testenv.StartPostgres(t)
+	dsn := pg.CreateDatabase(t, "pharmacy")
+	conn := connectPG(t, dsn)
+	if _, err := conn.Exec(t.Context(), schema); err != nil {
+		t.Fatal(err)
+	}
+	d := newDeployment(t, dsn, []string{"file://" + t.TempDir()}, nil)
+	d.start()
+	d.waitLog("base backup stored", 60*time.Second)
+	return pg, dsn, conn, d
+}
+
 // identitySchema has identity columns of both kinds, as keys and not,
 // under REPLICA IDENTITY FULL, on a partitioned table, and STORED
 // generated columns.
@@ -76,16 +94,8 @@ var identityWork = [][]string{
 // the source. Before replay knew ALWAYS identity columns, the first
 // UPDATE of orders failed the restore with 428C9.
 func TestPostgresIdentityColumns(t *testing.T) {
-	pg := testenv.StartPostgres(t)
-	dsn := pg.CreateDatabase(t, "pharmacy")
+	pg, dsn, conn, d := pgBackedUp(t, identitySchema)
 	ctx := context.Background()
-	conn := connectPG(t, dsn)
-	if _, err := conn.Exec(ctx, identitySchema); err != nil {
-		t.Fatal(err)
-	}
-	d := newDeployment(t, dsn, []string{"file://" + t.TempDir()}, nil)
-	d.start()
-	d.waitLog("base backup stored", 60*time.Second)
 	for _, txn := range identityWork {
 		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 			for _, q := range txn {
