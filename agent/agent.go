@@ -243,10 +243,18 @@ func (a *Agent) session(ctx context.Context, lost *string) error {
 	}
 	readErr := r.Run(readCtx, sh)
 	stopRead()
-	if ctx.Err() != nil {
+	// What the reader delivered is shipped before the session ends when
+	// the agent stops, and when the stream is lost: the source cannot
+	// send those transactions again, and the chain they end is kept up
+	// to them. After other errors the source re-sends them.
+	if lostStream := errors.Is(readErr, capture.ErrStreamLost); ctx.Err() != nil || lostStream {
 		fctx, fcancel := context.WithTimeout(context.Background(), a.cfg.StopTimeout)
 		if err := sh.Flush(fctx); err != nil {
-			a.log.Warn("final flush incomplete; the source re-sends what was not stored", "err", err)
+			why := "the source re-sends what was not stored"
+			if lostStream {
+				why = "the stream was lost: what was not stored is not in the archive"
+			}
+			a.log.Warn("final flush incomplete; "+why, "err", err)
 		}
 		fcancel()
 	}
