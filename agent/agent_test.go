@@ -113,8 +113,8 @@ func corpus(seed uint64, n int, lo uint64) []segment.Txn {
 }
 
 // run runs an agent on src with one file store until until reports true
-// or 20 s pass, and returns Run's error and the store.
-func run(t *testing.T, src *source, until func(st store.Store) bool) (error, store.Store) {
+// or 20 s pass, and returns the store and Run's error.
+func run(t *testing.T, src *source, until func(st store.Store) bool) (store.Store, error) {
 	t.Helper()
 	st, err := store.Open(t.Context(), "file://"+t.TempDir(), store.Options{Mode: store.LockCompliance, Retention: time.Hour})
 	if err != nil {
@@ -140,14 +140,14 @@ func run(t *testing.T, src *source, until func(st store.Store) bool) (error, sto
 	for {
 		select {
 		case err := <-done:
-			return err, st
+			return st, err
 		case <-deadline:
 			cancel()
 			t.Fatal("the agent did not reach the expected state within 20 s")
 		case <-time.After(50 * time.Millisecond):
 			if until != nil && until(st) {
 				cancel()
-				return <-done, st
+				return st, <-done
 			}
 		}
 	}
@@ -201,7 +201,7 @@ func TestStreamLostStartsNewChain(t *testing.T) {
 			end: capture.StreamLost(errors.New(`replication slot "rxvault" was invalidated`))},
 		{created: true, start: segment.Position{Lo: 5000}, txns: corpus(2, 10, 6000)},
 	}}
-	err, st := run(t, src, func(st store.Store) bool {
+	st, err := run(t, src, func(st store.Store) bool {
 		idx := index(t, st)
 		return len(idx.Chains) == 2 && backedUp(idx, idx.Chains[1]) && end(idx.Chains[1]).Lo == 6091
 	})
@@ -226,7 +226,7 @@ func TestPermanentErrorStops(t *testing.T) {
 	src := &source{streams: []stream{
 		{created: true, start: segment.Position{Lo: 100}, txns: corpus(3, 5, 200), end: capture.Permanent(refused)},
 	}}
-	err, _ := run(t, src, nil)
+	_, err := run(t, src, nil)
 	if !errors.Is(err, refused) {
 		t.Fatalf("Run = %v, want the permanent error", err)
 	}
@@ -242,7 +242,7 @@ func TestTransientErrorReconnects(t *testing.T) {
 		{created: true, start: segment.Position{Lo: 100}, txns: corpus(4, 8, 200), end: errors.New("connection reset by peer")},
 		{created: false, start: segment.Position{Lo: 100}, txns: corpus(5, 8, 1000)},
 	}}
-	err, st := run(t, src, func(st store.Store) bool {
+	st, err := run(t, src, func(st store.Store) bool {
 		idx := index(t, st)
 		return len(idx.Chains) == 1 && end(idx.Chains[0]).Lo == 1071
 	})
