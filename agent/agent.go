@@ -252,7 +252,7 @@ func (a *Agent) session(ctx context.Context, lost *string) error {
 		if err := sh.Flush(fctx); err != nil {
 			why := "the source re-sends what was not stored"
 			if lostStream {
-				why = "the stream was lost: what was not stored is not in the archive"
+				why = "sealed segments wait in the spool, and the next session uploads them"
 			}
 			a.log.Warn("final flush incomplete; "+why, "err", err)
 		}
