@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rxvault/rxvault/integration/randmy"
+	"github.com/rxvault/rxvault/internal/monitor"
 	"github.com/rxvault/rxvault/internal/testenv"
 )
 
@@ -200,7 +201,16 @@ func runMariaDBSeed(t *testing.T, src, other *testenv.MariaDB, seed uint64, n in
 	points = append(points, myPoint{state: last.state, rows: last.rows, to: []string{"--latest"}})
 	// A heartbeat after the last point: a position at the very end of the
 	// archive is refused as after the restorable window (pitr.planIn).
+	// And the archive must hold the last point before the agent stops:
+	// under load capture may run behind the source, and --latest rightly
+	// restores only what the archive holds. Commit stamps are whole
+	// seconds: a durable commit in a later second than the point's is
+	// after it.
+	lastAt := time.Now()
 	time.Sleep(700 * time.Millisecond)
+	d.waitStatus(t, "the archive holding the last point", 2*time.Minute, func(s *monitor.Snapshot) bool {
+		return s.RecoveryPoint.After(lastAt.Truncate(time.Second).Add(time.Second))
+	})
 	d.stop()
 	t.Logf("workload: %d statements (%d refused by the server), %d commits, %s", g.Stmts, g.Refused, g.Commits, time.Since(start).Round(time.Millisecond))
 

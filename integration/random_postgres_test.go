@@ -176,7 +176,7 @@ func randPGSeed(t *testing.T, srv, other *randPGServer, seed uint64, idx int) {
 		t0 := time.Now()
 		run(g.Workload(randPGTxns))
 		t1 := time.Now()
-		points = append(points, randPGQuiet(t, oracle))
+		points = append(points, randPGQuiet(t, oracle, slot))
 		t.Logf("seed %d: phase: workload %s, quiet point %s", seed, t1.Sub(t0).Round(time.Millisecond), time.Since(t1).Round(time.Millisecond))
 	}
 	t2 := time.Now()
@@ -281,10 +281,12 @@ func randPGRestore(d *deployment, args []string) randPGResult {
 }
 
 // randPGQuiet records a quiet point: it waits for heartbeats (500 ms
-// apart; the last one, carrying the sequences, must commit after the last
-// workload transaction and before the point), then fingerprints the
-// source in one snapshot.
-func randPGQuiet(t *testing.T, oracle *pgx.Conn) randPGPoint {
+// apart) with no workload, fingerprints the source, and then waits until
+// the archive holds the point (the agent's slot, acknowledged only for
+// what every store holds, has passed it): under load capture may run
+// behind the source, and the point must be archived before the agent
+// stops, or --latest rightly restores less than the point.
+func randPGQuiet(t *testing.T, oracle *pgx.Conn, slot string) randPGPoint {
 	t.Helper()
 	ctx := context.Background()
 	time.Sleep(1200 * time.Millisecond)
@@ -297,7 +299,21 @@ func randPGQuiet(t *testing.T, oracle *pgx.Conn) randPGPoint {
 	if err := oracle.QueryRow(ctx, "SELECT pg_current_wal_lsn()::text").Scan(&lsn); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(20 * time.Millisecond)
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		var archived bool
+		if err := oracle.QueryRow(ctx, `SELECT coalesce(bool_or(confirmed_flush_lsn >= $1::pg_lsn), false)
+			FROM pg_replication_slots WHERE slot_name = $2`, lsn, slot).Scan(&archived); err != nil {
+			t.Fatal(err)
+		}
+		if archived {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the archive did not reach the quiet point %s within 2 minutes", lsn)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	return randPGPoint{at: at, lsn: lsn, print: p}
 }
 
