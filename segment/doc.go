@@ -165,8 +165,8 @@
 // each setting that changes what DDL computes (TimeZone, DateStyle,
 // IntervalStyle, extra_float_digits, bytea_output,
 // standard_conforming_strings, backslash_quote, xmloption,
-// transform_null_equals, array_nulls, timezone_abbreviations, lc_monetary,
-// lc_numeric, lc_time, default_text_search_config); archives written
+// transform_null_equals, array_nulls, timezone_abbreviations,
+// default_text_search_config); archives written
 // before rxvault recorded them have none. On MySQL and MariaDB:
 // {"sql_mode": "1411383296", "time_zone": "+05:00", "system_offset":
 // "+01:00", "timestamp": "1796000000.123456", "charset": [33, 33, 8],

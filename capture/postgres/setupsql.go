@@ -110,11 +110,13 @@ $rxvault$`
 // DDLSettings are the session settings recorded with each DDL statement
 // (see ddlCommandEndSQL): those that change what a statement computes
 // when it parses a literal or converts a value, so replay can run it
-// under the source session's values (see pitr/postgres).
+// under the source session's values (see pitr/postgres). The lc_*
+// settings are left out: they name operating-system locales, which the
+// restore server need not have, and replay would fail on them.
 var DDLSettings = []string{
 	"TimeZone", "DateStyle", "IntervalStyle", "extra_float_digits", "bytea_output",
 	"standard_conforming_strings", "backslash_quote", "xmloption", "transform_null_equals", "array_nulls",
-	"timezone_abbreviations", "lc_monetary", "lc_numeric", "lc_time", "default_text_search_config",
+	"timezone_abbreviations", "default_text_search_config",
 }
 
 // sqlDropSQL defines the sql_drop event trigger function: it records in

@@ -18,7 +18,7 @@ import (
 var ddlSettingNames = []string{
 	"TimeZone", "DateStyle", "IntervalStyle", "extra_float_digits", "bytea_output",
 	"standard_conforming_strings", "backslash_quote", "xmloption", "transform_null_equals", "array_nulls",
-	"timezone_abbreviations", "lc_monetary", "lc_numeric", "lc_time", "default_text_search_config",
+	"timezone_abbreviations", "default_text_search_config",
 }
 
 // setting is one setting's name and value.
