@@ -62,7 +62,6 @@ func (t *Target) readSession(ctx context.Context) error {
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("restore target %s: read session settings: %w", t.name, err)
 	}
-	t.searchPath = t.session["search_path"]
 	return nil
 }
 

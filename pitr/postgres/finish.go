@@ -272,7 +272,7 @@ func (t *Target) createEventTriggers(ctx context.Context, tx pgx.Tx) (int, error
 	}
 	// The scripts set search_path (to ''); put the session's back.
 	if len(t.eventTriggers) > 0 {
-		if _, err := tx.Exec(ctx, "SELECT pg_catalog.set_config('search_path', $1, false)", t.searchPath); err != nil {
+		if _, err := tx.Exec(ctx, "SELECT pg_catalog.set_config('search_path', $1, false)", t.session["search_path"]); err != nil {
 			return created, err
 		}
 	}

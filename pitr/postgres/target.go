@@ -69,13 +69,12 @@ type Stats struct {
 // package documentation): they become visible on the target when their
 // group commits, at the latest in Finish.
 type Target struct {
-	conn       *pgx.Conn
-	dsn        string   // the caller's DSN, for pg_restore; never logged
-	env        []string // Config.Env
-	name       string   // the DSN without password, for messages and logs
-	pgRestore  string
-	log        *slog.Logger
-	searchPath string // the session's search_path
+	conn      *pgx.Conn
+	dsn       string   // the caller's DSN, for pg_restore; never logged
+	env       []string // Config.Env
+	name      string   // the DSN without password, for messages and logs
+	pgRestore string
+	log       *slog.Logger
 	// session holds the session's own values of the settings DDL may run
 	// under (see readSession).
 	session map[string]string
