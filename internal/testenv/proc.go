@@ -299,7 +299,7 @@ func dumpLog(t testing.TB, name, path string) {
 		return
 	}
 	defer f.Close()
-	const max = 64 << 10
+	const max = 16 << 10
 	if st, err := f.Stat(); err == nil && st.Size() > max {
 		_, _ = f.Seek(st.Size()-max, io.SeekStart)
 	}

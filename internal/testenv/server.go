@@ -117,11 +117,15 @@ func (s *server) stop() error {
 
 // forTest finishes a start for test t: s (nil if the launch got nowhere)
 // is stopped when the test ends, and a launch error fails the test with
-// s's log.
+// s's log. A test that failed gets the tail of s's log too, so a server
+// that died under it says why.
 func (s *server) forTest(t testing.TB, err error) {
 	t.Helper()
 	if s != nil {
 		t.Cleanup(func() {
+			if t.Failed() {
+				dumpLog(t, s.name, s.logPath)
+			}
 			if err := s.stop(); err != nil {
 				t.Errorf("testenv: stop %s: %v", s.name, err)
 			}
