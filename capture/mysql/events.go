@@ -751,7 +751,7 @@ func (a *assembler) commit(ctx context.Context, p commitPoint) error {
 		a.r.state.committed(end, a.gtid)
 	}
 	var err error
-	if a.buf.n == 0 {
+	if a.buf.len() == 0 {
 		err = a.sink.Progress(ctx, end, ts)
 	} else {
 		info := segment.TxnInfo{ID: a.id, Pos: segment.Position{Hi: a.cur, Lo: p.start}, Commit: ts}

@@ -1,139 +1,57 @@
 package mysql
 
 import (
-	"fmt"
 	"strconv"
 
 	"github.com/rxvault/rxvault/capture"
 	"github.com/rxvault/rxvault/segment"
 )
 
-// txnBuf collects one transaction's changes until it commits: in memory
-// while they hold less than the threshold, then in a segment.Spill (an
-// unlinked, encrypted scratch file), so a transaction of any size is
-// captured in bounded memory. One txnBuf serves transaction after
-// transaction: reset keeps its buffers (a Change handed to the sink is
-// valid only until the sink returns, capture.Txn), so a stream of small
-// transactions allocates almost nothing per change.
+// txnBuf is the open transaction: a capture.Buffer (memory, then an
+// encrypted spill past the threshold) and the arena the row values are
+// decoded into. Once the buffer spills, everything the arena held is in
+// the spill file, so the arena is emptied after each spilled change.
 type txnBuf struct {
-	dir       string
-	threshold int64
-
-	mem      []segment.Change
-	memBytes int64
-	spill    *segment.Spill
-	n        int
-	// arena holds the values of the changes in mem, or of the change
-	// being built.
+	buf   *capture.Buffer
 	arena arena
-	t     capture.Txn // what txn returns; its Changes is b.changes
 }
 
 func newTxnBuf(dir string, threshold int64) *txnBuf {
-	b := &txnBuf{dir: dir, threshold: threshold}
-	b.t.Changes = b.changes
-	return b
+	return &txnBuf{buf: capture.NewBuffer(dir, threshold)}
 }
 
 // add appends c; the buffer keeps c and its values.
 func (b *txnBuf) add(c segment.Change) error {
-	if b.spill == nil {
-		size := c.MemSize()
-		if b.memBytes+size <= b.threshold {
-			b.mem = append(b.mem, c)
-			b.memBytes += size
-			b.n++
-			return nil
-		}
-		s, err := segment.NewSpill(b.dir, segment.SpillCompressed)
-		if err != nil {
-			return err
-		}
-		b.spill = s
-		for i := range b.mem {
-			if err := s.Change(0, &b.mem[i]); err != nil {
-				return err
-			}
-		}
-		clear(b.mem)
-		b.mem, b.memBytes = b.mem[:0], 0
-	}
-	if err := b.spill.Change(0, &c); err != nil {
+	if err := b.buf.Add(0, 0, c); err != nil {
 		return err
 	}
-	// Everything the arena holds is in the spill now.
-	b.arena.reset()
-	b.n++
+	if b.buf.Spilled() {
+		b.arena.reset()
+	}
 	return nil
 }
+
+// len is the number of changes added.
+func (b *txnBuf) len() int { return b.buf.Len() }
 
 // txn returns the committed transaction; its Changes may be iterated
 // once, before reset. It is valid until reset.
 func (b *txnBuf) txn(info segment.TxnInfo, end segment.Position) *capture.Txn {
-	b.t.Info, b.t.End, b.t.Len = info, end, b.n
-	return &b.t
-}
-
-// changes yields the transaction's changes, from memory or the spill.
-func (b *txnBuf) changes(yield func(*segment.Change, error) bool) {
-	if b.spill == nil {
-		for i := range b.mem {
-			if !yield(&b.mem[i], nil) {
-				return
-			}
-		}
-		return
-	}
-	if err := b.readSpill(yield); err != nil {
-		yield(nil, fmt.Errorf("read back transaction %s: %w", b.t.Info.ID, err))
-	}
-}
-
-func (b *txnBuf) readSpill(yield func(*segment.Change, error) bool) error {
-	rd, err := b.spill.Reader()
-	if err != nil {
-		return err
-	}
-	defer rd.Close()
-	got := 0
-	for rec, err := range rd.Changes() {
-		if err != nil {
-			return err
-		}
-		got++
-		if !yield(rec.Change, nil) {
-			return nil
-		}
-	}
-	if got != b.n {
-		return fmt.Errorf("%d changes read back, %d kept", got, b.n)
-	}
-	return nil
+	return b.buf.Txn(info, end)
 }
 
 // reset empties the buffer for the next transaction and releases the
-// spill file, if any. Buffers that grew large are dropped rather than
-// kept.
+// spill file, if any.
 func (b *txnBuf) reset() {
-	if b.spill != nil {
-		_ = b.spill.Close()
-		b.spill = nil
-	}
-	clear(b.mem)
-	b.mem = b.mem[:0]
-	if cap(b.mem) > maxKeptChanges {
-		b.mem = nil
-	}
-	b.memBytes, b.n = 0, 0
-	b.t = capture.Txn{Changes: b.t.Changes}
+	b.buf.Reset()
 	b.arena.reset()
 }
 
-// Buffers larger than these are not kept from one transaction to the next.
+// Arena buffers larger than these are not kept from one transaction to
+// the next.
 const (
-	maxKeptChanges = 4096
-	maxKeptValues  = 16 << 10
-	maxKeptBytes   = 1 << 20
+	maxKeptValues = 16 << 10
+	maxKeptBytes  = 1 << 20
 )
 
 // arena hands out value slices and value bytes from shared buffers. What

@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pglogrepl"
 
+	"github.com/rxvault/rxvault/capture"
 	"github.com/rxvault/rxvault/segment"
 )
 
@@ -102,7 +103,7 @@ func (s *stream) begin(m *pglogrepl.BeginMessage) error {
 	if s.cur != nil || s.chunk != nil {
 		return errors.New("begin inside a transaction")
 	}
-	s.cur = &openTxn{info: txnInfo(m.Xid, m.FinalLSN, m.CommitTime), buf: newTxnBuf(s.r.cfg.SpillDir, s.r.cfg.SpillThreshold)}
+	s.cur = &openTxn{info: txnInfo(m.Xid, m.FinalLSN, m.CommitTime), buf: capture.NewBuffer(s.r.cfg.SpillDir, s.r.cfg.SpillThreshold)}
 	return nil
 }
 
@@ -113,20 +114,20 @@ func (s *stream) commit(ctx context.Context, m *pglogrepl.CommitMessage) error {
 	}
 	s.cur = nil
 	if uint64(m.CommitLSN) != t.info.Pos.Lo {
-		t.buf.close()
+		t.buf.Close()
 		return fmt.Errorf("commit at %s for a transaction that began with final LSN %s", m.CommitLSN, pglogrepl.LSN(t.info.Pos.Lo))
 	}
-	if t.buf.spilled() {
-		s.r.log.Debug("large transaction read back from spill", "xid", t.info.ID, "changes", t.buf.n)
+	if t.buf.Spilled() {
+		s.r.log.Debug("large transaction read back from spill", "xid", t.info.ID, "changes", t.buf.Len())
 	}
 	return s.deliver(ctx, t.buf, t.info, m.TransactionEndLSN)
 }
 
 // deliver hands a committed transaction to the sink and releases its
 // buffer.
-func (s *stream) deliver(ctx context.Context, buf *txnBuf, info segment.TxnInfo, end pglogrepl.LSN) error {
-	defer buf.close()
-	t := buf.txn(info, segment.Position{Lo: uint64(end)})
+func (s *stream) deliver(ctx context.Context, buf *capture.Buffer, info segment.TxnInfo, end pglogrepl.LSN) error {
+	defer buf.Close()
+	t := buf.Txn(info, segment.Position{Lo: uint64(end)})
 	if err := s.callSink(func() error { return s.sink.Txn(ctx, t) }); err != nil {
 		return fmt.Errorf("sink: %w", err)
 	}
@@ -168,9 +169,9 @@ func (s *stream) relation(id uint32) (*segment.Relation, error) {
 func (s *stream) add(xid, relid uint32, c segment.Change) error {
 	switch {
 	case s.chunk != nil:
-		return s.chunk.buf.add(xid, relid, c)
+		return s.chunk.buf.Add(uint64(xid), relid, c)
 	case s.cur != nil:
-		return s.cur.buf.add(0, relid, c)
+		return s.cur.buf.Add(0, relid, c)
 	}
 	return fmt.Errorf("%s outside a transaction", c.Op)
 }
@@ -180,9 +181,9 @@ func (s *stream) add(xid, relid uint32, c segment.Change) error {
 func (s *stream) addBefore(xid, relid uint32, c segment.Change) error {
 	switch {
 	case s.chunk != nil:
-		return s.chunk.buf.addBefore(xid, relid, c)
+		return s.chunk.buf.AddBefore(uint64(xid), relid, c)
 	case s.cur != nil:
-		return s.cur.buf.addBefore(0, relid, c)
+		return s.cur.buf.AddBefore(0, relid, c)
 	}
 	return fmt.Errorf("%s outside a transaction", c.Op)
 }
@@ -287,9 +288,9 @@ func (s *stream) streamStart(m *pglogrepl.StreamStartMessageV2) error {
 	switch {
 	case m.FirstSegment == 1:
 		if st != nil {
-			st.buf.close()
+			st.buf.Close()
 		}
-		st = &streamTxn{xid: m.Xid, buf: newTxnBuf(s.r.cfg.SpillDir, 0), rels: make(map[uint32]*segment.Relation)}
+		st = &streamTxn{xid: m.Xid, buf: capture.NewBuffer(s.r.cfg.SpillDir, 0), rels: make(map[uint32]*segment.Relation)}
 		s.streams[m.Xid] = st
 	case st == nil:
 		return fmt.Errorf("stream chunk for transaction %d whose first chunk never came", m.Xid)
@@ -308,7 +309,7 @@ func (s *stream) streamCommit(ctx context.Context, m *pglogrepl.StreamCommitMess
 	}
 	delete(s.streams, m.Xid)
 	maps.Copy(s.rels, st.rels)
-	s.r.log.Debug("streamed transaction committed", "xid", m.Xid, "changes", st.buf.n)
+	s.r.log.Debug("streamed transaction committed", "xid", m.Xid, "changes", st.buf.Len())
 	return s.deliver(ctx, st.buf, txnInfo(m.Xid, m.CommitLSN, m.CommitTime), m.TransactionEndLSN)
 }
 
@@ -324,9 +325,9 @@ func (s *stream) streamAbort(m *pglogrepl.StreamAbortMessageV2) error {
 	}
 	if m.SubXid == m.Xid {
 		delete(s.streams, m.Xid)
-		st.buf.close()
+		st.buf.Close()
 		return nil
 	}
-	st.buf.abortSub(m.SubXid)
+	st.buf.AbortTag(uint64(m.SubXid))
 	return nil
 }

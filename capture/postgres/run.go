@@ -155,10 +155,22 @@ type stream struct {
 	deadlineDirty bool      // it may have been moved since
 }
 
+// The transactions a reader assembles are capture.Buffers. A transaction
+// the server sends whole (BEGIN ... COMMIT) stays in memory while its
+// changes hold less than Config.SpillThreshold bytes, then spills. A
+// streamed transaction (pgoutput protocol 2 streaming, which the server
+// uses once a transaction exceeds its logical_decoding_work_mem) spills
+// from its first change (threshold 0): it may still abort, and it is
+// large by definition. Each change carries the (sub)transaction id it
+// came with as its tag, so that a subtransaction abort drops exactly its
+// changes, and the relation id it touches, so that a CREATE TABLE AS,
+// which arrives after the rows it made, is hoisted before the table's
+// first change (Buffer.AddBefore).
+
 // openTxn is a transaction the server sends whole.
 type openTxn struct {
 	info segment.TxnInfo
-	buf  *txnBuf
+	buf  *capture.Buffer
 }
 
 // streamTxn is a streamed transaction. Relation messages sent inside its
@@ -167,7 +179,7 @@ type openTxn struct {
 // them sent) and are dropped if it aborts.
 type streamTxn struct {
 	xid  uint32
-	buf  *txnBuf
+	buf  *capture.Buffer
 	rels map[uint32]*segment.Relation
 }
 
@@ -199,10 +211,10 @@ func (s *stream) passed(ctx context.Context, lsn pglogrepl.LSN) error {
 // release drops spill files of transactions still open.
 func (s *stream) release() {
 	if s.cur != nil {
-		s.cur.buf.close()
+		s.cur.buf.Close()
 	}
 	for _, st := range s.streams {
-		st.buf.close()
+		st.buf.Close()
 	}
 }
 
