@@ -1,6 +1,7 @@
 package mysql
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -64,6 +65,10 @@ type Config struct {
 	// Logger receives the reader's logs (default slog.Default()). Nothing
 	// logged holds row data, values or passwords.
 	Logger *slog.Logger
+
+	// dumpSnapshotTaken, if set, runs in Dump on MariaDB once the rows'
+	// snapshot is taken and before the schema is dumped (a test hook).
+	dumpSnapshotTaken func(context.Context) error
 }
 
 // withDefaults returns cfg with defaults filled in and its DSN parsed, or

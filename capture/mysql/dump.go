@@ -82,7 +82,7 @@ func Dump(ctx context.Context, cfg Config) (*DumpStream, error) {
 		return nil, fmt.Errorf("mysql dump: %s --version: %w", bin, err)
 	}
 	if srv.mariadb {
-		return dumpMariaDB(ctx, d, cfg.Env, c, srv.identity(cfg.ID, d.DB), srv.id, bin, strings.TrimSpace(string(ver)))
+		return dumpMariaDB(ctx, cfg, d, c, srv.identity(cfg.ID, d.DB), srv.id, bin, strings.TrimSpace(string(ver)))
 	}
 	args := []string{"--single-transaction", "--master-data=2", "--routines", "--events", "--triggers", "--hex-blob"}
 	if !strings.Contains(string(ver), "MariaDB") {
@@ -114,9 +114,59 @@ func Dump(ctx context.Context, cfg Config) (*DumpStream, error) {
 	return ds, nil
 }
 
+// dumpAttempts bounds how often a MariaDB dump starts over because DDL
+// changed the schema while it was read (see dumpMariaDBOnce).
+const dumpAttempts = 8
+
+// errSchemaMoved is dumpMariaDBOnce's verdict when DDL changed the schema
+// between the snapshot and the end of the schema dump.
+var errSchemaMoved = errors.New("DDL changed the schema while mariadb-dump read it, after the snapshot's position")
+
 // dumpMariaDB dumps a MariaDB database (see Dump): c is a session of its
-// own, open for Dump's call only.
-func dumpMariaDB(ctx context.Context, d *mysqlconn.DSN, env []string, c *client.Conn, id capture.Identity, server, bin, tool string) (_ *DumpStream, err error) {
+// own, open for Dump's call only. It starts over when DDL moved the
+// schema under the dump (up to dumpAttempts times, waiting 1 s, 2 s, ...
+// between attempts), then fails.
+func dumpMariaDB(ctx context.Context, cfg Config, d *mysqlconn.DSN, c *client.Conn, id capture.Identity, server, bin, tool string) (*DumpStream, error) {
+	for attempt := 1; ; attempt++ {
+		ds, err := dumpMariaDBOnce(ctx, cfg, d, c, id, server, bin, tool)
+		if !errors.Is(err, errSchemaMoved) {
+			return ds, err
+		}
+		if attempt == dumpAttempts {
+			return nil, fmt.Errorf("mysql dump: %w, %d times in a row; fix: take the base backup when no DDL runs", err, attempt)
+		}
+		wait := time.Duration(attempt) * time.Second
+		cfg.Logger.Warn("base backup: DDL changed the schema while it was dumped; starting over", "attempt", attempt, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+// dumpMariaDBOnce makes one attempt at a MariaDB dump.
+//
+// The rows come from a consistent snapshot, but the schema from
+// mariadb-dump, which reads the definitions as they are when it runs:
+// DDL is not transactional, and no snapshot holds it back. DDL that
+// committed after the snapshot's position but before mariadb-dump read
+// the definitions would be in both the schema and the binlog replayed
+// after the position, so a restore would run it twice: a swap of two
+// column names, swapped back by the replay, would silently exchange their
+// values. So the schema is fingerprinted (schemaPrint) before the
+// snapshot and again after the schema and the triggers are dumped; if
+// the prints differ the attempt is dropped with errSchemaMoved. DDL after
+// the second print is in the binlog after the position but not in the
+// dumped schema, so it replays once; and the snapshot's reads of a table
+// whose definition it changed fail (ER_TABLE_DEF_CHANGED) rather than mix
+// the two.
+func dumpMariaDBOnce(ctx context.Context, cfg Config, d *mysqlconn.DSN, c *client.Conn, id capture.Identity, server, bin, tool string) (_ *DumpStream, err error) {
+	env := cfg.Env
+	before, err := schemaPrint(c, d.DB)
+	if err != nil {
+		return nil, fmt.Errorf("mysql dump: %w", err)
+	}
 	snap, err := connect(ctx, d, d.DB)
 	if err != nil {
 		return nil, err
@@ -157,6 +207,11 @@ func dumpMariaDB(ctx context.Context, d *mysqlconn.DSN, env []string, c *client.
 	if perr != nil || oerr != nil {
 		return nil, fmt.Errorf("mysql dump: the snapshot's binlog position %q:%q: is the binlog on (log_bin)?", file, off)
 	}
+	if cfg.dumpSnapshotTaken != nil {
+		if err := cfg.dumpSnapshotTaken(ctx); err != nil {
+			return nil, err
+		}
+	}
 	ds := &DumpStream{id: id, server: server, tool: tool + " (schema; rows by rxvault)", pos: segment.Position{Hi: n, Lo: lo}}
 	// NULL (no GTID yet, or a position it cannot place) leaves it empty.
 	r, err := c.Execute("SELECT BINLOG_GTID_POS(?, ?)", file, lo)
@@ -191,6 +246,13 @@ func dumpMariaDB(ctx context.Context, d *mysqlconn.DSN, env []string, c *client.
 	triggers, err := runDump(ctx, bin, d, env, "--single-transaction", "--no-data", "--no-create-info", "--skip-routines", "--skip-events", "--triggers")
 	if err != nil {
 		return nil, err
+	}
+	after, err := schemaPrint(c, d.DB)
+	if err != nil {
+		return nil, fmt.Errorf("mysql dump: %w", err)
+	}
+	if after != before {
+		return nil, errSchemaMoved
 	}
 	ds.rows = startRows(ctx, snap, d.DB, tables)
 	ds.r = io.MultiReader(bytes.NewReader(defaults), bytes.NewReader(schema), ds.rows, bytes.NewReader(triggers))

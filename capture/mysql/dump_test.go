@@ -2,11 +2,13 @@ package mysql_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"testing"
 
 	"github.com/rxvault/rxvault/capture/mysql"
 	pitrmysql "github.com/rxvault/rxvault/pitr/mysql"
+	"github.com/rxvault/rxvault/segment"
 )
 
 // dumpExactSchema is a source whose base backup mariadb-dump alone did not
@@ -90,4 +92,130 @@ func TestDumpExact(t *testing.T) {
 	} else {
 		t.Error("oracle check: a float changed in the restore is not seen")
 	}
+}
+
+// TestDumpUnderDDL commits DDL after the snapshot the rows are read from
+// but before mariadb-dump reads the schema: a swap of two column names,
+// an index dropped and made again on another column, a column added, a
+// trigger created. DDL is not transactional, so mariadb-dump would write
+// the schema after it while the binlog replayed after the dump's position
+// holds it too, and the restore would run it twice (the swap undone: each
+// column's values under the other's name). The restore (the dump loaded
+// by the restore target, then every captured transaction at or after
+// Pos) must equal the source, compared by the server on both databases,
+// column by column by name.
+//
+// The window is deterministic: the DDL runs from a hook between the
+// snapshot and the schema dump (the first time only, should Dump start
+// over).
+func TestDumpUnderDDL(t *testing.T) {
+	m, cfg := newServer(t)
+	m.Exec(t, "CREATE TABLE pharmacy.swapped (id INT PRIMARY KEY, a VARCHAR(20), b VARCHAR(20), v INT, KEY sv (v))")
+	m.Exec(t, "CREATE TABLE pharmacy.audit (id INT AUTO_INCREMENT PRIMARY KEY, swapped_id INT)")
+	for i := 1; i <= 20; i++ {
+		m.Exec(t, fmt.Sprintf("INSERT INTO pharmacy.swapped VALUES (%d, 'a%d', 'b%d', %d)", i, i, i, i*10))
+	}
+	run := start(t, cfg)
+	ran := 0
+	mysql.SetDumpSnapshotTaken(&cfg, func(ctx context.Context) error {
+		ran++
+		if ran > 1 {
+			return nil
+		}
+		m.Exec(t, "ALTER TABLE pharmacy.swapped RENAME COLUMN a TO tmp")
+		m.Exec(t, "ALTER TABLE pharmacy.swapped RENAME COLUMN b TO a")
+		m.Exec(t, "ALTER TABLE pharmacy.swapped RENAME COLUMN tmp TO b")
+		m.Exec(t, "ALTER TABLE pharmacy.swapped DROP INDEX sv, ADD INDEX sv (a)")
+		m.Exec(t, "ALTER TABLE pharmacy.swapped ADD COLUMN w INT NOT NULL DEFAULT 7")
+		// Unqualified, from a session in the database: a trigger's text
+		// is dumped as written, and the restore loads it elsewhere.
+		c, err := m.RootConn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if err := c.UseDB("pharmacy"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Execute("CREATE TRIGGER log_swapped AFTER INSERT ON swapped FOR EACH ROW INSERT INTO audit (swapped_id) VALUES (NEW.id)"); err != nil {
+			t.Fatal(err)
+		}
+		m.Exec(t, "INSERT INTO pharmacy.swapped (id, a, b, v, w) VALUES (100, 'new a', 'new b', 1000, 8)")
+		return nil
+	})
+	d, err := mysql.Dump(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ran == 0 {
+		t.Fatal("the hook never ran: the test did not put DDL in the window")
+	}
+	ctx := t.Context()
+	m.Exec(t, "UPDATE pharmacy.swapped SET a = 'after', w = 9 WHERE id = 1")
+	m.Exec(t, "CREATE DATABASE dst")
+	tg, err := pitrmysql.Open(ctx, pitrmysql.Config{DSN: m.DSN("dst") + "?tls=false"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close(context.Background())
+	if err := tg.RestoreBase(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(io.Discard, d); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m.Exec(t, "INSERT INTO pharmacy.audit (swapped_id) VALUES (0)") // the last transaction to wait for
+	waitFor(t, "the last transaction", func() bool {
+		for _, tx := range run.sink.data() {
+			for _, c := range tx.Changes {
+				if c.Rel != nil && c.Rel.Table == "audit" && c.Op == segment.OpInsert && string(c.New[1].Data) == "0" {
+					return true
+				}
+			}
+		}
+		return false
+	})
+	applied := 0
+	for _, tx := range run.sink.data() {
+		if tx.Pos.Compare(d.Pos()) < 0 {
+			continue
+		}
+		info := tx.TxnInfo
+		changes := func(yield func(*segment.Change, error) bool) {
+			for i := range tx.Changes {
+				if !yield(&tx.Changes[i], nil) {
+					return
+				}
+			}
+		}
+		if err := tg.Apply(ctx, &info, changes); err != nil {
+			t.Fatalf("apply %s: %v", info.ID, err)
+		}
+		applied++
+	}
+	if err := tg.Finish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if applied == 0 {
+		t.Fatal("no transaction after the dump's position was captured")
+	}
+	same := func(what, q string) {
+		t.Helper()
+		r := m.Exec(t, q)
+		if n, _ := r.GetInt(0, 0); n != 0 {
+			t.Errorf("%s: %d rows of the restore differ from the source", what, n)
+		}
+	}
+	same("table swapped", "SELECT COUNT(*) FROM pharmacy.swapped s LEFT JOIN dst.swapped d ON s.id = d.id "+
+		"WHERE NOT (s.a <=> d.a AND s.b <=> d.b AND s.v <=> d.v AND s.w <=> d.w)")
+	same("table swapped, rows", "SELECT (SELECT COUNT(*) FROM pharmacy.swapped) - (SELECT COUNT(*) FROM dst.swapped)")
+	same("table audit", "SELECT COUNT(*) FROM pharmacy.audit s LEFT JOIN dst.audit d ON s.id = d.id WHERE NOT (s.swapped_id <=> d.swapped_id)")
+	same("table audit, rows", "SELECT (SELECT COUNT(*) FROM pharmacy.audit) - (SELECT COUNT(*) FROM dst.audit)")
+	same("indexes", "SELECT COUNT(*) FROM (SELECT INDEX_NAME, SEQ_IN_INDEX, COLUMN_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = 'pharmacy' "+
+		"EXCEPT SELECT INDEX_NAME, SEQ_IN_INDEX, COLUMN_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = 'dst') x")
+	same("triggers", "SELECT (SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = 'pharmacy') - "+
+		"(SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = 'dst')")
 }

@@ -51,11 +51,6 @@ var skips = []skip{
 		reason: "the workload runs in the seed's database only, naming no database",
 	},
 	{
-		what:   "DDL while the base backup runs",
-		limit:  "is not isolated from DDL (ALTER, DROP, RENAME, TRUNCATE TABLE) run during the dump, so avoid DDL while a base backup runs.",
-		reason: "the workload runs DDL only after the agent logged its base backup stored",
-	},
-	{
 		what:   "ADD INDEX on a foreign key's column (InnoDB indexed it by itself when the key named no index)",
 		limit:  "an index InnoDB made by itself for a foreign key that named none is an ordinary index once a base backup is restored",
 		reason: "the generated ADD INDEX picks a column that is not a foreign key's",

@@ -82,14 +82,17 @@ func (g *Gen) largeTxn() error {
 	}
 	g.small = true
 	defer func() { g.small = false }()
+	// A statement the server refuses is rolled back alone (as in op):
+	// after a conversion the model may offer a value the column no
+	// longer holds (seed 123280749: a SET member 'ÿ').
 	for i := 0; i < 4+g.rnd.IntN(8); i++ {
-		if err := g.insert(t, 50); err != nil {
+		if err := g.refused(g.insert(t, 50)); err != nil {
 			return err
 		}
 	}
 	for _, c := range t.changeable() {
 		if t.tag == nil || !floatish(c) {
-			if err := g.exec(fmt.Sprintf("UPDATE %s SET %s = %s", quoteIdent(t.name), quoteIdent(c.name), g.newValue(t, c))); err != nil {
+			if err := g.refused(g.exec(fmt.Sprintf("UPDATE %s SET %s = %s", quoteIdent(t.name), quoteIdent(c.name), g.newValue(t, c)))); err != nil {
 				return err
 			}
 			break
