@@ -16,6 +16,7 @@ import (
 
 	"github.com/rxvault/rxvault/archive"
 	"github.com/rxvault/rxvault/capture"
+	"github.com/rxvault/rxvault/internal/logs"
 	"github.com/rxvault/rxvault/internal/monitor"
 	"github.com/rxvault/rxvault/internal/store"
 	"github.com/rxvault/rxvault/segment"
@@ -43,6 +44,8 @@ type Config struct {
 	// Report, if set, receives the agent's state about once a second
 	// (for the monitoring endpoint).
 	Report func(monitor.State)
+	// Logger receives the agent's logs, tagged component=agent; nil
+	// discards them. It is also the shipper's when Shipper.Logger is nil.
 	Logger *slog.Logger
 }
 
@@ -73,9 +76,6 @@ type Agent struct {
 
 // New returns an agent.
 func New(cfg Config) *Agent {
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
 	if cfg.StopTimeout == 0 {
 		cfg.StopTimeout = 30 * time.Second
 	}
@@ -85,7 +85,7 @@ func New(cfg Config) *Agent {
 			cfg.Shipper.Stats[i] = &shipper.StoreStats{}
 		}
 	}
-	return &Agent{cfg: cfg, log: cfg.Logger.With("component", "agent"), verifyFailing: make([]string, len(cfg.Shipper.Stores))}
+	return &Agent{cfg: cfg, log: logs.For(cfg.Logger, "agent"), verifyFailing: make([]string, len(cfg.Shipper.Stores))}
 }
 
 // Run captures and ships until ctx ends. Disconnects and transient errors
@@ -175,7 +175,7 @@ func (a *Agent) session(ctx context.Context, lost *string) error {
 	cfg.SpoolDir = filepath.Join(a.cfg.SpoolRoot, archive.SourceDir(id.Engine, id.SourceID))
 	cfg.OnDurable = r.Acknowledge
 	if cfg.Logger == nil {
-		cfg.Logger = a.log
+		cfg.Logger = a.cfg.Logger
 	}
 	start := shipper.StreamStart{Created: r.SlotCreated(), Pos: r.StartPos(), Slot: a.cfg.Slot, Lost: *lost}
 	if rw, ok := r.(capture.Rewinder); ok {
@@ -411,14 +411,16 @@ func (a *Agent) Backup(ctx context.Context, cfg shipper.Config, chain segment.Ch
 	a.backupMu.Lock()
 	defer a.backupMu.Unlock()
 	want := capture.Identity{Engine: cfg.Engine, SourceID: cfg.SourceID}
-	return TakeBackup(ctx, a.cfg.Source, cfg, a.cfg.SpoolRoot, chain, &want, a.log)
+	return TakeBackup(ctx, a.cfg.Source, cfg, a.cfg.SpoolRoot, chain, &want, a.cfg.Logger)
 }
 
 // TakeBackup dumps src and stores the dump as a base backup, passing its
 // parts through the source's spool directory under spoolRoot. chain, if not
 // zero, is the chain being written (recorded in the manifest); want, if
-// not nil, is the source identity the dump must have.
+// not nil, is the source identity the dump must have. log receives its
+// logs, tagged component=agent; nil discards them.
 func TakeBackup(ctx context.Context, src capture.Source, cfg shipper.Config, spoolRoot string, chain segment.ChainID, want *capture.Identity, log *slog.Logger) (*archive.Manifest, error) {
+	log = logs.For(log, "agent")
 	log.Info("base backup starting")
 	d, err := src.Dump(ctx)
 	if err != nil {

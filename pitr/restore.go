@@ -21,7 +21,10 @@ import (
 type Restorer struct {
 	Store      store.Store // where the plan's objects are read from
 	Identities []*keys.Identity
-	Logger     *slog.Logger
+	// Logger is for the restorer's logs, tagged component=pitr; nil
+	// discards them. Restore logs nothing at present: it reports through
+	// its Result, its error and Progress.
+	Logger *slog.Logger
 	// Progress, if set, is called at most every ProgressEvery (default
 	// 500ms) with the counts so far, from one goroutine at a time.
 	Progress      func(Progress)
@@ -56,9 +59,6 @@ type Result struct {
 // If replay fails half way (a segment altered so that only decryption
 // notices), the error says the target is partial.
 func (r *Restorer) Restore(ctx context.Context, plan *Plan, target Target) (Result, error) {
-	if r.Logger == nil {
-		r.Logger = slog.New(slog.DiscardHandler)
-	}
 	res := Result{Backup: plan.Backup.ID.String(), BackupPos: plan.BackupPos, LastPos: plan.BackupPos}
 	if err := r.preflight(ctx, plan); err != nil {
 		return res, err

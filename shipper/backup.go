@@ -12,6 +12,7 @@ import (
 
 	"github.com/rxvault/rxvault/archive"
 	"github.com/rxvault/rxvault/internal/fsutil"
+	"github.com/rxvault/rxvault/internal/logs"
 	"github.com/rxvault/rxvault/internal/store"
 	"github.com/rxvault/rxvault/segment"
 )
@@ -96,6 +97,7 @@ func Backup(ctx context.Context, cfg Config, dump Dump, opts BackupOptions) (*ar
 	}
 	m.Finished = now().UTC()
 	// Like the parts, the manifest waits out a store that does not answer.
+	log := logs.For(cfg.Logger, "shipper")
 	for backoff := time.Second; ; backoff = min(2*backoff, 30*time.Second) {
 		err := putDoc(ctx, cfg.Stores, archive.ManifestName(src, id), m)
 		if err == nil {
@@ -104,9 +106,7 @@ func Backup(ctx context.Context, cfg Config, dump Dump, opts BackupOptions) (*ar
 		if !store.IsTransient(err) || ctx.Err() != nil {
 			return nil, fmt.Errorf("base backup %s: %w", id, err)
 		}
-		if cfg.Logger != nil {
-			cfg.Logger.Warn("base backup manifest upload failed; retrying", "backup", id.String(), "retry_in", backoff, "err", err)
-		}
+		log.Warn("base backup manifest upload failed; retrying", "backup", id.String(), "retry_in", backoff, "err", err)
 		select {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("base backup %s: %w", id, ctx.Err())
@@ -174,16 +174,14 @@ func initParts(spool string, now time.Time) (string, error) {
 // ctx ends.
 func uploadAll(ctx context.Context, cfg Config, f *spoolFile) error {
 	cfg.ensureStats()
-	s := &Shipper{cfg: cfg}
+	s := &Shipper{cfg: cfg, log: logs.For(cfg.Logger, "shipper")}
 	backoff := time.Second
 	for {
 		err := s.upload(ctx, f)
 		if err == nil || errors.Is(err, ErrConflict) || ctx.Err() != nil {
 			return err
 		}
-		if cfg.Logger != nil {
-			cfg.Logger.Warn("base backup upload failed; retrying", "part", f.name, "retry_in", backoff, "err", err)
-		}
+		s.log.Warn("base backup upload failed; retrying", "part", f.name, "retry_in", backoff, "err", err)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

@@ -12,6 +12,7 @@ import (
 	"github.com/rxvault/rxvault/archive"
 	"github.com/rxvault/rxvault/capture"
 	"github.com/rxvault/rxvault/internal/keys"
+	"github.com/rxvault/rxvault/internal/logs"
 	"github.com/rxvault/rxvault/internal/store"
 	"github.com/rxvault/rxvault/segment"
 )
@@ -39,7 +40,9 @@ type Config struct {
 	// store. Positions passed to it only increase.
 	OnDurable func(segment.Position)
 	// Stats, if set, has one entry per store and counts its uploads.
-	Stats  []*StoreStats
+	Stats []*StoreStats
+	// Logger receives the shipper's logs, tagged component=shipper; nil
+	// discards them.
 	Logger *slog.Logger
 	Now    func() time.Time
 }
@@ -120,9 +123,6 @@ func New(cfg Config, tip Tip) (*Shipper, error) {
 	if len(cfg.Stores) == 0 || len(cfg.Recipients) == 0 {
 		return nil, errors.New("shipper: need stores and recipients")
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -143,7 +143,7 @@ func New(cfg Config, tip Tip) (*Shipper, error) {
 	s := &Shipper{
 		cfg:         cfg,
 		src:         archive.SourceDir(cfg.Engine, cfg.SourceID),
-		log:         cfg.Logger.With("component", "shipper"),
+		log:         logs.For(cfg.Logger, "shipper"),
 		tip:         tip,
 		saved:       tip.Seq,
 		durableTime: tip.EndTime, // tip comes from the stores: durable

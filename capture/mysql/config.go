@@ -62,8 +62,9 @@ type Config struct {
 	// DumpBin is the mariadb-dump (or mysqldump) program for Dump
 	// (default: mariadb-dump from PATH, then mysqldump).
 	DumpBin string
-	// Logger receives the reader's logs (default slog.Default()). Nothing
-	// logged holds row data, values or passwords.
+	// Logger receives the reader's logs, tagged component=capture/mysql;
+	// nil discards them. Nothing logged holds row data, values or
+	// passwords.
 	Logger *slog.Logger
 
 	// dumpSnapshotTaken, if set, runs in Dump on MariaDB once the rows'
@@ -85,9 +86,6 @@ func (cfg Config) withDefaults() (Config, *mysqlconn.DSN, error) {
 	}
 	if cfg.SpillThreshold == 0 {
 		cfg.SpillThreshold = DefaultSpillThreshold
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
 	}
 	if cfg.StateDir == "" {
 		return cfg, nil, fmt.Errorf("mysql capture: no state directory; fix: set spool.dir")

@@ -15,6 +15,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/replication"
 
 	"github.com/rxvault/rxvault/capture"
+	"github.com/rxvault/rxvault/internal/logs"
 	"github.com/rxvault/rxvault/internal/mysqlconn"
 	"github.com/rxvault/rxvault/segment"
 )
@@ -68,7 +69,7 @@ func Open(ctx context.Context, cfg Config) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Reader{cfg: cfg, d: d, srv: srv, id: srv.identity(cfg.ID, d.DB), base: base, log: cfg.Logger.With("component", "capture")}
+	r := &Reader{cfg: cfg, d: d, srv: srv, id: srv.identity(cfg.ID, d.DB), base: base, log: logs.For(cfg.Logger, "capture/mysql")}
 	r.warnDurability(c)
 	r.state = newStateFile(cfg.StateDir, r.id, srv.id, base)
 	sp, pos, ok, err := r.state.load()

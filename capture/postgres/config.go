@@ -64,8 +64,9 @@ type Config struct {
 	// Nothing else reads the environment (pgx reads libpq's PG* variables
 	// itself).
 	Env []string
-	// Logger receives the reader's logs (default slog.Default()). Nothing
-	// logged holds row data, values, SQL text or passwords.
+	// Logger receives the reader's and the dump's logs, tagged
+	// component=capture/postgres; nil discards them. Nothing logged holds
+	// row data, values, SQL text or passwords.
 	Logger *slog.Logger
 
 	// dumpSlotCreated, if set (by tests), runs in Dump after the temporary
@@ -102,9 +103,6 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.PGBin == "" {
 		cfg.PGBin = DefaultPGBin
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
 	}
 	switch {
 	case cfg.DSN == "":

@@ -22,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/rxvault/rxvault/capture"
+	"github.com/rxvault/rxvault/internal/logs"
 	"github.com/rxvault/rxvault/internal/proc"
 	"github.com/rxvault/rxvault/segment"
 )
@@ -106,7 +107,7 @@ func dump(ctx context.Context, cfg Config) (*DumpStream, error) {
 			return nil, &transientError{fmt.Errorf("postgres dump: %w, %d times in a row; fix: take the base backup when no DDL runs", err, attempt)}
 		}
 		wait := time.Duration(attempt) * time.Second
-		cfg.Logger.Warn("base backup: DDL committed while pg_dump read the schema; starting over", "attempt", attempt, "retry_in", wait)
+		logs.For(cfg.Logger, "capture/postgres").Warn("base backup: DDL committed while pg_dump read the schema; starting over", "attempt", attempt, "retry_in", wait)
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()

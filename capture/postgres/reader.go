@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/rxvault/rxvault/capture"
+	"github.com/rxvault/rxvault/internal/logs"
 	"github.com/rxvault/rxvault/segment"
 )
 
@@ -90,7 +91,7 @@ func open(ctx context.Context, cfg Config) (_ *Reader, err error) {
 	if err := os.MkdirAll(cfg.SpillDir, 0o700); err != nil {
 		return nil, fmt.Errorf("postgres capture: spill directory: %w; fix: set a writable spill directory", err)
 	}
-	r := &Reader{cfg: cfg, log: cfg.Logger.With("component", "capture/postgres", "slot", cfg.Slot)}
+	r := &Reader{cfg: cfg, log: logs.For(cfg.Logger, "capture/postgres").With("slot", cfg.Slot)}
 	defer func() {
 		if err != nil {
 			r.closeConns(ctx)

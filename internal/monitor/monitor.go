@@ -10,6 +10,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/rxvault/rxvault/internal/logs"
 )
 
 // Config configures a Monitor.
@@ -31,8 +33,10 @@ type Config struct {
 	Webhook Webhook
 
 	Version string
-	Logger  *slog.Logger
-	Now     func() time.Time
+	// Logger receives the monitor's logs (alerts among them), tagged
+	// component=internal/monitor; nil discards them.
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // Monitor holds the latest State and serves it. Update, the HTTP handlers
@@ -51,16 +55,13 @@ type Monitor struct {
 // New returns a monitor. Its registry holds rxvault's metrics and the Go
 // and process collectors.
 func New(cfg Config) *Monitor {
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	if cfg.StoreDownAfter == 0 {
 		cfg.StoreDownAfter = 5 * time.Minute
 	}
-	m := &Monitor{cfg: cfg, log: cfg.Logger.With("component", "monitor"), started: cfg.Now()}
+	m := &Monitor{cfg: cfg, log: logs.For(cfg.Logger, "internal/monitor"), started: cfg.Now()}
 	m.reg = prometheus.NewRegistry()
 	m.reg.MustRegister(
 		newCollector(m),

@@ -20,7 +20,7 @@ type FileConfig struct {
 	Mode      LockMode         // lock mode given to new objects
 	Retention time.Duration    // retain-until of new objects is now plus this
 	Now       func() time.Time // clock; nil means time.Now
-	Logger    *slog.Logger     // nil discards
+	Logger    *slog.Logger     // tagged component=internal/store; nil discards
 }
 
 // FileStore is a store in a local directory, rxvault's embedded default.
@@ -84,13 +84,10 @@ func NewFileStore(ctx context.Context, cfg FileConfig) (*FileStore, error) {
 		mode:      cfg.Mode,
 		retention: cfg.Retention,
 		now:       cfg.Now,
-		log:       cfg.Logger,
+		log:       scoped(cfg.Logger),
 	}
 	if s.now == nil {
 		s.now = time.Now
-	}
-	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
 	}
 	for _, d := range []string{root, sys, s.tmp, s.meta} {
 		if err := fsutil.MkdirAllSync(d, fileDirPerm); err != nil {

@@ -34,9 +34,9 @@ func OpenLazy(ctx context.Context, rawURL string, opts Options) (s Store, down e
 	case !IsTransient(err):
 		return nil, nil, err
 	}
-	l := &lazyStore{name: storeName(u), log: opts.Logger,
+	l := &lazyStore{name: storeName(u), log: scoped(opts.Logger),
 		open: func(ctx context.Context) (Store, error) { return open(ctx, u, opts) }}
-	opts.Logger.Warn("store: not answering at start; connecting when it answers", "store", l.name, "err", err)
+	l.log.Warn("store: not answering at start; connecting when it answers", "store", l.name, "err", err)
 	return wrap(l, opts), err, nil
 }
 

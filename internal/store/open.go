@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/rxvault/rxvault/internal/logs"
 )
 
 // Credentials are static S3 credentials. Their String, GoString and
@@ -41,6 +43,11 @@ func (c Credentials) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("access_key_id", c.AccessKeyID))
 }
 
+// scoped is logs.For for this package: l tagged component=internal/store,
+// or a logger that discards if l is nil. The exported constructors apply
+// it to the logger they are given, once.
+func scoped(l *slog.Logger) *slog.Logger { return logs.For(l, "internal/store") }
+
 // Options are the settings Open applies to every store. Query parameters
 // of the store URL override Mode and Retention.
 type Options struct {
@@ -49,8 +56,10 @@ type Options struct {
 	Credentials Credentials      // for S3 stores (see CredentialsFromEnv)
 	Retry       RetryPolicy      // zero means DefaultRetryPolicy(); its Logger defaults to Logger
 	Concurrency int              // calls in flight per store; <= 0 means 8
-	Logger      *slog.Logger     // nil discards
 	Now         func() time.Time // clock; nil means time.Now
+	// Logger receives the stores' logs, tagged component=internal/store;
+	// nil discards them.
+	Logger *slog.Logger
 }
 
 // opener opens one kind of store from its parsed URL.
@@ -84,7 +93,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (Store, error) {
 	// Opening checks the store (an S3 bucket's lock configuration), so a
 	// store that is briefly unreachable is retried like any call.
 	var s Store
-	err = opts.Retry.do(ctx, opts.Retry.Logger, u.Redacted(), "open", "", func(int) error {
+	err = opts.Retry.do(ctx, scoped(opts.Retry.Logger), u.Redacted(), "open", "", func(int) error {
 		var err error
 		s, err = open(ctx, u, opts)
 		return err
@@ -100,9 +109,6 @@ func Open(ctx context.Context, rawURL string, opts Options) (Store, error) {
 func (opts Options) withDefaults() Options {
 	if opts.Mode == "" {
 		opts.Mode = LockCompliance
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	policy := opts.Retry
 	if policy.isZero() {
@@ -206,9 +212,6 @@ func CheckURL(rawURL string, opts Options) error {
 	if opts.Mode == "" {
 		opts.Mode = LockCompliance
 	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
 	switch u.Scheme {
 	case "file":
 		_, err = fileConfig(u, opts)
@@ -245,7 +248,7 @@ func fileConfig(u *url.URL, opts Options) (FileConfig, error) {
 	}
 	return FileConfig{
 		Root: u.Path, Mode: opts.Mode, Retention: opts.Retention,
-		Now: opts.Now, Logger: opts.Logger.With("store", "file"),
+		Now: opts.Now, Logger: opts.Logger,
 	}, nil
 }
 
@@ -279,7 +282,7 @@ func s3Config(u *url.URL, opts Options) (S3Config, error) {
 		Retention:   opts.Retention,
 		Credentials: opts.Credentials,
 		Now:         opts.Now,
-		Logger:      opts.Logger.With("store", "s3"),
+		Logger:      opts.Logger,
 	}
 	if cfg.Endpoint == "" {
 		cfg.Endpoint = "s3.amazonaws.com"

@@ -18,7 +18,7 @@ type RetryPolicy struct {
 	MaxAttempts int           // tries per call, the first included; < 1 means 1
 	BaseDelay   time.Duration // wait scale before the second attempt
 	MaxDelay    time.Duration // cap on any one wait
-	Logger      *slog.Logger  // retries are logged at Warn; nil discards
+	Logger      *slog.Logger  // retries are logged at Warn, tagged component=internal/store; nil discards
 	// OnRetry, if set, is called before each wait for another attempt
 	// (for metrics). It must not block.
 	OnRetry func(op string)
@@ -57,11 +57,7 @@ func WithRetry(s Store, p RetryPolicy) Store {
 	if p.MaxAttempts < 1 {
 		p.MaxAttempts = 1
 	}
-	log := p.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	return &retryStore{s: s, p: p, log: log}
+	return &retryStore{s: s, p: p, log: scoped(p.Logger)}
 }
 
 // Unwrap returns the store that r retries.

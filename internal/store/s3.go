@@ -30,7 +30,7 @@ type S3Config struct {
 	Retention   time.Duration    // retain-until of new objects is now plus this
 	Credentials Credentials      // static credentials
 	Now         func() time.Time // clock for retain-until dates; nil means time.Now
-	Logger      *slog.Logger     // nil discards
+	Logger      *slog.Logger     // tagged component=internal/store; nil discards
 }
 
 // S3Store is a store in an S3 bucket, with S3 Object Lock giving the
@@ -113,13 +113,10 @@ func NewS3Store(ctx context.Context, cfg S3Config) (*S3Store, error) {
 		mode:     cfg.Mode,
 		keep:     cfg.Retention,
 		now:      cfg.Now,
-		log:      cfg.Logger,
+		log:      scoped(cfg.Logger),
 	}
 	if s.now == nil {
 		s.now = time.Now
-	}
-	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
 	}
 	if err := s.checkBucket(ctx); err != nil {
 		return nil, err

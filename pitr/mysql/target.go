@@ -82,6 +82,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/client"
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
 
+	"github.com/rxvault/rxvault/internal/logs"
 	"github.com/rxvault/rxvault/internal/mysqlconn"
 	"github.com/rxvault/rxvault/internal/proc"
 	"github.com/rxvault/rxvault/internal/tail"
@@ -106,7 +107,9 @@ type Config struct {
 	// the client program gets its PATH and HOME. Nothing else reads the
 	// environment.
 	Env []string
-	// Logger receives progress and warnings; never row data or passwords.
+	// Logger receives the target's progress and warnings, tagged
+	// component=pitr/mysql; nil discards them. Never row data or
+	// passwords.
 	Logger *slog.Logger
 }
 
@@ -208,10 +211,6 @@ func Open(ctx context.Context, cfg Config) (*Target, error) {
 		return nil, fmt.Errorf("restore target: %w", err)
 	}
 	name := d.Addr() + "/" + d.DB
-	log := cfg.Logger
-	if log == nil {
-		log = slog.Default()
-	}
 	bin, err := clientPath(cfg.ClientBin)
 	if err != nil {
 		return nil, err
@@ -244,7 +243,7 @@ func Open(ctx context.Context, cfg Config) (*Target, error) {
 	if group <= 0 {
 		group = 500
 	}
-	return &Target{conn: c, d: d, env: cfg.Env, name: name, client: bin, log: log.With("component", "pitr/mysql", "target", name), group: group, lenient: lenient,
+	return &Target{conn: c, d: d, env: cfg.Env, name: name, client: bin, log: logs.For(cfg.Logger, "pitr/mysql").With("target", name), group: group, lenient: lenient,
 		tables: map[string]*tableInfo{}, autoInc: map[string]string{},
 		batchBytes: min(batchBytes, maxPacket/2), maxPacket: maxPacket}, nil
 }

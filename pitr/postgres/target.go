@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/rxvault/rxvault/internal/logs"
 	"github.com/rxvault/rxvault/pitr"
 	"github.com/rxvault/rxvault/segment"
 )
@@ -37,8 +38,9 @@ type Config struct {
 	// os.Environ()): pg_restore runs with it, PGOPTIONS extended. Nothing
 	// else reads the environment (pgx reads libpq's PG* variables itself).
 	Env []string
-	// Logger receives progress and warnings; never row data, values or
-	// passwords. Nil means slog.Default().
+	// Logger receives the target's progress and warnings, tagged
+	// component=pitr/postgres; nil discards them. Never row data, values
+	// or passwords.
 	Logger *slog.Logger
 }
 
@@ -146,11 +148,7 @@ func Open(ctx context.Context, cfg Config) (*Target, error) {
 	if err != nil {
 		return nil, err
 	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.Default()
-	}
-	log = log.With("component", "pitr/postgres", "target", name)
+	log := logs.For(cfg.Logger, "pitr/postgres").With("target", name)
 	bin, err := findPGRestore(cfg.PGBin)
 	if err != nil {
 		return nil, err
