@@ -182,7 +182,7 @@ func backedUp(idx *archive.Index, c *archive.Chain) bool {
 
 func index(t *testing.T, st store.Store) *archive.Index {
 	t.Helper()
-	idx, err := archive.Load(context.Background(), st, archive.SourceDir(testID.Engine, testID.SourceID))
+	idx, err := archive.Load(t.Context(), st, archive.SourceDir(testID.Engine, testID.SourceID))
 	if err != nil {
 		return &archive.Index{}
 	}

@@ -87,7 +87,7 @@ type archiveFixture struct {
 
 func newArchive(t *testing.T, n, backupAt, overlapFrom int) *archiveFixture {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	st, err := store.Open(ctx, "file://"+t.TempDir(), store.Options{Mode: store.LockCompliance, Retention: time.Hour})
 	if err != nil {
 		t.Fatal(err)
@@ -149,7 +149,7 @@ func newArchive(t *testing.T, n, backupAt, overlapFrom int) *archiveFixture {
 
 func (f *archiveFixture) plan(t *testing.T, p pitr.Point) *pitr.Plan {
 	t.Helper()
-	idx, err := archive.Load(context.Background(), f.st, f.src)
+	idx, err := archive.Load(t.Context(), f.st, f.src)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +166,7 @@ func (f *archiveFixture) restore(t *testing.T, p pitr.Point, target pitr.Target,
 		ids = []*keys.Identity{f.id}
 	}
 	r := &pitr.Restorer{Store: f.st, Identities: ids}
-	return r.Restore(context.Background(), f.plan(t, p), target)
+	return r.Restore(t.Context(), f.plan(t, p), target)
 }
 
 func TestRestoreLatestDedupsOverlap(t *testing.T) {
@@ -254,7 +254,7 @@ func TestRestoreRefusesTamperedSegment(t *testing.T) {
 	if !errors.Is(err, segment.ErrCorrupt) || rec.base != nil {
 		t.Fatalf("tampered segment: err %v, base restored %v; want ErrCorrupt before touching the target", err, rec.base != nil)
 	}
-	rep, err := pitr.Verify(context.Background(), f.st, nil)
+	rep, err := pitr.Verify(t.Context(), f.st, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +266,7 @@ func TestRestoreRefusesTamperedSegment(t *testing.T) {
 func TestVerifyCleanArchive(t *testing.T) {
 	f := newArchive(t, 300, 10, 200)
 	for _, ids := range [][]*keys.Identity{nil, {f.id}} {
-		rep, err := pitr.Verify(context.Background(), f.st, ids)
+		rep, err := pitr.Verify(t.Context(), f.st, ids)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -285,7 +285,7 @@ func TestVerifyCleanArchive(t *testing.T) {
 		}
 	}
 	stranger, _ := keys.GenerateIdentity()
-	rep, err := pitr.Verify(context.Background(), f.st, []*keys.Identity{stranger})
+	rep, err := pitr.Verify(t.Context(), f.st, []*keys.Identity{stranger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -315,7 +315,7 @@ func tamperFile(t *testing.T, path string) {
 // shipped twice, and restores to and just before each.
 func TestRestoreToTxn(t *testing.T) {
 	f := newArchive(t, 500, 50, 400)
-	idx, err := archive.Load(context.Background(), f.st, f.src)
+	idx, err := archive.Load(t.Context(), f.st, f.src)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -335,7 +335,7 @@ func TestRestoreToTxn(t *testing.T) {
 		}
 		checked++
 		for _, exclusive := range []bool{false, true} {
-			p, err := r.FindTxn(context.Background(), idx, f.txns[k].ID, exclusive)
+			p, err := r.FindTxn(t.Context(), idx, f.txns[k].ID, exclusive)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -362,12 +362,12 @@ func TestRestoreToTxn(t *testing.T) {
 	if checked < 3 {
 		t.Fatalf("only %d of the chosen transactions have unique ids", checked)
 	}
-	if _, err := r.FindTxn(context.Background(), idx, "99999999", false); !errors.Is(err, pitr.ErrNoTxn) {
+	if _, err := r.FindTxn(t.Context(), idx, "99999999", false); !errors.Is(err, pitr.ErrNoTxn) {
 		t.Errorf("unknown id: %v", err)
 	}
 	stranger, _ := keys.GenerateIdentity()
 	r.Identities = []*keys.Identity{stranger}
-	if _, err := r.FindTxn(context.Background(), idx, f.txns[321].ID, false); !errors.Is(err, segment.ErrWrongKey) {
+	if _, err := r.FindTxn(t.Context(), idx, f.txns[321].ID, false); !errors.Is(err, segment.ErrWrongKey) {
 		t.Errorf("foreign identity: %v", err)
 	}
 }

@@ -58,7 +58,7 @@ func newEnv(t *testing.T, stores ...store.Store) *env {
 
 func fileStore(t *testing.T) store.Store {
 	t.Helper()
-	s, err := store.Open(context.Background(), "file://"+t.TempDir(), store.Options{Mode: store.LockCompliance, Retention: time.Hour})
+	s, err := store.Open(t.Context(), "file://"+t.TempDir(), store.Options{Mode: store.LockCompliance, Retention: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +84,7 @@ func txn(t segment.Txn) *capture.Txn {
 // run starts the shipper's Run and returns a stop function that cancels it
 // and fails the test if Run ended with anything but the cancellation.
 func run(t *testing.T, s *shipper.Shipper) func() {
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	var err error
 	var wg sync.WaitGroup
 	wg.Go(func() { err = s.Run(ctx) })
@@ -101,7 +101,7 @@ func run(t *testing.T, s *shipper.Shipper) func() {
 // returns the transactions in order.
 func readChain(t *testing.T, st store.Store, id *keys.Identity) ([]segment.Txn, []segment.Header) {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	src := archive.SourceDir(segment.EnginePostgres, sourceID)
 	idx, err := archive.Load(ctx, st, src)
 	if err != nil {
@@ -155,7 +155,7 @@ func readChain(t *testing.T, st store.Store, id *keys.Identity) ([]segment.Txn, 
 
 func start(t *testing.T, e *env) (*shipper.Shipper, shipper.Decision) {
 	t.Helper()
-	d, err := shipper.Resume(context.Background(), e.cfg, shipper.StreamStart{Created: true, Pos: segment.Position{Lo: 1000}, Slot: "rxvault"})
+	d, err := shipper.Resume(t.Context(), e.cfg, shipper.StreamStart{Created: true, Pos: segment.Position{Lo: 1000}, Slot: "rxvault"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +189,7 @@ func TestShipAndAck(t *testing.T) {
 		t.Fatalf("first run decision %+v", d)
 	}
 	stop := run(t, s)
-	ctx := context.Background()
+	ctx := t.Context()
 	txns := segtest.NewCorpus(3).Txns(1500)
 	for i := range txns {
 		if err := s.Txn(ctx, txn(txns[i])); err != nil {
@@ -263,7 +263,7 @@ func TestOutageHoldsInSpool(t *testing.T) {
 	s, _ := start(t, e)
 	flaky.down.Store(true)
 	stop := run(t, s)
-	ctx := context.Background()
+	ctx := t.Context()
 	txns := segtest.NewCorpus(4).Txns(300)
 	for i := range txns[:150] {
 		if err := s.Txn(ctx, txn(txns[i])); err != nil {
@@ -325,7 +325,7 @@ func TestRestartContinuesChain(t *testing.T) {
 	s, _ := start(t, e)
 	flaky.down.Store(true)
 	stop := run(t, s)
-	ctx := context.Background()
+	ctx := t.Context()
 	txns := segtest.NewCorpus(5).Txns(200)
 	for i := range txns[:100] {
 		if err := s.Txn(ctx, txn(txns[i])); err != nil {
@@ -378,7 +378,7 @@ func archiveCorpus(t *testing.T, e *env, seed, n int) (*shipper.Shipper, shipper
 	t.Helper()
 	s, d := start(t, e)
 	stop := run(t, s)
-	ctx := context.Background()
+	ctx := t.Context()
 	txns := segtest.NewCorpus(uint64(seed)).Txns(n)
 	for i := range txns {
 		if err := s.Txn(ctx, txn(txns[i])); err != nil {
@@ -395,7 +395,7 @@ func archiveCorpus(t *testing.T, e *env, seed, n int) (*shipper.Shipper, shipper
 func TestResumeDetectsGap(t *testing.T) {
 	e := newEnv(t)
 	s, d1, _ := archiveCorpus(t, e, 6, 10)
-	ctx := context.Background()
+	ctx := t.Context()
 	tipEnd := s.Tip().EndPos
 	// The slot resumes beyond what the archive holds: a gap.
 	d, err := shipper.Resume(ctx, e.cfg, shipper.StreamStart{Pos: segment.Position{Lo: tipEnd.Lo + 1}})
@@ -426,7 +426,7 @@ func TestResumeDetectsGap(t *testing.T) {
 func TestResumeRewind(t *testing.T) {
 	e := newEnv(t)
 	s, _, txns := archiveCorpus(t, e, 8, 10)
-	ctx := context.Background()
+	ctx := t.Context()
 	want := s.Tip()
 	last := txns[len(txns)-1].TxnInfo
 	var offered []capture.ArchiveTip
@@ -458,7 +458,7 @@ func TestResumeRewind(t *testing.T) {
 func TestConflictStops(t *testing.T) {
 	e := newEnv(t)
 	s, d := start(t, e)
-	ctx := context.Background()
+	ctx := t.Context()
 	txns := segtest.NewCorpus(7).Txns(5)
 	for i := range txns {
 		if err := s.Txn(ctx, txn(txns[i])); err != nil {
@@ -506,7 +506,7 @@ func (m memDump) Time() time.Time       { return m.at }
 
 func TestBackupParts(t *testing.T) {
 	e := newEnv(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	data := make([]byte, 2_500_000)
 	for i := range data {
 		data[i] = byte(i * 7 >> 8)
@@ -569,7 +569,7 @@ func TestIdleProgressStaysWithinArchive(t *testing.T) {
 	e := newEnv(t, flaky)
 	s, _ := start(t, e)
 	stop := run(t, s)
-	ctx := context.Background()
+	ctx := t.Context()
 	tx := segtest.NewCorpus(9).Txn()
 	tx.Pos = segment.Position{Lo: 2000}
 	if err := s.Txn(ctx, txn(tx)); err != nil {
@@ -665,7 +665,7 @@ func TestCaughtUpSealsAtOnce(t *testing.T) {
 	s, _ := start(t, e)
 	stop := run(t, s)
 	defer stop()
-	ctx := context.Background()
+	ctx := t.Context()
 	txns := segtest.NewCorpus(4).Txns(50)
 	for i := range txns {
 		if err := s.Txn(ctx, txn(txns[i])); err != nil {
@@ -697,7 +697,7 @@ func TestCatchUpSegmentsAreSmall(t *testing.T) {
 	s, _ := start(t, e)
 	stop := run(t, s)
 	defer stop()
-	ctx := context.Background()
+	ctx := t.Context()
 	txns := segtest.NewCorpus(5).Txns(600)
 	backlog, live := txns[:300], txns[300:]
 	for i := range backlog {
@@ -754,7 +754,7 @@ func TestTxnWritesWithoutBlocking(t *testing.T) {
 	flaky.down.Store(true) // segments wait in the spool
 	stop := run(t, s)
 	defer stop()
-	ctx := context.Background()
+	ctx := t.Context()
 	txns := segtest.NewCorpus(6).Txns(400)
 	for i := range txns[:len(txns)-1] {
 		if err := s.Txn(ctx, txn(txns[i])); err != nil {

@@ -50,7 +50,7 @@ func TestResumeFirstStoreDown(t *testing.T) {
 	e := newEnv(t, first, fileStore(t))
 	s, d1, txns := archiveCorpus(t, e, 9, 20)
 	tip := s.Tip()
-	ctx := context.Background()
+	ctx := t.Context()
 	first.off.Store(true)
 
 	for name, start := range map[string]shipper.StreamStart{
@@ -102,13 +102,13 @@ func TestResumeNoSpoolStoreDown(t *testing.T) {
 	first := &unreachableStore{Store: fileStore(t)}
 	first.off.Store(true)
 	e := newEnv(t, first, fileStore(t))
-	if d, err := shipper.Resume(context.Background(), e.cfg, shipper.StreamStart{Created: true, Pos: segment.Position{Lo: 1000}}); err == nil || !store.IsTransient(err) {
+	if d, err := shipper.Resume(t.Context(), e.cfg, shipper.StreamStart{Created: true, Pos: segment.Position{Lo: 1000}}); err == nil || !store.IsTransient(err) {
 		t.Errorf("first run, first store down: decision %+v, err %v; want a transient error (wait)", d, err)
 	}
 	second := &unreachableStore{Store: fileStore(t)}
 	second.off.Store(true)
 	e = newEnv(t, fileStore(t), second)
-	if d, err := shipper.Resume(context.Background(), e.cfg, shipper.StreamStart{Created: true, Pos: segment.Position{Lo: 1000}}); err == nil || !store.IsTransient(err) {
+	if d, err := shipper.Resume(t.Context(), e.cfg, shipper.StreamStart{Created: true, Pos: segment.Position{Lo: 1000}}); err == nil || !store.IsTransient(err) {
 		t.Errorf("first run, second store down: decision %+v, err %v; want a transient error (wait)", d, err)
 	}
 	if idx := listChains(t, e.stores[0]); idx != 0 {
@@ -123,7 +123,7 @@ func TestResumeSecondStoreDown(t *testing.T) {
 	e := newEnv(t, fileStore(t), second)
 	s, d1, _ := archiveCorpus(t, e, 11, 10)
 	second.off.Store(true)
-	d, err := shipper.Resume(context.Background(), e.cfg, shipper.StreamStart{Pos: s.Tip().EndPos})
+	d, err := shipper.Resume(t.Context(), e.cfg, shipper.StreamStart{Pos: s.Tip().EndPos})
 	if err != nil {
 		t.Fatalf("resume with the second store down: %v", err)
 	}
@@ -135,7 +135,7 @@ func TestResumeSecondStoreDown(t *testing.T) {
 // listChains counts the chains (markers) of the test source in st.
 func listChains(t *testing.T, st store.Store) int {
 	t.Helper()
-	idx, err := archive.Load(context.Background(), st, archive.SourceDir(segment.EnginePostgres, sourceID))
+	idx, err := archive.Load(t.Context(), st, archive.SourceDir(segment.EnginePostgres, sourceID))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,7 +21,7 @@ func run(t *testing.T, dir string, env []string, args ...string) (int, string, s
 	root := newRootCommand(g)
 	root.SetArgs(args)
 	t.Chdir(dir)
-	err := root.ExecuteContext(context.Background())
+	err := root.ExecuteContext(t.Context())
 	if err != nil {
 		errOut.WriteString("rxvault: " + oneLine(err.Error()) + "\n")
 	}

@@ -2,7 +2,6 @@ package logs_test
 
 import (
 	"bytes"
-	"context"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -23,7 +22,7 @@ func TestFor(t *testing.T) {
 	if got, want := buf.String(), "component=capture/postgres k=1"; !strings.Contains(got, want) {
 		t.Errorf("got %q, want it to hold %q", got, want)
 	}
-	if l := logs.For(nil, "agent"); l.Enabled(context.Background(), slog.LevelError) {
+	if l := logs.For(nil, "agent"); l.Enabled(t.Context(), slog.LevelError) {
 		t.Error("For(nil) logs; it must discard")
 	}
 }

@@ -2,7 +2,6 @@ package monitor_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -57,10 +56,9 @@ func newRig(t *testing.T, cfg monitor.Config) *rig {
 		cfg.RPO = time.Minute
 	}
 	r := &rig{t: t, c: c, m: monitor.New(cfg), k: k, s: healthyState(t0)}
-	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Go(func() { r.m.Deliver(ctx) })
-	t.Cleanup(func() { cancel(); wg.Wait() }) // runs before srv.Close
+	wg.Go(func() { r.m.Deliver(t.Context()) })
+	t.Cleanup(wg.Wait) // t.Context ends first; runs before srv.Close
 	r.update(false)
 	return r
 }

@@ -224,7 +224,7 @@ func TestAlertsFireOnceAndRecover(t *testing.T) {
 		Webhook: monitor.Webhook{URL: srv.URL, Header: "X-Rxvault-Secret", Secret: "hush"}})
 	s := healthyState(c.now())
 	m.Update(s)
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- m.Run(ctx) }()
 	defer func() {
@@ -266,7 +266,7 @@ func TestTLSAndClient(t *testing.T) {
 	}
 	m := monitor.New(monitor.Config{RPO: time.Minute, TLSCert: cert, TLSKey: key, Token: "tok", Listen: ln.Addr().String()})
 	m.Update(healthyState(time.Now()))
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- m.ServeListener(ctx, ln) }()
 	defer func() {

@@ -2,7 +2,6 @@ package store_test
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -26,7 +25,7 @@ func openFileURL(t *testing.T, dir string, mode store.LockMode, retention time.D
 	if retention > 0 {
 		u += "&retention=" + retention.String()
 	}
-	s, err := store.Open(context.Background(), u, store.Options{Retry: fastRetry})
+	s, err := store.Open(t.Context(), u, store.Options{Retry: fastRetry})
 	if err != nil {
 		t.Fatalf("Open(%s): %v", u, err)
 	}
@@ -63,7 +62,7 @@ func newFileStore(t *testing.T, root string, clock *fakeClock) *store.FileStore 
 	if clock != nil {
 		cfg.Now = clock.Now
 	}
-	s, err := store.NewFileStore(context.Background(), cfg)
+	s, err := store.NewFileStore(t.Context(), cfg)
 	if err != nil {
 		t.Fatalf("NewFileStore: %v", err)
 	}
@@ -72,7 +71,7 @@ func newFileStore(t *testing.T, root string, clock *fakeClock) *store.FileStore 
 
 func putBytes(t *testing.T, s store.Store, name string, data []byte) {
 	t.Helper()
-	if err := s.Put(context.Background(), name, bytes.NewReader(data), int64(len(data))); err != nil {
+	if err := s.Put(t.Context(), name, bytes.NewReader(data), int64(len(data))); err != nil {
 		t.Fatalf("Put(%s): %v", name, err)
 	}
 }
@@ -93,7 +92,7 @@ func TestFileModeReadOnly(t *testing.T) {
 func TestFileClock(t *testing.T) {
 	clock := &fakeClock{now: time.Date(2030, 1, 2, 3, 4, 5, 600, time.UTC)}
 	s := newFileStore(t, t.TempDir(), clock)
-	ctx := context.Background()
+	ctx := t.Context()
 	putBytes(t, s, "obj", []byte("x"))
 	r, err := s.Retention(ctx, "obj")
 	if err != nil {
@@ -138,7 +137,7 @@ func TestFileLeftoverTempFiles(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	page, err := s.List(context.Background(), store.ListOptions{})
+	page, err := s.List(t.Context(), store.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,12 +158,12 @@ func TestFileNameConflicts(t *testing.T) {
 	putBytes(t, s, "a/b", []byte("1"))
 	putBytes(t, s, "c", []byte("2"))
 	for _, name := range []string{"a", "c/d"} {
-		err := s.Put(context.Background(), name, bytes.NewReader([]byte("x")), 1)
+		err := s.Put(t.Context(), name, bytes.NewReader([]byte("x")), 1)
 		if !errors.Is(err, store.ErrInvalidName) {
 			t.Errorf("Put(%s) = %v, want ErrInvalidName", name, err)
 		}
 	}
-	if _, err := s.Stat(context.Background(), "c/d"); !errors.Is(err, store.ErrNotExist) {
+	if _, err := s.Stat(t.Context(), "c/d"); !errors.Is(err, store.ErrNotExist) {
 		t.Errorf("Stat(c/d) = %v, want ErrNotExist", err)
 	}
 }
@@ -176,7 +175,7 @@ func TestFileMissingRecordRefusesDelete(t *testing.T) {
 	if err := os.Remove(filepath.Join(root, ".rxvault", "meta", "obj")); err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
+	ctx := t.Context()
 	if err := s.Delete(ctx, "obj"); err == nil {
 		t.Fatalf("Delete without a retention record succeeded")
 	}
@@ -198,7 +197,7 @@ func TestFileUnknownFormat(t *testing.T) {
 	if err := os.WriteFile(marker, []byte("rxvault file store 99\n"), 0o440); err != nil {
 		t.Fatal(err)
 	}
-	_, err := store.NewFileStore(context.Background(), store.FileConfig{Root: root, Mode: store.LockNone})
+	_, err := store.NewFileStore(t.Context(), store.FileConfig{Root: root, Mode: store.LockNone})
 	if err == nil {
 		t.Fatalf("NewFileStore accepted an unknown format")
 	}
@@ -214,7 +213,7 @@ func TestFileTwoInstancesOneDirectory(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			data := []byte{byte('a' + i)}
-			errs[i] = s.Put(context.Background(), "same", bytes.NewReader(data), 1)
+			errs[i] = s.Put(t.Context(), "same", bytes.NewReader(data), 1)
 		}()
 	}
 	wg.Wait()
@@ -229,7 +228,7 @@ func TestFileTwoInstancesOneDirectory(t *testing.T) {
 }
 
 func TestFileRelativeRootRefused(t *testing.T) {
-	_, err := store.NewFileStore(context.Background(), store.FileConfig{Root: "rel/dir", Mode: store.LockNone})
+	_, err := store.NewFileStore(t.Context(), store.FileConfig{Root: "rel/dir", Mode: store.LockNone})
 	if err == nil {
 		t.Fatalf("NewFileStore accepted a relative root")
 	}

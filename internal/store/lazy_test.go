@@ -2,7 +2,6 @@ package store_test
 
 import (
 	"bytes"
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -18,7 +17,7 @@ func TestOpenLazy(t *testing.T) {
 	m := testenv.StartMinIO(t, testenv.MinIOOptions{})
 	locked := newBucket(t, m, true)
 	plain := newBucket(t, m, false)
-	ctx := context.Background()
+	ctx := t.Context()
 	good := s3URL(m, locked, "rx", store.LockCompliance, time.Hour)
 
 	s, down, err := store.OpenLazy(ctx, good, s3Options(m))

@@ -43,7 +43,7 @@ func TestLimitBoundsConcurrency(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := s.Put(context.Background(), "x", bytes.NewReader(nil), 0); err != nil {
+			if err := s.Put(t.Context(), "x", bytes.NewReader(nil), 0); err != nil {
 				t.Errorf("Put: %v", err)
 			}
 		}()
@@ -63,11 +63,11 @@ func TestLimitGetHoldsSlotUntilClose(t *testing.T) {
 	fs := newFileStore(t, t.TempDir(), nil)
 	putBytes(t, fs, "obj", []byte("x"))
 	s := store.WithLimit(fs, 1)
-	rc, err := s.Get(context.Background(), "obj")
+	rc, err := s.Get(t.Context(), "obj")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cancelled, cancel := context.WithCancel(context.Background())
+	cancelled, cancel := context.WithCancel(t.Context())
 	cancel()
 	// The only slot is held by the open reader: a call must wait, and with
 	// a cancelled context it fails.
@@ -76,7 +76,7 @@ func TestLimitGetHoldsSlotUntilClose(t *testing.T) {
 	}
 	rc.Close()
 	rc.Close() // a second Close must not free a second slot
-	rc2, err := s.Get(context.Background(), "obj")
+	rc2, err := s.Get(t.Context(), "obj")
 	if err != nil {
 		t.Fatalf("Get after Close: %v", err)
 	}
@@ -89,7 +89,7 @@ func TestLimitGetHoldsSlotUntilClose(t *testing.T) {
 func TestLimitFailedGetReleasesSlot(t *testing.T) {
 	s := store.WithLimit(newFileStore(t, t.TempDir(), nil), 1)
 	for range 3 {
-		if _, err := s.Get(context.Background(), "missing"); !errors.Is(err, store.ErrNotExist) {
+		if _, err := s.Get(t.Context(), "missing"); !errors.Is(err, store.ErrNotExist) {
 			t.Fatalf("Get = %v, want ErrNotExist", err)
 		}
 	}

@@ -2,7 +2,6 @@ package store_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -38,7 +37,7 @@ func TestOpenBadURLs(t *testing.T) {
 		if err := store.CheckURL(tc.url, store.Options{}); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("CheckURL(%q) = %v, want it to mention %q", tc.url, err, tc.want)
 		}
-		_, err := store.Open(context.Background(), tc.url, creds)
+		_, err := store.Open(t.Context(), tc.url, creds)
 		if err == nil {
 			t.Errorf("Open(%q) succeeded, want an error", tc.url)
 			continue
@@ -70,7 +69,7 @@ func TestCheckURLAcceptsGoodURLs(t *testing.T) {
 }
 
 func TestOpenS3NeedsCredentials(t *testing.T) {
-	_, err := store.Open(context.Background(), "s3://bucket?endpoint=127.0.0.1:9&tls=false&lock=none", store.Options{})
+	_, err := store.Open(t.Context(), "s3://bucket?endpoint=127.0.0.1:9&tls=false&lock=none", store.Options{})
 	if err == nil || !strings.Contains(err.Error(), "AWS_ACCESS_KEY_ID") {
 		t.Errorf("Open without credentials = %v, want a hint about AWS_ACCESS_KEY_ID", err)
 	}
@@ -78,7 +77,7 @@ func TestOpenS3NeedsCredentials(t *testing.T) {
 
 func TestOpenFile(t *testing.T) {
 	dir := t.TempDir()
-	s, err := store.Open(context.Background(), "file://"+dir+"?retention=90d", store.Options{})
+	s, err := store.Open(t.Context(), "file://"+dir+"?retention=90d", store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +85,7 @@ func TestOpenFile(t *testing.T) {
 		t.Errorf("String() = %q, want %q", got, want)
 	}
 	putBytes(t, s, "x", []byte("1"))
-	r, err := s.Retention(context.Background(), "x")
+	r, err := s.Retention(t.Context(), "x")
 	if err != nil {
 		t.Fatal(err)
 	}

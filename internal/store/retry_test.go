@@ -27,7 +27,7 @@ func TestRetryTransientThenSuccess(t *testing.T) {
 		t.Errorf("Put attempts = %d, want %d", got, want)
 	}
 	fs.FailFirst = 3
-	rc, err := s.Get(context.Background(), "obj")
+	rc, err := s.Get(t.Context(), "obj")
 	if err != nil {
 		t.Fatalf("Get: %v", err)
 	}
@@ -44,7 +44,7 @@ func TestRetryTransientThenSuccess(t *testing.T) {
 func TestRetryGivesUp(t *testing.T) {
 	s, fs := faulty(t)
 	fs.FailFirst = 100
-	err := s.Put(context.Background(), "obj", bytes.NewReader([]byte("x")), 1)
+	err := s.Put(t.Context(), "obj", bytes.NewReader([]byte("x")), 1)
 	if !errors.Is(err, storetest.ErrInjected) {
 		t.Fatalf("Put = %v, want the injected error", err)
 	}
@@ -59,7 +59,7 @@ func TestRetryPermanentErrorsAtOnce(t *testing.T) {
 		store.Transient(store.ErrLocked), store.Permanent(store.Transient(errors.New("x509")))} {
 		s, fs := faulty(t)
 		fs.FailFirst, fs.Err = 5, perm
-		if err := s.Delete(context.Background(), "obj"); !errors.Is(err, perm) {
+		if err := s.Delete(t.Context(), "obj"); !errors.Is(err, perm) {
 			t.Errorf("Delete = %v, want %v", err, perm)
 		}
 		if got, want := fs.Count("Delete"), 1; got != want {
@@ -77,10 +77,10 @@ func TestRetryRewindsBody(t *testing.T) {
 	if _, err := body.Seek(4, io.SeekStart); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Put(context.Background(), "obj", body, 7); err != nil {
+	if err := s.Put(t.Context(), "obj", body, 7); err != nil {
 		t.Fatal(err)
 	}
-	rc, err := s.Get(context.Background(), "obj")
+	rc, err := s.Get(t.Context(), "obj")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,12 +111,12 @@ func TestRetryAmbiguousPutOtherContent(t *testing.T) {
 	s, fs := faulty(t)
 	putBytes(t, fs.Store, "obj", []byte("someone else's"))
 	fs.FailFirst = 1
-	err := s.Put(context.Background(), "obj", bytes.NewReader([]byte("ours, longer.")), 13)
+	err := s.Put(t.Context(), "obj", bytes.NewReader([]byte("ours, longer.")), 13)
 	if !errors.Is(err, store.ErrExists) {
 		t.Errorf("Put = %v, want ErrExists", err)
 	}
 	fs.FailFirst = 1
-	err = s.Put(context.Background(), "obj", bytes.NewReader([]byte("ours, same len")), 14)
+	err = s.Put(t.Context(), "obj", bytes.NewReader([]byte("ours, same len")), 14)
 	if !errors.Is(err, store.ErrExists) {
 		t.Errorf("Put (same length) = %v, want ErrExists", err)
 	}
@@ -126,7 +126,7 @@ func TestRetryAmbiguousPutOtherContent(t *testing.T) {
 func TestRetryExistsWithoutAmbiguity(t *testing.T) {
 	s, fs := faulty(t)
 	putBytes(t, s, "obj", []byte("a"))
-	if err := s.Put(context.Background(), "obj", bytes.NewReader([]byte("a")), 1); !errors.Is(err, store.ErrExists) {
+	if err := s.Put(t.Context(), "obj", bytes.NewReader([]byte("a")), 1); !errors.Is(err, store.ErrExists) {
 		t.Errorf("second Put of identical content = %v, want ErrExists", err)
 	}
 	if got := fs.Count("Get"); got != 0 {
@@ -140,10 +140,10 @@ func TestRetryAmbiguousDelete(t *testing.T) {
 	s := store.WithRetry(fs, fastRetry)
 	putBytes(t, s, "obj", []byte("x"))
 	fs.LoseAcks = 1
-	if err := s.Delete(context.Background(), "obj"); err != nil {
+	if err := s.Delete(t.Context(), "obj"); err != nil {
 		t.Fatalf("Delete with a lost response = %v, want success", err)
 	}
-	if err := s.Delete(context.Background(), "obj"); !errors.Is(err, store.ErrNotExist) {
+	if err := s.Delete(t.Context(), "obj"); !errors.Is(err, store.ErrNotExist) {
 		t.Errorf("Delete of a missing object = %v, want ErrNotExist", err)
 	}
 }
@@ -163,7 +163,7 @@ func (c *cancelOnPut) Put(context.Context, string, io.ReadSeeker, int64) error {
 }
 
 func TestRetryHonoursContext(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	inner := &cancelOnPut{Store: newFileStore(t, t.TempDir(), nil), cancel: cancel}
 	policy := store.RetryPolicy{MaxAttempts: 5, BaseDelay: 1e15, MaxDelay: 1e15} // waits ~11 days
@@ -181,7 +181,7 @@ func TestSameContent(t *testing.T) {
 	s := newFileStore(t, t.TempDir(), nil)
 	big := bytes.Repeat([]byte("0123456789abcdef"), 10000) // several chunks
 	putBytes(t, s, "big", big)
-	ctx := context.Background()
+	ctx := t.Context()
 	other := bytes.Clone(big)
 	other[len(other)-1] ^= 1
 	for _, tc := range []struct {

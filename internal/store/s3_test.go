@@ -2,7 +2,6 @@ package store_test
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -54,7 +53,7 @@ func s3Options(m *testenv.MinIO) store.Options {
 
 func openS3(t *testing.T, m *testenv.MinIO, rawURL string) store.Store {
 	t.Helper()
-	s, err := store.Open(context.Background(), rawURL, s3Options(m))
+	s, err := store.Open(t.Context(), rawURL, s3Options(m))
 	if err != nil {
 		t.Fatalf("Open(%s): %v", rawURL, err)
 	}
@@ -80,7 +79,7 @@ func TestS3BucketWithoutObjectLockRefused(t *testing.T) {
 	m := testenv.StartMinIO(t, testenv.MinIOOptions{})
 	bucket := newBucket(t, m, false)
 	for _, mode := range []store.LockMode{store.LockCompliance, store.LockGovernance} {
-		_, err := store.Open(context.Background(), s3URL(m, bucket, "", mode, time.Hour), s3Options(m))
+		_, err := store.Open(t.Context(), s3URL(m, bucket, "", mode, time.Hour), s3Options(m))
 		if err == nil {
 			t.Fatalf("Open with lock=%s on a bucket without Object Lock succeeded", mode)
 		}
@@ -100,7 +99,7 @@ func TestS3BucketWithoutObjectLockRefused(t *testing.T) {
 
 func TestS3MissingBucketRefused(t *testing.T) {
 	m := testenv.StartMinIO(t, testenv.MinIOOptions{})
-	_, err := store.Open(context.Background(), s3URL(m, "no-such-bucket", "", store.LockCompliance, time.Hour), s3Options(m))
+	_, err := store.Open(t.Context(), s3URL(m, "no-such-bucket", "", store.LockCompliance, time.Hour), s3Options(m))
 	if err == nil || !strings.Contains(err.Error(), "no-such-bucket") || !strings.Contains(err.Error(), "does not exist") {
 		t.Errorf("Open of a missing bucket = %v, want an error naming it", err)
 	}
@@ -112,7 +111,7 @@ func TestS3TLSWithCAFile(t *testing.T) {
 	s := openS3(t, m, s3URL(m, bucket, "tls", store.LockCompliance, time.Hour))
 	data := []byte("over TLS")
 	putBytes(t, s, "obj", data)
-	rc, err := s.Get(context.Background(), "obj")
+	rc, err := s.Get(t.Context(), "obj")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,25 +123,25 @@ func TestS3TLSWithCAFile(t *testing.T) {
 	if got := buf.String(); got != string(data) {
 		t.Errorf("content = %q, want %q", got, data)
 	}
-	if err := s.Delete(context.Background(), "obj"); !errors.Is(err, store.ErrLocked) {
+	if err := s.Delete(t.Context(), "obj"); !errors.Is(err, store.ErrLocked) {
 		t.Errorf("Delete = %v, want ErrLocked", err)
 	}
 	// Over TLS the PUT is signed differently (unsigned payload with a
 	// trailing checksum): check that the condition and the size checks
 	// still hold.
-	if err := s.Put(context.Background(), "obj", bytes.NewReader([]byte("other")), 5); !errors.Is(err, store.ErrExists) {
+	if err := s.Put(t.Context(), "obj", bytes.NewReader([]byte("other")), 5); !errors.Is(err, store.ErrExists) {
 		t.Errorf("overwrite over TLS = %v, want ErrExists", err)
 	}
 	for i, size := range []int64{3, 20} {
 		name := fmt.Sprintf("badsize-%d", i)
-		if err := s.Put(context.Background(), name, bytes.NewReader([]byte("0123456789")), size); err == nil {
+		if err := s.Put(t.Context(), name, bytes.NewReader([]byte("0123456789")), size); err == nil {
 			t.Errorf("Put of 10 bytes with size %d over TLS succeeded", size)
 		}
-		if _, err := s.Stat(context.Background(), name); !errors.Is(err, store.ErrNotExist) {
+		if _, err := s.Stat(t.Context(), name); !errors.Is(err, store.ErrNotExist) {
 			t.Errorf("Stat(%s) = %v, want ErrNotExist", name, err)
 		}
 	}
-	rc2, err := s.Get(context.Background(), "obj")
+	rc2, err := s.Get(t.Context(), "obj")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +154,7 @@ func TestS3TLSWithCAFile(t *testing.T) {
 	// permanent error, reported without retrying.
 	noCA := strings.Replace(s3URL(m, bucket, "tls", store.LockCompliance, time.Hour), "ca_file=", "x=", 1)
 	noCA = strings.Replace(noCA, "&x="+url.QueryEscape(m.CAFile), "", 1)
-	_, err = store.Open(context.Background(), noCA, s3Options(m))
+	_, err = store.Open(t.Context(), noCA, s3Options(m))
 	if err == nil {
 		t.Fatalf("Open without the CA file succeeded")
 	}
@@ -163,7 +162,7 @@ func TestS3TLSWithCAFile(t *testing.T) {
 		t.Errorf("certificate error %v is transient, want permanent", err)
 	}
 	// Plain HTTP to a TLS server is refused too.
-	_, err = store.Open(context.Background(), "s3://"+bucket+"?tls=false&lock=none&endpoint="+m.Endpoint, s3Options(m))
+	_, err = store.Open(t.Context(), "s3://"+bucket+"?tls=false&lock=none&endpoint="+m.Endpoint, s3Options(m))
 	if err == nil {
 		t.Errorf("Open with tls=false against a TLS server succeeded")
 	}
@@ -173,7 +172,7 @@ func TestS3InsecureOnlyOnLoopback(t *testing.T) {
 	// Refused before any connection is made.
 	for _, ep := range []string{"s3.invalid:9000", "10.0.0.1:9000", "example.com"} {
 		u := "s3://bucket?lock=none&tls=false&endpoint=" + ep
-		_, err := store.Open(context.Background(), u, store.Options{
+		_, err := store.Open(t.Context(), u, store.Options{
 			Credentials: store.Credentials{AccessKeyID: "a", SecretAccessKey: "b"},
 		})
 		if err == nil || !strings.Contains(err.Error(), "loopback") {
@@ -196,7 +195,7 @@ func TestS3ServerEnforcesLock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
+	ctx := t.Context()
 	info, err := c.StatObject(ctx, bucket, "p/obj", minio.StatObjectOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -249,7 +248,7 @@ func TestS3Outage(t *testing.T) {
 	s := openS3(t, m, s3URL(m, bucket, "", store.LockGovernance, time.Hour))
 	putBytes(t, s, "before", []byte("b"))
 	m.Stop(t)
-	err := s.Put(context.Background(), "during", bytes.NewReader([]byte("d")), 1)
+	err := s.Put(t.Context(), "during", bytes.NewReader([]byte("d")), 1)
 	if err == nil {
 		t.Fatalf("Put with MinIO stopped succeeded")
 	}
@@ -258,7 +257,7 @@ func TestS3Outage(t *testing.T) {
 	}
 	m.Start(t)
 	putBytes(t, s, "during", []byte("d"))
-	if _, err := s.Stat(context.Background(), "before"); err != nil {
+	if _, err := s.Stat(t.Context(), "before"); err != nil {
 		t.Errorf("Stat(before) after restart: %v", err)
 	}
 }

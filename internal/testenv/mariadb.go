@@ -165,7 +165,7 @@ func (m *MariaDB) RootConn(ctx context.Context) (*client.Conn, error) {
 // Exec runs one statement as root over the socket and returns its result.
 func (m *MariaDB) Exec(t testing.TB, query string) *mysql.Result {
 	t.Helper()
-	c, err := m.RootConn(context.Background())
+	c, err := m.RootConn(t.Context())
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}

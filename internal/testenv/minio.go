@@ -125,7 +125,7 @@ func (m *MinIO) MakeBucket(t testing.TB, name string, objectLock bool) {
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
-	if err := c.MakeBucket(context.Background(), name, minio.MakeBucketOptions{ObjectLocking: objectLock}); err != nil {
+	if err := c.MakeBucket(t.Context(), name, minio.MakeBucketOptions{ObjectLocking: objectLock}); err != nil {
 		t.Fatalf("testenv: make bucket %s: %v", name, err)
 	}
 }

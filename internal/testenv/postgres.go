@@ -119,7 +119,7 @@ func (pg *Postgres) DSN(db string) string {
 // CreateDatabase creates database name and returns its DSN.
 func (pg *Postgres) CreateDatabase(t testing.TB, name string) string {
 	t.Helper()
-	dsn, err := pg.CreateDB(context.Background(), name)
+	dsn, err := pg.CreateDB(t.Context(), name)
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}

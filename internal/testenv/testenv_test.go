@@ -1,7 +1,6 @@
 package testenv_test
 
 import (
-	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,7 +18,7 @@ import (
 // pgQuery returns the first column of the first row of query.
 func pgQuery(t *testing.T, dsn, query string) string {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	conn, err := pgconn.Connect(ctx, dsn)
 	if err != nil {
 		t.Fatalf("connect: %v", err)
@@ -38,7 +37,7 @@ func pgQuery(t *testing.T, dsn, query string) string {
 // pgExec runs statements and ignores their results.
 func pgExec(t *testing.T, dsn, sql string) {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	conn, err := pgconn.Connect(ctx, dsn)
 	if err != nil {
 		t.Fatalf("connect: %v", err)
@@ -90,7 +89,7 @@ func TestPostgres(t *testing.T) {
 		// A backend is not in the postmaster's process group (it calls
 		// setsid); Kill must take it down too, or the restart would find
 		// its shared memory in use.
-		ctx := context.Background()
+		ctx := t.Context()
 		conn, err := pgconn.Connect(ctx, dsn)
 		if err != nil {
 			t.Fatal(err)
@@ -225,7 +224,7 @@ func TestMinIO(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				ctx := context.Background()
+				ctx := t.Context()
 				status, _, _, _, err := c.GetObjectLockConfig(ctx, "locked")
 				if err != nil {
 					t.Fatalf("object lock config: %v", err)
@@ -260,7 +259,7 @@ func TestMinIOTLSRejectsUnknownCA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.ListBuckets(context.Background()); err == nil {
+	if _, err := c.ListBuckets(t.Context()); err == nil {
 		t.Errorf("ListBuckets without the CA succeeded, want a certificate error")
 	}
 }

@@ -31,17 +31,17 @@ func testRoundTripLarge(t *testing.T, newStore Factory, mode store.LockMode) {
 	s := newStore(t, mode, longRetention)
 	const size = 5<<20 + 12345 // several MiB, not a multiple of any buffer
 	body := newPattern(42, size)
-	if err := s.Put(context.Background(), "large", body, size); err != nil {
+	if err := s.Put(t.Context(), "large", body, size); err != nil {
 		t.Fatalf("Put: %v", err)
 	}
-	info, err := s.Stat(context.Background(), "large")
+	info, err := s.Stat(t.Context(), "large")
 	if err != nil {
 		t.Fatalf("Stat: %v", err)
 	}
 	if got, want := info.Size, int64(size); got != want {
 		t.Errorf("Size = %d, want %d", got, want)
 	}
-	rc, err := s.Get(context.Background(), "large")
+	rc, err := s.Get(t.Context(), "large")
 	if err != nil {
 		t.Fatalf("Get: %v", err)
 	}
@@ -54,7 +54,7 @@ func testRoundTripLarge(t *testing.T, newStore Factory, mode store.LockMode) {
 func testStat(t *testing.T, newStore Factory, mode store.LockMode) {
 	s := newStore(t, mode, longRetention)
 	put(t, s, "x/y", []byte("12345"))
-	info, err := s.Stat(context.Background(), "x/y")
+	info, err := s.Stat(t.Context(), "x/y")
 	if err != nil {
 		t.Fatalf("Stat: %v", err)
 	}
@@ -73,7 +73,7 @@ func testStat(t *testing.T, newStore Factory, mode store.LockMode) {
 
 func testMissing(t *testing.T, newStore Factory, mode store.LockMode) {
 	s := newStore(t, mode, longRetention)
-	ctx := context.Background()
+	ctx := t.Context()
 	put(t, s, "present", []byte("p"))
 	const name = "absent/obj"
 	if _, err := s.Get(ctx, name); !errors.Is(err, store.ErrNotExist) {
@@ -102,7 +102,7 @@ func testMissing(t *testing.T, newStore Factory, mode store.LockMode) {
 
 func testInvalidNames(t *testing.T, newStore Factory, mode store.LockMode) {
 	s := newStore(t, mode, longRetention)
-	ctx := context.Background()
+	ctx := t.Context()
 	bad := []string{"", "/a", "a/", "a//b", ".hidden", "a/.b", "a/../b", "..", ".",
 		"a b", "é", `a\b`, "a:b", "a\x00b", ".rxvault/lock", strings.Repeat("x", store.MaxNameLen+1)}
 	for _, name := range bad {
@@ -143,7 +143,7 @@ func testOverwriteRefused(t *testing.T, newStore Factory, mode store.LockMode) {
 	put(t, s, "obj", []byte("first"))
 	before := retention(t, s, "obj")
 	for _, data := range [][]byte{[]byte("second"), []byte("first"), {}} {
-		err := s.Put(context.Background(), "obj", bytes.NewReader(data), int64(len(data)))
+		err := s.Put(t.Context(), "obj", bytes.NewReader(data), int64(len(data)))
 		if !errors.Is(err, store.ErrExists) {
 			t.Errorf("Put over an existing object (%q) = %v, want ErrExists", data, err)
 		}
@@ -162,7 +162,7 @@ func testConcurrentPut(t *testing.T, newStore Factory, mode store.LockMode) {
 		go func() {
 			defer wg.Done()
 			data := []byte(fmt.Sprintf("writer %d %s", i, strings.Repeat("x", 1000*i)))
-			errs[i] = s.Put(context.Background(), "race", bytes.NewReader(data), int64(len(data)))
+			errs[i] = s.Put(t.Context(), "race", bytes.NewReader(data), int64(len(data)))
 		}()
 	}
 	wg.Wait()
@@ -187,7 +187,7 @@ func testShortBody(t *testing.T, newStore Factory, mode store.LockMode) {
 	s := newStore(t, mode, longRetention)
 	for _, size := range []int64{10, 64 << 10} {
 		name := fmt.Sprintf("short-%d", size)
-		err := s.Put(context.Background(), name, bytes.NewReader([]byte("12345")), size)
+		err := s.Put(t.Context(), name, bytes.NewReader([]byte("12345")), size)
 		if err == nil {
 			t.Errorf("Put of 5 bytes with size %d succeeded", size)
 		}
@@ -202,7 +202,7 @@ func testLongBody(t *testing.T, newStore Factory, mode store.LockMode) {
 	s := newStore(t, mode, longRetention)
 	for _, size := range []int64{0, 4} {
 		name := fmt.Sprintf("long-%d", size)
-		if err := s.Put(context.Background(), name, bytes.NewReader([]byte("12345")), size); err == nil {
+		if err := s.Put(t.Context(), name, bytes.NewReader([]byte("12345")), size); err == nil {
 			t.Errorf("Put of 5 bytes with size %d succeeded", size)
 		}
 		checkMissing(t, s, name)
@@ -212,7 +212,7 @@ func testLongBody(t *testing.T, newStore Factory, mode store.LockMode) {
 func testCancelledContext(t *testing.T, newStore Factory, mode store.LockMode) {
 	s := newStore(t, mode, longRetention)
 	put(t, s, "there", []byte("t"))
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	if err := s.Put(ctx, "obj", bytes.NewReader([]byte("x")), 1); err == nil {
 		t.Errorf("Put with a cancelled context succeeded")
@@ -252,7 +252,7 @@ func (c *cancellingReader) Read(p []byte) (int, error) {
 func testCancelDuringPut(t *testing.T, newStore Factory, mode store.LockMode) {
 	s := newStore(t, mode, longRetention)
 	const size = 2 << 20
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	body := &cancellingReader{ReadSeeker: newPattern(7, size), half: size / 2, cancel: cancel}
 	if err := s.Put(ctx, "cancelled", body, size); err == nil {
@@ -263,7 +263,7 @@ func testCancelDuringPut(t *testing.T, newStore Factory, mode store.LockMode) {
 
 func testListPaging(t *testing.T, newStore Factory, mode store.LockMode) {
 	s := newStore(t, mode, longRetention)
-	ctx := context.Background()
+	ctx := t.Context()
 	// Byte order puts "a.b" before "a/x" and "a0" after it. No name is
 	// also a directory of others (see the store package doc).
 	names := []string{"a-", "a.b", "a/x", "a/y/z", "a0", "b/1", "b/10", "b/2", "c"}
@@ -351,7 +351,7 @@ func testWalk(t *testing.T, newStore Factory, mode store.LockMode) {
 	}
 	put(t, s, "other", []byte("o"))
 	var got []string
-	err := store.Walk(context.Background(), s, "w/", func(o store.ObjectInfo) error {
+	err := store.Walk(t.Context(), s, "w/", func(o store.ObjectInfo) error {
 		got = append(got, o.Name)
 		return nil
 	})
@@ -363,7 +363,7 @@ func testWalk(t *testing.T, newStore Factory, mode store.LockMode) {
 	}
 	stop := errors.New("stop")
 	n := 0
-	err = store.Walk(context.Background(), s, "", func(store.ObjectInfo) error {
+	err = store.Walk(t.Context(), s, "", func(store.ObjectInfo) error {
 		n++
 		if n == 3 {
 			return stop

@@ -2,7 +2,6 @@ package storetest
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"errors"
 	"io"
@@ -16,7 +15,7 @@ import (
 // put stores data under name and fails the test on error.
 func put(t *testing.T, s store.Store, name string, data []byte) {
 	t.Helper()
-	if err := s.Put(context.Background(), name, bytes.NewReader(data), int64(len(data))); err != nil {
+	if err := s.Put(t.Context(), name, bytes.NewReader(data), int64(len(data))); err != nil {
 		t.Fatalf("Put(%q): %v", name, err)
 	}
 }
@@ -24,7 +23,7 @@ func put(t *testing.T, s store.Store, name string, data []byte) {
 // get reads the whole object.
 func get(t *testing.T, s store.Store, name string) []byte {
 	t.Helper()
-	rc, err := s.Get(context.Background(), name)
+	rc, err := s.Get(t.Context(), name)
 	if err != nil {
 		t.Fatalf("Get(%q): %v", name, err)
 	}
@@ -54,7 +53,7 @@ func clip(b []byte) []byte {
 // checkMissing fails the test unless name does not exist.
 func checkMissing(t *testing.T, s store.Store, name string) {
 	t.Helper()
-	if _, err := s.Stat(context.Background(), name); !errors.Is(err, store.ErrNotExist) {
+	if _, err := s.Stat(t.Context(), name); !errors.Is(err, store.ErrNotExist) {
 		t.Errorf("Stat(%q) = %v, want ErrNotExist", name, err)
 	}
 }
@@ -62,7 +61,7 @@ func checkMissing(t *testing.T, s store.Store, name string) {
 // retention reads name's retention.
 func retention(t *testing.T, s store.Store, name string) store.Retention {
 	t.Helper()
-	r, err := s.Retention(context.Background(), name)
+	r, err := s.Retention(t.Context(), name)
 	if err != nil {
 		t.Fatalf("Retention(%q): %v", name, err)
 	}

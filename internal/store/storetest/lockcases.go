@@ -1,7 +1,6 @@
 package storetest
 
 import (
-	"context"
 	"errors"
 	"testing"
 	"time"
@@ -43,12 +42,12 @@ func testExtendRetention(t *testing.T, newStore Factory, mode store.LockMode) {
 	data := putLocked(t, s, "obj")
 	r := retention(t, s, "obj")
 	until := r.RetainUntil.Add(48 * time.Hour)
-	if err := s.SetRetention(context.Background(), "obj", until); err != nil {
+	if err := s.SetRetention(t.Context(), "obj", until); err != nil {
 		t.Fatalf("SetRetention(later): %v", err)
 	}
 	checkRetention(t, s, "obj", store.Retention{Mode: mode, RetainUntil: until})
 	// Setting the same date again is not a shortening.
-	if err := s.SetRetention(context.Background(), "obj", until); err != nil {
+	if err := s.SetRetention(t.Context(), "obj", until); err != nil {
 		t.Errorf("SetRetention(same date): %v", err)
 	}
 	checkContent(t, s, "obj", data)
@@ -59,7 +58,7 @@ func testShortenRetentionRefused(t *testing.T, newStore Factory, mode store.Lock
 	data := putLocked(t, s, "obj")
 	before := retention(t, s, "obj")
 	for _, until := range []time.Time{before.RetainUntil.Add(-time.Hour), before.RetainUntil.Add(-time.Second), timeNow().Add(-time.Hour)} {
-		err := s.SetRetention(context.Background(), "obj", until)
+		err := s.SetRetention(t.Context(), "obj", until)
 		if !errors.Is(err, store.ErrRetentionShortened) {
 			t.Errorf("SetRetention(%s), before %s = %v, want ErrRetentionShortened", until, before.RetainUntil, err)
 		}
@@ -73,13 +72,13 @@ func testDeleteLockedRefused(t *testing.T, newStore Factory, mode store.LockMode
 	data := putLocked(t, s, "obj")
 	before := retention(t, s, "obj")
 	for range 2 {
-		if err := s.Delete(context.Background(), "obj"); !errors.Is(err, store.ErrLocked) {
+		if err := s.Delete(t.Context(), "obj"); !errors.Is(err, store.ErrLocked) {
 			t.Errorf("Delete of a retained object = %v, want ErrLocked", err)
 		}
 	}
 	checkContent(t, s, "obj", data)
 	checkRetention(t, s, "obj", before)
-	page, err := s.List(context.Background(), store.ListOptions{})
+	page, err := s.List(t.Context(), store.ListOptions{})
 	if err != nil {
 		t.Fatalf("List: %v", err)
 	}
@@ -92,23 +91,23 @@ func testDeleteAfterExpiry(t *testing.T, newStore Factory, mode store.LockMode) 
 	s := newStore(t, mode, shortRetention)
 	data := putLocked(t, s, "obj")
 	r := retention(t, s, "obj")
-	if err := s.Delete(context.Background(), "obj"); !errors.Is(err, store.ErrLocked) {
+	if err := s.Delete(t.Context(), "obj"); !errors.Is(err, store.ErrLocked) {
 		t.Fatalf("Delete before expiry = %v, want ErrLocked", err)
 	}
 	checkContent(t, s, "obj", data)
 	sleepPast(r.RetainUntil)
-	if err := s.Delete(context.Background(), "obj"); err != nil {
+	if err := s.Delete(t.Context(), "obj"); err != nil {
 		t.Fatalf("Delete after expiry: %v", err)
 	}
 	checkMissing(t, s, "obj")
-	if err := s.Delete(context.Background(), "obj"); !errors.Is(err, store.ErrNotExist) {
+	if err := s.Delete(t.Context(), "obj"); !errors.Is(err, store.ErrNotExist) {
 		t.Errorf("second Delete = %v, want ErrNotExist", err)
 	}
 }
 
 func testLegalHold(t *testing.T, newStore Factory, mode store.LockMode) {
 	s := newStore(t, mode, shortRetention)
-	ctx := context.Background()
+	ctx := t.Context()
 	data := putLocked(t, s, "obj")
 	if err := s.SetLegalHold(ctx, "obj", true); err != nil {
 		t.Fatalf("SetLegalHold(on): %v", err)
@@ -142,7 +141,7 @@ func testLegalHold(t *testing.T, newStore Factory, mode store.LockMode) {
 
 func testNoRetention(t *testing.T, newStore Factory, mode store.LockMode) {
 	s := newStore(t, mode, 0)
-	ctx := context.Background()
+	ctx := t.Context()
 	put(t, s, "obj", []byte("x"))
 	r := retention(t, s, "obj")
 	if r.Mode != store.LockNone || !r.RetainUntil.IsZero() || r.LegalHold {
