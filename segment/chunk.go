@@ -233,6 +233,12 @@ type decodeScratch struct {
 	plain []byte
 }
 
+// scratchPool is process-wide. A test must not read segments (a Reader, or
+// a spill read back) inside a testing/synctest bubble: the zstd decoder
+// made there holds channels of the bubble, and the next reader outside it
+// that gets it from the pool dies ("receive on synctest channel from
+// outside bubble"). This is why the shipper and agent tests run on the
+// real clock.
 var scratchPool sync.Pool // of *decodeScratch
 
 func newOpener(c *chunkCrypto, chunkSize uint32) (*opener, error) {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/prometheus/common/expfmt"
@@ -203,55 +204,67 @@ func (k *hook) got() []monitor.Alert {
 	return append([]monitor.Alert(nil), k.alerts...)
 }
 
-func waitAlerts(t *testing.T, k *hook, n int) []monitor.Alert {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for len(k.got()) < n && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
+// handlerTransport serves requests with an http.Handler in memory, so that
+// a synctest bubble holds the whole exchange (a bubble cannot wait on
+// sockets). The rig's tests (alerts_test.go) deliver over real HTTP.
+type handlerTransport struct{ h http.Handler }
+
+func (tr handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body != nil {
+		defer r.Body.Close()
 	}
-	return k.got()
+	rec := httptest.NewRecorder()
+	tr.h.ServeHTTP(rec, r)
+	return rec.Result(), nil
 }
 
-// TestAlertsFireOnceAndRecover drives the alert loop with a fake clock: a
-// breach lasting many evaluations sends exactly one webhook, recovery one
-// more; the webhook is retried through failures and carries the secret.
+// TestAlertsFireOnceAndRecover runs the alert loop (Run: an evaluation a
+// second, and delivery) in a synctest bubble, whose clock only moves when
+// every goroutine in it waits: a breach lasting many evaluations sends
+// exactly one webhook, recovery one more; the webhook is retried through a
+// failure and carries the secret.
 func TestAlertsFireOnceAndRecover(t *testing.T) {
-	k := &hook{fail: 1}
-	srv := httptest.NewServer(k)
-	defer srv.Close()
-	c := &clock{t: t0}
-	m := monitor.New(monitor.Config{RPO: 10 * time.Second, Now: c.now,
-		Webhook: monitor.Webhook{URL: srv.URL, Header: "X-Rxvault-Secret", Secret: "hush"}})
-	s := healthyState(c.now())
-	m.Update(s)
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
+	synctest.Test(t, func(t *testing.T) {
+		k := &hook{fail: 1}
+		m := monitor.New(monitor.Config{RPO: 10 * time.Second,
+			Webhook: monitor.Webhook{URL: "http://webhook.test/", Header: "X-Rxvault-Secret", Secret: "hush",
+				Client: &http.Client{Transport: handlerTransport{k}}}})
+		s := healthyState(time.Now()) // lag 3s, growing: breached after 7s more
+		m.Update(s)
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- m.Run(ctx) }()
+		defer func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Error(err)
+			}
+		}()
 
-	c.add(30 * time.Second)             // lag 33s > 10s
-	time.Sleep(3500 * time.Millisecond) // several evaluations while breached
-	s.RecoveryPoint = c.now().Add(-time.Second)
-	m.Update(s)
-	waitAlerts(t, k, 2)
-	time.Sleep(1500 * time.Millisecond) // room for a duplicate to show up
-	got := k.got()
-	if len(got) != 2 {
-		t.Fatalf("webhook got %d alerts, want exactly 2 (breach, recovery): %+v", len(got), got)
-	}
-	if got[0].Name != "rpo_breach" || got[0].State != "firing" || got[1].State != "resolved" {
-		t.Errorf("alerts %+v", got)
-	}
-	for _, sec := range k.secret {
-		if sec != "hush" {
-			t.Errorf("secret header %q", sec)
+		time.Sleep(30 * time.Second) // over 20 evaluations while breached
+		synctest.Wait()              // and whatever they queued is delivered
+		got := k.got()
+		if len(got) != 1 || got[0].Name != "rpo_breach" || got[0].State != "firing" {
+			t.Fatalf("webhook got %+v after over 20 evaluations in breach, want exactly one rpo_breach firing", got)
 		}
-	}
+		if k.fail != 0 {
+			t.Errorf("the webhook's failure was not retried")
+		}
+
+		s.RecoveryPoint = time.Now().Add(-time.Second)
+		m.Update(s)
+		time.Sleep(5 * time.Second) // five evaluations, the lag under the RPO
+		synctest.Wait()
+		got = k.got()
+		if len(got) != 2 || got[1].Name != "rpo_breach" || got[1].State != "resolved" {
+			t.Fatalf("webhook got %+v, want exactly 2 (breach, recovery)", got)
+		}
+		for _, sec := range k.secret {
+			if sec != "hush" {
+				t.Errorf("secret header %q", sec)
+			}
+		}
+	})
 }
 
 func TestTLSAndClient(t *testing.T) {
