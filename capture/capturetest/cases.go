@@ -85,7 +85,8 @@ func testCommitOrder(t *testing.T, h Harness) {
 // of the j-th is acknowledged (then an older End, which must change
 // nothing); after Close and Open the stream resumes with transaction j+1:
 // nothing up to j again, nothing after it missing, and the transactions
-// delivered twice (j+1 to k) carry the same positions both times.
+// delivered twice (j+1 to k) carry the same positions both times. The
+// source's Identity is the same at both Opens.
 func testAcknowledgeAndResume(t *testing.T, h Harness) {
 	const n, k, j = 6, 4, 2
 	src, conn := newSource(t, h)
@@ -124,6 +125,9 @@ func testAcknowledgeAndResume(t *testing.T, h Harness) {
 	r2 := openReader(t, src, options(t))
 	if r2.SlotCreated() {
 		t.Fatalf("reopen after an acknowledgement: SlotCreated true, want the anchor kept")
+	}
+	if id1, id2 := r1.Identity(), r2.Identity(); id1 != id2 || id1.SourceID == "" {
+		t.Errorf("Identity %+v at the first Open, %+v at the second: want one, with a SourceID", id1, id2)
 	}
 	if r2.StartPos().Compare(first[j].info.Pos) > 0 {
 		t.Errorf("reopen: StartPos %s is past the commit position %s of transaction %d, the first not acknowledged", r2.StartPos(), first[j].info.Pos, j+1)
@@ -315,8 +319,7 @@ func reopenAfterLoss(t *testing.T, src Source, conn Conn) {
 			t.Fatalf("Open after a lost stream was reported: %v", err)
 		}
 	}
-	rd := &reader{Reader: r}
-	t.Cleanup(func() { _ = rd.close() })
+	rd := adopt(t, r)
 	if !rd.SlotCreated() {
 		t.Fatalf("Open after the stream was lost: SlotCreated false: the stream would resume across the gap silently")
 	}

@@ -287,6 +287,12 @@ func openReader(t *testing.T, src Source, opts Options) *reader {
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
+	return adopt(t, r)
+}
+
+// adopt wraps an open reader; when the test ends its Run, if started, is
+// cancelled and waited for, and the reader is closed.
+func adopt(t *testing.T, r capture.Reader) *reader {
 	rd := &reader{Reader: r}
 	t.Cleanup(func() {
 		if rd.cancel != nil {
