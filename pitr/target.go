@@ -35,14 +35,19 @@ type Target interface {
 	// one group: then a transaction Apply returned nil for is not yet
 	// committed, visible or durable; it is at the latest when Finish
 	// returns nil. The final state is that of applying the transactions
-	// one by one, in order.
+	// one by one, in order. During Apply a group commits only after the
+	// transaction's last change, or before a DDL change that cannot run
+	// inside it (the engine commits around it, as the source did): so
+	// another session never sees part of a transaction of row changes.
 	//
 	// An error names the transaction and the change that failed, which
 	// may be an earlier transaction of the uncommitted group than this
 	// one (failures may be detected late), and rolls the target back to
 	// its last committed group: transactions Apply accepted since then
-	// are undone too. A target need not accept further calls after an
-	// error.
+	// are undone too. It quotes no row value (errors are logged). A
+	// target need not accept further calls after an error.
+	//
+	// pitr/pitrtest checks these promises against every target.
 	Apply(ctx context.Context, info *segment.TxnInfo, changes iter.Seq2[*segment.Change, error]) error
 
 	// Finish completes the restore after the last transaction: it commits
