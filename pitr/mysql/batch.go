@@ -198,7 +198,8 @@ func (t *Target) fill(start int) error {
 
 // flush runs the batch: its statements in one query, one round trip. The
 // server runs them in order and stops at the first that fails; a delete
-// that finds no row fails the batch too. The open group stays open.
+// that finds no row fails the batch too. The open group stays open. A
+// server error is a *ServerError, which quotes none of the values.
 func (t *Target) flush() error {
 	if len(t.pending) == 0 {
 		return nil
@@ -220,7 +221,7 @@ func (t *Target) flush() error {
 		s := &t.pending[i]
 		switch {
 		case err != nil:
-			failed = &batchError{where: s.where(), err: err}
+			failed = &batchError{where: s.where(), err: withheldServerError(err)}
 		case s.op == segment.OpDelete && r.AffectedRows != 1:
 			failed = &batchError{where: s.where(), err: fmt.Errorf("delete from %s found %d rows, want 1: the target does not match the source",
 				mysqlconn.QuoteIdent(s.table), r.AffectedRows)}
@@ -231,6 +232,7 @@ func (t *Target) flush() error {
 	t.batch, t.pending = t.batch[:0], t.pending[:0]
 	switch {
 	case err != nil:
+		err = withheldServerError(err)
 		t.broken = err
 		return &batchError{where: fmt.Sprintf("transactions %s to %s", first, last), err: err}
 	case failed != nil:

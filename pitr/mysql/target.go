@@ -55,6 +55,14 @@
 // be found while a later transaction of the group is applied; a group is
 // committed only after every statement of it succeeded.
 //
+// # Errors
+//
+// Errors name the transaction and change that failed and never quote a
+// row value: row statements carry their values as literals, which server
+// messages quote (a duplicate key, a value a column refused), so a row
+// statement's server error is a ServerError, which keeps the message only
+// for errors whose messages name objects alone.
+//
 // # Databases
 //
 // The target database may be named differently from the source's: rows
