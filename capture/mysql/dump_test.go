@@ -1,9 +1,11 @@
 package mysql_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"testing"
 
 	"github.com/rxvault/rxvault/capture/mysql"
@@ -218,4 +220,53 @@ func TestDumpUnderDDL(t *testing.T) {
 		"EXCEPT SELECT INDEX_NAME, SEQ_IN_INDEX, COLUMN_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = 'dst') x")
 	same("triggers", "SELECT (SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = 'pharmacy') - "+
 		"(SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = 'dst')")
+}
+
+// TestDumpQualifiedTrigger: a trigger written with its database's name
+// ("CREATE TRIGGER pharmacy.log … ON pharmacy.rx") is dumped as written.
+// Restored into a database named otherwise, on a server that also holds
+// the source database (a drill beside production), loading it would
+// create the trigger there, changing the source, and leave the restore
+// without it. The restore must refuse, naming the database and the fix,
+// and leave the source as it was (TestDumpUnderDDL restores a trigger
+// that names no database).
+func TestDumpQualifiedTrigger(t *testing.T) {
+	m, cfg := newServer(t)
+	m.Exec(t, "CREATE TABLE pharmacy.rx (id INT PRIMARY KEY)")
+	m.Exec(t, "CREATE TABLE pharmacy.audit (id INT AUTO_INCREMENT PRIMARY KEY, rx INT)")
+	m.Exec(t, "CREATE TRIGGER pharmacy.log_rx AFTER INSERT ON pharmacy.rx FOR EACH ROW INSERT INTO pharmacy.audit (rx) VALUES (NEW.id)")
+	ctx := t.Context()
+	d, err := mysql.Dump(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Stored first, as the agent does: the dump's snapshot ends.
+	var stored bytes.Buffer
+	if _, err := io.Copy(&stored, d); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The source drops its trigger later: nothing would stop the dump's
+	// from being created there again.
+	m.Exec(t, "DROP TRIGGER pharmacy.log_rx")
+	m.Exec(t, "CREATE DATABASE dst")
+	tg, err := pitrmysql.Open(ctx, pitrmysql.Config{DSN: m.DSN("dst") + "?tls=false"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close(context.Background())
+	err = tg.RestoreBase(ctx, &stored)
+	if err == nil || !strings.Contains(err.Error(), "names the source database `pharmacy` explicitly") || !strings.Contains(err.Error(), "fix: restore into a database named `pharmacy`") {
+		t.Errorf("RestoreBase = %v, want the refusal naming `pharmacy` and the fix", err)
+	}
+	count := func(db string) int64 {
+		r := m.Exec(t, "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = '"+db+"'")
+		n, _ := r.GetInt(0, 0)
+		return n
+	}
+	if n := count("pharmacy"); n != 0 {
+		t.Errorf("the restore created %d trigger(s) in the source database", n)
+	}
 }

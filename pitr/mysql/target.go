@@ -331,7 +331,7 @@ func (t *Target) RestoreBase(ctx context.Context, dump io.Reader) error {
 	if off {
 		extra = append(extra, "--init-command=SET SESSION explicit_defaults_for_timestamp = 1")
 	}
-	f := newEventsFilter(dump)
+	f := newEventsFilter(newTriggerGuard(dump, t.d.DB))
 	if err := t.runClient(ctx, f, extra...); err != nil {
 		if off && strings.Contains(err.Error(), "explicit_defaults_for_timestamp") {
 			return fmt.Errorf("load the dump with %s: this server cannot set explicit_defaults_for_timestamp per session: %w; fix: restore into MariaDB 10.10+ or MySQL 8.0+, or a server started with explicit_defaults_for_timestamp = 1", t.client, err)
