@@ -27,6 +27,7 @@ type listJSON struct {
 		Segments int    `json:"segments"`
 		End      string `json:"archived_up_to"`
 		Broken   string `json:"broken"`
+		Gap      bool   `json:"gap"` // the chain began after a gap
 	} `json:"chains"`
 	Backups []struct {
 		ID       string    `json:"id"`

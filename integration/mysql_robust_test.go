@@ -3,7 +3,6 @@ package integration
 import (
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -199,51 +198,6 @@ func mrArchivedTo(t *testing.T, l mrList) segment.Position {
 		t.Fatal(err)
 	}
 	return p
-}
-
-// TestMariaDBCrashUnderLoad kills the agent with SIGKILL at random moments
-// under load, across binlog rotations, and restarts it. The final restore must equal the source row
-// for row, the ledger included: no transaction lost, none applied twice.
-func TestMariaDBCrashUnderLoad(t *testing.T) {
-	m, conn, dsn := newMariaDBSource(t)
-	w := myworkload.NewRunner(conn, 31)
-	d := newDeployment(t, dsn, []string{"file://" + t.TempDir()}, nil)
-	d.start()
-	d.waitLog("base backup stored", 60*time.Second)
-	stopLoad := mrLoad(w, 2*time.Millisecond)
-	rnd := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 31))
-	const crashes = 4
-	for i := range crashes {
-		time.Sleep(time.Duration(1000+rnd.IntN(2500)) * time.Millisecond)
-		if i%2 == 1 {
-			// Rotate the binlog under the running agent: the resume
-			// points of later crashes lie in a newer file.
-			m.Exec(t, "FLUSH BINARY LOGS")
-			time.Sleep(time.Duration(rnd.IntN(1000)) * time.Millisecond)
-		}
-		d.kill()
-		time.Sleep(time.Duration(100+rnd.IntN(500)) * time.Millisecond)
-		d.start()
-		// The next crash must hit a running stream that continued the
-		// chain, not a start-up.
-		d.waitLogCount("continuing chain", i+1, 30*time.Second)
-	}
-	time.Sleep(2 * time.Second)
-	if err := stopLoad(); err != nil {
-		t.Fatal(err)
-	}
-	want, wantLedger := mrEnd(t, m)
-	d.stop()
-	t.Logf("workload committed %d transactions across %d crashes", w.Commits, crashes)
-
-	mrRestoreLatest(t, d, m, "restored", "")
-	mrCompare(t, "restore after crashes", m, "restored", want, wantLedger)
-	if code, out, errOut := d.cmd("verify", "--identity", d.identity); code != 0 {
-		t.Errorf("verify after crashes: exit %d\n%s%s", code, out, errOut)
-	}
-	if code, out, _ := d.cmd("list"); code != 0 || strings.Contains(out, "GAP") {
-		t.Errorf("list after crashes: exit %d (a crash is not a gap)\n%s", code, out)
-	}
 }
 
 // TestMariaDBOutageOfStore stops MinIO for 30 seconds under load. The spool
