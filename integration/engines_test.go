@@ -226,6 +226,23 @@ func restoreLatestState(t *testing.T, h engineHarness, d *deployment, name, stor
 	return h.state(t, name)
 }
 
+// archivedTo is the end of the newest chain in a listing of engine e's
+// archive.
+func archivedTo(t *testing.T, e segment.Engine, l listJSON) segment.Position {
+	t.Helper()
+	if len(l.Chains) == 0 || l.Chains[len(l.Chains)-1].End == "" {
+		t.Fatalf("no segment archived: %+v", l)
+	}
+	p, err := segment.ParsePosition(e, l.Chains[len(l.Chains)-1].End)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// storeName is a store URL without its query (which may name endpoints).
+func storeName(store string) string { return strings.SplitN(store, "?", 2)[0] }
+
 // pgHarness is a PostgreSQL 15 source.
 type pgHarness struct {
 	pg     *testenv.Postgres

@@ -2,8 +2,6 @@ package integration
 
 import (
 	"encoding/json"
-	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -185,83 +183,6 @@ func mrListing(t *testing.T, d *deployment, store string) (mrList, int) {
 		t.Fatalf("list --json: exit %d, %v: %s%s", code, err, out, errOut)
 	}
 	return all[0], code
-}
-
-// mrArchivedTo is the end of the newest chain in a listing.
-func mrArchivedTo(t *testing.T, l mrList) segment.Position {
-	t.Helper()
-	if len(l.Chains) == 0 || l.Chains[len(l.Chains)-1].End == "" {
-		t.Fatalf("no segment archived: %+v", l)
-	}
-	p, err := segment.ParsePosition(segment.EngineMariaDB, l.Chains[len(l.Chains)-1].End)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-// TestMariaDBOutageOfStore stops MinIO for 30 seconds under load. The spool
-// holds, the saved binlog position does not move past what both stores
-// hold, and once MinIO is back everything ships: both stores restore to
-// the source.
-func TestMariaDBOutageOfStore(t *testing.T) {
-	m, conn, dsn := newMariaDBSource(t)
-	w := myworkload.NewRunner(conn, 32)
-	mi := testenv.StartMinIO(t, testenv.MinIOOptions{})
-	mi.MakeBucket(t, "archive", true)
-	q := url.Values{"endpoint": {mi.Endpoint}, "tls": {"false"}}
-	s3 := "s3://archive/rx?" + q.Encode()
-	file := "file://" + t.TempDir()
-	d := newDeployment(t, dsn, []string{file, s3}, []string{"AWS_ACCESS_KEY_ID=" + mi.AccessKey, "AWS_SECRET_ACCESS_KEY=" + mi.SecretKey})
-	d.start()
-	d.waitLog("base backup stored", 60*time.Second)
-	stopLoad := mrLoad(w, 15*time.Millisecond) // steady; the restores stay short
-	time.Sleep(3 * time.Second)
-	if _, ok := mrSavedPos(t, d); !ok {
-		t.Fatal("no saved binlog position while the agent runs")
-	}
-
-	mi.Stop(t)
-	time.Sleep(5 * time.Second)
-	held, _ := mrSavedPos(t, d)
-	time.Sleep(25 * time.Second)
-	if got, _ := mrSavedPos(t, d); got != held {
-		t.Errorf("the saved position moved from %s to %s while a store was down: acknowledged before durable",
-			held.Format(segment.EngineMariaDB), got.Format(segment.EngineMariaDB))
-	}
-	// The file store, still up, must hold everything acknowledged.
-	l, _ := mrListing(t, d, file)
-	if end := mrArchivedTo(t, l); held.Compare(end) > 0 {
-		t.Errorf("saved position %s is past the file store's end %s", held.Format(segment.EngineMariaDB), end.Format(segment.EngineMariaDB))
-	}
-	spooled, _ := filepath.Glob(filepath.Join(d.dir, "spool", "*", "ready", "*"))
-	if len(spooled) == 0 {
-		t.Error("nothing held in the spool during the outage")
-	}
-	mi.Start(t)
-	time.Sleep(5 * time.Second)
-	if err := stopLoad(); err != nil {
-		t.Fatal(err)
-	}
-	want, wantLedger := mrEnd(t, m)
-	d.stop()
-	after, _ := mrSavedPos(t, d)
-	if after.Compare(held) <= 0 {
-		t.Errorf("the saved position never moved after the store came back (still %s)", held.Format(segment.EngineMariaDB))
-	}
-	for _, st := range []string{file, s3} {
-		l, _ := mrListing(t, d, st)
-		if end := mrArchivedTo(t, l); after.Compare(end) > 0 {
-			t.Errorf("saved position %s is past %s's end %s", after.Format(segment.EngineMariaDB), strings.SplitN(st, "?", 2)[0], end.Format(segment.EngineMariaDB))
-		}
-	}
-	t.Logf("workload committed %d transactions; %d segments were spooled during the outage; position held at %s",
-		w.Commits, len(spooled), held.Format(segment.EngineMariaDB))
-	for i, st := range []string{file, s3} {
-		db := fmt.Sprintf("restored_%d", i)
-		mrRestoreLatest(t, d, m, db, st)
-		mrCompare(t, "restore from "+strings.SplitN(st, "?", 2)[0], m, db, want, wantLedger)
-	}
 }
 
 // mrPurge rotates the binlog twice and purges every file before the

@@ -155,50 +155,69 @@ func TestCrashUnderLoad(t *testing.T) {
 	})
 }
 
-// TestStoreOutage stops MinIO for 30 seconds under load. The spool holds,
-// the slot is not acknowledged past what is stored, and once MinIO is back
-// everything ships: both stores restore to the source.
+// TestStoreOutage stops MinIO, one of two stores, for 30 seconds under
+// load. The spool holds what is captured meanwhile; the saved position
+// (the slot, the saved binlog position) does not move while the store is
+// down, and never lies past what the store still up holds. Once MinIO is
+// back everything ships: the saved position moves on, no further than
+// either store's end, and both stores restore to the source, ledger
+// included.
 func TestStoreOutage(t *testing.T) {
-	src := newSource(t, 8)
-	m := testenv.StartMinIO(t, testenv.MinIOOptions{})
-	m.MakeBucket(t, "archive", true)
-	q := url.Values{"endpoint": {m.Endpoint}, "tls": {"false"}}
-	s3 := "s3://archive/rx?" + q.Encode()
-	file := "file://" + t.TempDir()
-	d := newDeployment(t, src.dsn, []string{file, s3}, []string{"AWS_ACCESS_KEY_ID=" + m.AccessKey, "AWS_SECRET_ACCESS_KEY=" + m.SecretKey})
-	d.start()
-	d.waitLog("base backup stored", 60*time.Second)
-	stopLoad := src.load(t)
-	time.Sleep(3 * time.Second)
+	forEachEngine(t, 8, func(t *testing.T, h engineHarness) {
+		m := testenv.StartMinIO(t, testenv.MinIOOptions{})
+		m.MakeBucket(t, "archive", true)
+		q := url.Values{"endpoint": {m.Endpoint}, "tls": {"false"}}
+		s3 := "s3://archive/rx?" + q.Encode()
+		file := "file://" + t.TempDir()
+		d := newDeployment(t, h.dsn(), []string{file, s3}, []string{"AWS_ACCESS_KEY_ID=" + m.AccessKey, "AWS_SECRET_ACCESS_KEY=" + m.SecretKey})
+		d.start()
+		d.waitLog("base backup stored", 60*time.Second)
+		stopLoad := startLoad(h, steadyLoad)
+		time.Sleep(3 * time.Second)
+		if _, ok := h.savedPosition(t, d); !ok {
+			t.Fatal("no saved position while the agent runs")
+		}
+		format := h.engine()
 
-	m.Stop(t)
-	time.Sleep(5 * time.Second)
-	held := src.confirmedFlush(t)
-	time.Sleep(25 * time.Second)
-	if got := src.confirmedFlush(t); got != held {
-		t.Errorf("the slot moved from %s to %s while a store was down: acknowledged before durable", held, got)
-	}
-	spooled, _ := filepath.Glob(filepath.Join(d.dir, "spool", "*", "ready", "*"))
-	if len(spooled) == 0 {
-		t.Error("nothing held in the spool during the outage")
-	}
-	m.Start(t)
-	time.Sleep(5 * time.Second)
-	if err := stopLoad(); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(1500 * time.Millisecond)
-	want := snapshot(t, src.dsn)
-	time.Sleep(2 * time.Second)
-	d.stop()
-	if after := src.confirmedFlush(t); after == held {
-		t.Errorf("the slot never moved after the store came back (still %s)", held)
-	}
-	t.Logf("workload committed %d transactions; %d segments were spooled during the outage", src.w.Committed, len(spooled))
-	for i, st := range []string{file, s3} {
-		target := restoreLatest(t, d, src.pg, fmt.Sprintf("restored_%d", i), st)
-		compare(t, "restore from "+strings.SplitN(st, "?", 2)[0], want, target)
-	}
+		m.Stop(t)
+		time.Sleep(5 * time.Second)
+		held, _ := h.savedPosition(t, d)
+		time.Sleep(25 * time.Second)
+		if got, _ := h.savedPosition(t, d); got != held {
+			t.Errorf("the saved position moved from %s to %s while a store was down: acknowledged before durable",
+				held.Format(format), got.Format(format))
+		}
+		// The file store, still up, must hold everything acknowledged.
+		if end := archivedTo(t, format, listArchiveStore(t, d, file, 0)); held.Compare(end) > 0 {
+			t.Errorf("saved position %s is past the file store's end %s", held.Format(format), end.Format(format))
+		}
+		spooled, _ := filepath.Glob(filepath.Join(d.dir, "spool", "*", "ready", "*"))
+		if len(spooled) == 0 {
+			t.Error("nothing held in the spool during the outage")
+		}
+		m.Start(t)
+		time.Sleep(5 * time.Second)
+		if err := stopLoad(); err != nil {
+			t.Fatal(err)
+		}
+		want := quietEnd(t, h, d)
+		d.stop()
+		after, _ := h.savedPosition(t, d)
+		if after.Compare(held) <= 0 {
+			t.Errorf("the saved position never moved after the store came back (still %s)", held.Format(format))
+		}
+		for _, st := range []string{file, s3} {
+			if end := archivedTo(t, format, listArchiveStore(t, d, st, 0)); after.Compare(end) > 0 {
+				t.Errorf("saved position %s is past %s's end %s", after.Format(format), storeName(st), end.Format(format))
+			}
+		}
+		t.Logf("workload committed %d transactions; %d segments were spooled during the outage; position held at %s",
+			h.committed(), len(spooled), held.Format(format))
+		for i, st := range []string{file, s3} {
+			got := restoreLatestState(t, h, d, fmt.Sprintf("restored_%d", i), st)
+			compareStates(t, "restore from "+storeName(st), want, got)
+		}
+	})
 }
 
 // TestRefusals: restore refuses a non-empty target, a time before the
