@@ -185,6 +185,17 @@ func startLoad(h engineHarness, l loadLevel) (stop func() error) {
 	}
 }
 
+// runWorkload runs h's workload in the foreground for d.
+func runWorkload(t *testing.T, h engineHarness, d time.Duration) {
+	t.Helper()
+	end := time.Now().Add(d)
+	for time.Now().Before(end) {
+		if err := h.step(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // waitArchived waits until every store of d holds a commit made after
 // instant at (the agent's recovery point, which heartbeats keep moving,
 // is past it), so everything committed up to at is archived.

@@ -211,59 +211,6 @@ func mrPurge(t *testing.T, m *testenv.MariaDB) string {
 	}
 }
 
-// TestMariaDBGap purges the binlog from under the saved position while the
-// agent is stopped and writes more: the archive has a gap, which list and
-// verify report loudly; the agent starts a new chain with a new base
-// backup, from which the latest state restores.
-func TestMariaDBGap(t *testing.T) {
-	m, conn, dsn := newMariaDBSource(t)
-	w := myworkload.NewRunner(conn, 33)
-	d := newDeployment(t, dsn, []string{"file://" + t.TempDir()}, nil)
-	d.start()
-	d.waitLog("base backup stored", 60*time.Second)
-	if err := w.RunFor(t.Context(), 2*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(2 * time.Second)
-	d.stop()
-	saved, ok := mrSavedPos(t, d)
-	if !ok {
-		t.Fatal("no saved binlog position after a clean stop")
-	}
-	if err := w.RunFor(t.Context(), time.Second); err != nil { // never archived: the gap
-		t.Fatal(err)
-	}
-	newest := mrPurge(t, m)
-	t.Logf("saved position %s; binlog purged up to %s", saved.Format(segment.EngineMariaDB), newest)
-
-	d.start()
-	d.waitLog("GAP", 60*time.Second)
-	d.waitLogCount("base backup stored", 2, 60*time.Second)
-	if err := w.RunFor(t.Context(), 2*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	want, wantLedger := mrEnd(t, m)
-	d.stop()
-	if s := d.agentLog(); !strings.Contains(s, "GAP in the archive") {
-		t.Error("the agent did not log the new chain as a gap")
-	}
-
-	code, out, _ := d.cmd("list")
-	if code != 1 || !strings.Contains(out, "GAP") {
-		t.Errorf("list after a purged binlog: exit %d, want 1 and the GAP\n%s", code, out)
-	}
-	l, _ := mrListing(t, d, "")
-	if len(l.Chains) != 2 || !l.Chains[1].Gap || l.Chains[0].Gap {
-		t.Errorf("want two chains, the second after a gap: %+v", l.Chains)
-	}
-	code, out, _ = d.cmd("verify")
-	if code != 1 || !strings.Contains(out, "gap") {
-		t.Errorf("verify after a purged binlog: exit %d, want 1 naming the gap\n%s", code, out)
-	}
-	mrRestoreLatest(t, d, m, "restored", "")
-	mrCompare(t, "restore from the new chain", m, "restored", want, wantLedger)
-}
-
 // TestMariaDBLostSpool kills the agent under load and deletes its spool,
 // saved binlog position included, as a lost volume would; the workload
 // goes on. Restarted, the agent resumes from the archive's end, which the

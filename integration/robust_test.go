@@ -274,48 +274,51 @@ func TestRefusals(t *testing.T) {
 	}
 }
 
-// TestSlotLost drops the replication slot while the agent is stopped and
-// writes more: the archive has a gap, which list and verify report loudly;
-// the agent starts a new chain with a new base backup, from which the
-// latest state restores.
-func TestSlotLost(t *testing.T) {
-	src := newSource(t, 10)
-	d := newDeployment(t, src.dsn, []string{"file://" + t.TempDir()}, nil)
-	d.start()
-	d.waitLog("base backup stored", 60*time.Second)
-	ctx := context.Background()
-	if err := src.w.RunFor(ctx, 2*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(2 * time.Second)
-	d.stop()
-	if _, err := src.conn.Exec(ctx, `SELECT pg_drop_replication_slot('rxvault')`); err != nil {
-		t.Fatal(err)
-	}
-	if err := src.w.RunFor(ctx, time.Second); err != nil { // never archived: the gap
-		t.Fatal(err)
-	}
-	d.start()
-	d.waitLog("GAP", 60*time.Second)
-	d.waitLog("base backup stored", 60*time.Second)
-	if err := src.w.RunFor(ctx, 2*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(1500 * time.Millisecond)
-	want := snapshot(t, src.dsn)
-	time.Sleep(2 * time.Second)
-	d.stop()
+// TestStreamLost makes the change stream after the saved position
+// unreadable while the agent is stopped (the slot dropped, the binlog
+// purged) after more writes: the archive has a gap, which the agent logs
+// and list and verify report loudly; the agent starts a new chain with a
+// new base backup, from which the latest state restores.
+func TestStreamLost(t *testing.T) {
+	forEachEngine(t, 10, func(t *testing.T, h engineHarness) {
+		store := "file://" + t.TempDir()
+		d := newDeployment(t, h.dsn(), []string{store}, nil)
+		d.start()
+		d.waitLog("base backup stored", 60*time.Second)
+		runWorkload(t, h, 2*time.Second)
+		waitArchived(t, d, h, time.Now())
+		d.stop()
+		saved, ok := h.savedPosition(t, d)
+		if !ok {
+			t.Fatal("no saved position after a clean stop")
+		}
+		runWorkload(t, h, time.Second) // never archived: the gap
+		h.loseStream(t)
+		t.Logf("saved position %s lost", saved.Format(h.engine()))
 
-	code, out, _ := d.cmd("list")
-	if code != 1 || !strings.Contains(out, "GAP") {
-		t.Errorf("list after a lost slot: exit %d\n%s", code, out)
-	}
-	code, out, _ = d.cmd("verify")
-	if code != 1 || !strings.Contains(out, "gap") {
-		t.Errorf("verify after a lost slot: exit %d\n%s", code, out)
-	}
-	target := restoreLatest(t, d, src.pg, "restored", "")
-	compare(t, "restore from the new chain", want, target)
+		d.start()
+		d.waitLog("GAP", 60*time.Second)
+		d.waitLogCount("base backup stored", 2, 60*time.Second)
+		runWorkload(t, h, 2*time.Second)
+		want := quietEnd(t, h, d)
+		d.stop()
+		if !strings.Contains(d.agentLog(), "GAP in the archive") {
+			t.Error("the agent did not log the new chain as a gap")
+		}
+
+		code, out, _ := d.cmd("list")
+		if code != 1 || !strings.Contains(out, "GAP") {
+			t.Errorf("list after a lost stream: exit %d, want 1 and the GAP\n%s", code, out)
+		}
+		if l := listArchiveStore(t, d, store, 1); len(l.Chains) != 2 || !l.Chains[1].Gap || l.Chains[0].Gap {
+			t.Errorf("want two chains, the second after a gap: %+v", l.Chains)
+		}
+		code, out, _ = d.cmd("verify")
+		if code != 1 || !strings.Contains(out, "gap") {
+			t.Errorf("verify after a lost stream: exit %d, want 1 naming the gap\n%s", code, out)
+		}
+		compareStates(t, "restore from the new chain", want, restoreLatestState(t, h, d, "restored", ""))
+	})
 }
 
 // workloadOn returns a workload runner on conn (a new connection after a
