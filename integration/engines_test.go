@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -13,6 +14,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/client"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/rxvault/rxvault/archive"
 	"github.com/rxvault/rxvault/integration/myworkload"
 	"github.com/rxvault/rxvault/integration/workload"
 	"github.com/rxvault/rxvault/internal/monitor"
@@ -79,6 +81,15 @@ type engineHarness interface {
 	// transaction-id flag), each wanting exit 2 and one line; empty is an
 	// empty target's DSN, identity the deployment's identity file.
 	refusals(empty, identity string) []refusal
+}
+
+// backupGTIDChecker is an engine whose base backups record a GTID
+// position the server reports itself (MariaDB).
+type backupGTIDChecker interface {
+	// checkBackupGTID takes a base backup with d's agent stopped and
+	// nothing writing: it must record the server's GTID position, before
+	// and after the backup, and list must show it.
+	checkBackupGTID(t *testing.T, d *deployment)
 }
 
 // loadLevel is how hard a background load drives the source.
@@ -349,7 +360,8 @@ func (h *pgHarness) refusals(empty, identity string) []refusal {
 	return []refusal{
 		{"malformed xid", []string{"restore", "--xid", "0-1-5", "--target", empty, "--identity", identity}, "want a PostgreSQL xid"},
 		{"xid not archived", []string{"restore", "--xid", "3999999999", "--target", empty, "--identity", identity}, "not in the archive"},
-		{"GTID for a PostgreSQL source", []string{"restore", "--gtid", "0-1-5", "--target", empty, "--identity", identity}, "--gtid does not name a transaction of this source, which is postgres: name"},
+		{"GTID for a PostgreSQL source", []string{"restore", "--gtid", "0-1-5", "--target", empty, "--identity", identity}, "--gtid does not name a transaction of this source, which is postgres: name a PostgreSQL transaction id with --xid"},
+		{"malformed LSN", []string{"restore", "--lsn", "000042:1234", "--target", empty, "--identity", identity}, "want a PostgreSQL LSN"},
 	}
 }
 
@@ -442,5 +454,27 @@ func (h *mariadbHarness) refusals(empty, identity string) []refusal {
 		{"malformed GTID", []string{"restore", "--gtid", "0-1", "--target", empty, "--identity", identity}, "want a MariaDB GTID"},
 		{"GTID not archived", []string{"restore", "--gtid", "0-1-999999999", "--target", empty, "--identity", identity}, "not in the archive"},
 		{"xid for a MariaDB source", []string{"restore", "--xid", "7345", "--target", empty, "--identity", identity}, "--xid does not name a transaction of this source, which is mariadb: name a GTID with --gtid"},
+		{"malformed binlog position", []string{"restore", "--lsn", "16/B374D848", "--target", empty, "--identity", identity}, "want binlog file number and offset"},
+	}
+}
+
+func (h *mariadbHarness) checkBackupGTID(t *testing.T, d *deployment) {
+	t.Helper()
+	c := h.conn(t, "pharmacy")
+	defer c.Close()
+	gtidBefore := myQueryString(t, c, "SELECT @@gtid_binlog_pos")
+	code, out, errOut := d.cmd("backup", "--json")
+	if code != 0 {
+		t.Fatalf("backup --json: exit %d\n%s%s", code, out, errOut)
+	}
+	var bm archive.Manifest
+	if err := json.Unmarshal([]byte(out), &bm); err != nil {
+		t.Fatalf("backup --json is not a manifest: %v\n%s", err, out)
+	}
+	if gtidAfter := myQueryString(t, c, "SELECT @@gtid_binlog_pos"); bm.GTID == "" || bm.GTID != gtidBefore || gtidAfter != gtidBefore {
+		t.Errorf("backup's GTID %q; the server's was %q before and %q after", bm.GTID, gtidBefore, gtidAfter)
+	}
+	if code, out, _ := d.cmd("list"); code != 0 || !strings.Contains(out, "(GTID "+bm.GTID+")") {
+		t.Errorf("list does not show the backup's GTID %s: exit %d\n%s", bm.GTID, code, out)
 	}
 }

@@ -12,7 +12,6 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/client"
 
-	"github.com/rxvault/rxvault/archive"
 	"github.com/rxvault/rxvault/integration/myworkload"
 	"github.com/rxvault/rxvault/internal/monitor"
 	"github.com/rxvault/rxvault/internal/testenv"
@@ -267,90 +266,6 @@ func TestMariaDBLostSpool(t *testing.T) {
 	}
 	mrRestoreLatest(t, d, m, "restored_2", "")
 	mrCompare(t, "restore from the chain after RESET MASTER", m, "restored_2", want, wantLedger)
-}
-
-// TestMariaDBRefusals: restore refuses a non-empty target, a time before
-// the first base backup, a wrong identity and a tampered segment, each
-// with a one-line message and a non-zero exit, and changes nothing.
-func TestMariaDBRefusals(t *testing.T) {
-	m, conn, dsn := newMariaDBSource(t)
-	w := myworkload.NewRunner(conn, 34)
-	before := time.Now().UTC()
-	time.Sleep(1100 * time.Millisecond) // MariaDB stamps whole seconds
-	storeDir := t.TempDir()
-	d := newDeployment(t, dsn, []string{"file://" + storeDir}, nil)
-	d.start()
-	d.waitLog("base backup stored", 60*time.Second)
-	if err := w.RunFor(t.Context(), 2*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(2 * time.Second)
-	d.stop()
-
-	other := filepath.Join(t.TempDir(), "other")
-	if code, _, errOut := d.cmd("keys", "generate", "--out", other); code != 0 {
-		t.Fatal(errOut)
-	}
-	m.CreateDatabase(t, "empty")
-	empty := m.DSN("empty") + "?tls=false"
-	emptyState, err := myworkload.Snapshot(myConn(t, m, "empty"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	source, sourceLedger := mrState(t, m, "pharmacy")
-	for _, tc := range []struct {
-		name string
-		args []string
-		want string
-	}{
-		{"non-empty target", []string{"restore", "--latest", "--target", dsn, "--identity", d.identity}, "not empty"},
-		{"time before the first base backup", []string{"restore", "--time", before.Format(time.RFC3339Nano), "--target", empty, "--identity", d.identity}, "before the restorable window"},
-		{"wrong identity", []string{"restore", "--latest", "--target", empty, "--identity", filepath.Join(other, "identity.key")}, "identities given"},
-		{"malformed GTID", []string{"restore", "--gtid", "0-1", "--target", empty, "--identity", d.identity}, "want a MariaDB GTID"},
-		{"GTID not archived", []string{"restore", "--gtid", "0-1-999999999", "--target", empty, "--identity", d.identity}, "not in the archive"},
-		{"xid for a MariaDB source", []string{"restore", "--xid", "7345", "--target", empty, "--identity", d.identity}, "--xid does not name a transaction of this source, which is mariadb: name a GTID with --gtid"},
-		{"exclusive time", []string{"restore", "--time", before.Format(time.RFC3339Nano), "--exclusive", "--target", empty, "--identity", d.identity}, "--exclusive goes with"},
-	} {
-		code, _, errOut := d.cmd(tc.args...)
-		if code != 2 || !strings.Contains(errOut, tc.want) || strings.Count(errOut, "\n") != 1 {
-			t.Errorf("%s: exit %d, stderr %q; want exit 2 and one line naming %q", tc.name, code, errOut, tc.want)
-		}
-	}
-	mrCompare(t, "the source after a refused restore into it", m, "pharmacy", source, sourceLedger)
-	if s, err := myworkload.Snapshot(myConn(t, m, "empty")); err != nil || len(emptyState.Diff(s)) > 0 {
-		t.Errorf("a refused restore changed the empty target: %v %v", err, emptyState.Diff(s))
-	}
-
-	tamperSegment(t, storeDir)
-	code, _, errOut := d.cmd("restore", "--latest", "--target", empty, "--identity", d.identity)
-	if code != 1 || !strings.Contains(errOut, "corrupt") || strings.Count(errOut, "\n") != 1 {
-		t.Errorf("tampered segment: exit %d, stderr %q; want exit 1 and one line naming the corruption", code, errOut)
-	}
-	if s, err := myworkload.Snapshot(myConn(t, m, "empty")); err != nil || len(emptyState.Diff(s)) > 0 {
-		t.Errorf("the restore of a tampered archive touched the target: %v %v", err, emptyState.Diff(s))
-	}
-	if code, out, _ := d.cmd("verify"); code != 1 || !strings.Contains(out, "PROBLEM") {
-		t.Errorf("verify of a tampered archive: exit %d\n%s", code, out)
-	}
-
-	// A base backup records its GTID position: with the agent stopped and
-	// nothing writing, the server's own.
-	c := myConn(t, m, "pharmacy")
-	gtidBefore := myQueryString(t, c, "SELECT @@gtid_binlog_pos")
-	code, out, errOut := d.cmd("backup", "--json")
-	if code != 0 {
-		t.Fatalf("backup --json: exit %d\n%s%s", code, out, errOut)
-	}
-	var bm archive.Manifest
-	if err := json.Unmarshal([]byte(out), &bm); err != nil {
-		t.Fatalf("backup --json is not a manifest: %v\n%s", err, out)
-	}
-	if gtidAfter := myQueryString(t, c, "SELECT @@gtid_binlog_pos"); bm.GTID == "" || bm.GTID != gtidBefore || gtidAfter != gtidBefore {
-		t.Errorf("backup's GTID %q; the server's was %q before and %q after", bm.GTID, gtidBefore, gtidAfter)
-	}
-	if code, out, _ := d.cmd("list"); code != 0 || !strings.Contains(out, "(GTID "+bm.GTID+")") {
-		t.Errorf("list does not show the backup's GTID %s: exit %d\n%s", bm.GTID, code, out)
-	}
 }
 
 // mrNow reads the MariaDB server's clock in UTC.

@@ -220,58 +220,65 @@ func TestStoreOutage(t *testing.T) {
 	})
 }
 
-// TestRefusals: restore refuses a non-empty target, a time before the
-// first base backup, a wrong identity and a tampered segment, each with a
-// one-line message and a non-zero exit, and leaves nothing changed.
+// TestRefusals: restore refuses a non-empty target (the source itself),
+// a time before the first base backup, a wrong identity, no point, a
+// --time made --exclusive, the engine's own malformed or foreign
+// transaction ids and positions, and a tampered segment, each with a
+// one-line message and a non-zero exit, and changes nothing: neither the
+// source nor the empty target. verify finds the tampered segment.
 func TestRefusals(t *testing.T) {
-	src := newSource(t, 9)
-	before := time.Now().UTC()
-	time.Sleep(100 * time.Millisecond)
-	storeDir := t.TempDir()
-	d := newDeployment(t, src.dsn, []string{"file://" + storeDir}, nil)
-	d.start()
-	d.waitLog("base backup stored", 60*time.Second)
-	if err := src.w.RunFor(context.Background(), 2*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(2 * time.Second)
-	d.stop()
+	forEachEngine(t, 9, func(t *testing.T, h engineHarness) {
+		before := time.Now().UTC()
+		time.Sleep(h.commitResolution() + 100*time.Millisecond)
+		storeDir := t.TempDir()
+		d := newDeployment(t, h.dsn(), []string{"file://" + storeDir}, nil)
+		d.start()
+		d.waitLog("base backup stored", 60*time.Second)
+		runWorkload(t, h, 2*time.Second)
+		waitArchived(t, d, h, time.Now())
+		d.stop()
 
-	other := filepath.Join(t.TempDir(), "other")
-	if code, _, errOut := d.cmd("keys", "generate", "--out", other); code != 0 {
-		t.Fatal(errOut)
-	}
-	empty := src.pg.CreateDatabase(t, "empty")
-	for _, tc := range []struct {
-		name string
-		args []string
-		want string
-	}{
-		{"non-empty target", []string{"restore", "--latest", "--target", src.dsn, "--identity", d.identity}, "not empty"},
-		{"time before the first base backup", []string{"restore", "--time", before.Format(time.RFC3339Nano), "--target", empty, "--identity", d.identity}, "before the restorable window"},
-		{"wrong identity", []string{"restore", "--latest", "--target", empty, "--identity", filepath.Join(other, "identity.key")}, "identities given"},
-		{"no point", []string{"restore", "--target", empty, "--identity", d.identity}, "exactly one of"},
-	} {
-		code, _, errOut := d.cmd(tc.args...)
-		if code != 2 || !strings.Contains(errOut, tc.want) || strings.Count(errOut, "\n") != 1 {
-			t.Errorf("%s: exit %d, stderr %q; want exit 2 and one line naming %q", tc.name, code, errOut, tc.want)
+		other := filepath.Join(t.TempDir(), "other")
+		if code, _, errOut := d.cmd("keys", "generate", "--out", other); code != 0 {
+			t.Fatal(errOut)
 		}
-	}
-	if s := snapshot(t, empty); len(s.Tables) != 0 {
-		t.Errorf("a refused restore left %d tables in the target", len(s.Tables))
-	}
+		empty := h.createDatabase(t, "empty")
+		emptyState := h.state(t, "empty")
+		source := h.state(t, "pharmacy")
+		refusals := []refusal{
+			{"non-empty target", []string{"restore", "--latest", "--target", h.dsn(), "--identity", d.identity}, "not empty"},
+			{"time before the first base backup", []string{"restore", "--time", before.Format(time.RFC3339Nano), "--target", empty, "--identity", d.identity}, "before the restorable window"},
+			{"wrong identity", []string{"restore", "--latest", "--target", empty, "--identity", filepath.Join(other, "identity.key")}, "identities given"},
+			{"no point", []string{"restore", "--target", empty, "--identity", d.identity}, "exactly one of"},
+			{"exclusive time", []string{"restore", "--time", before.Format(time.RFC3339Nano), "--exclusive", "--target", empty, "--identity", d.identity}, "--exclusive goes with"},
+		}
+		for _, tc := range append(refusals, h.refusals(empty, d.identity)...) {
+			code, _, errOut := d.cmd(tc.args...)
+			if code != 2 || !strings.Contains(errOut, tc.want) || strings.Count(errOut, "\n") != 1 {
+				t.Errorf("%s: exit %d, stderr %q; want exit 2 and one line naming %q", tc.name, code, errOut, tc.want)
+			}
+		}
+		compareStates(t, "the source after a refused restore into it", source, h.state(t, "pharmacy"))
+		if diff := emptyState.diff(h.state(t, "empty")); len(diff) > 0 {
+			t.Errorf("a refused restore changed the empty target:\n  %s", strings.Join(diff, "\n  "))
+		}
 
-	tamperSegment(t, storeDir)
-	code, _, errOut := d.cmd("restore", "--latest", "--target", empty, "--identity", d.identity)
-	if code != 1 || !strings.Contains(errOut, "corrupt") || strings.Count(errOut, "\n") != 1 {
-		t.Errorf("tampered segment: exit %d, stderr %q; want exit 1 naming the corruption", code, errOut)
-	}
-	if s := snapshot(t, empty); len(s.Tables) != 0 {
-		t.Errorf("the restore of a tampered archive touched the target (%d tables)", len(s.Tables))
-	}
-	if code, out, _ := d.cmd("verify"); code != 1 || !strings.Contains(out, "PROBLEM") {
-		t.Errorf("verify of a tampered archive: exit %d\n%s", code, out)
-	}
+		tamperSegment(t, storeDir)
+		code, _, errOut := d.cmd("restore", "--latest", "--target", empty, "--identity", d.identity)
+		if code != 1 || !strings.Contains(errOut, "corrupt") || strings.Count(errOut, "\n") != 1 {
+			t.Errorf("tampered segment: exit %d, stderr %q; want exit 1 and one line naming the corruption", code, errOut)
+		}
+		if diff := emptyState.diff(h.state(t, "empty")); len(diff) > 0 {
+			t.Errorf("the restore of a tampered archive touched the target:\n  %s", strings.Join(diff, "\n  "))
+		}
+		if code, out, _ := d.cmd("verify"); code != 1 || !strings.Contains(out, "PROBLEM") {
+			t.Errorf("verify of a tampered archive: exit %d\n%s", code, out)
+		}
+
+		if b, ok := h.(backupGTIDChecker); ok {
+			t.Run("backup records the GTID", func(t *testing.T) { b.checkBackupGTID(t, d) })
+		}
+	})
 }
 
 // TestStreamLost makes the change stream after the saved position
