@@ -58,6 +58,12 @@ type engineHarness interface {
 	// stamps (PostgreSQL: a microsecond; MariaDB: a whole second).
 	commitResolution() time.Duration
 
+	// now reads the source server's clock.
+	now(t *testing.T) time.Time
+	// probeCommit commits a transaction and returns an instant such that
+	// a recovery point at or after it holds the transaction.
+	probeCommit(t *testing.T) time.Time
+
 	// state is the oracle's reading of database db on the source's server.
 	state(t *testing.T, db string) dbState
 	// createDatabase creates the empty database name on the source's
@@ -90,6 +96,15 @@ type backupGTIDChecker interface {
 	// nothing writing: it must record the server's GTID position, before
 	// and after the backup, and list must show it.
 	checkBackupGTID(t *testing.T, d *deployment)
+}
+
+// logRetainer is an engine whose server retains its log for the agent
+// (a PostgreSQL replication slot), so what it retains on an idle database
+// must stay bounded.
+type logRetainer interface {
+	// idleRetainLimit is the most the server may retain for the agent
+	// after two idle minutes.
+	idleRetainLimit() int64
 }
 
 // loadLevel is how hard a background load drives the source.
@@ -311,6 +326,28 @@ func (h *pgHarness) queryString(t *testing.T, db, query string) string {
 	return s
 }
 
+func (h *pgHarness) now(t *testing.T) time.Time {
+	t.Helper()
+	return dbNow(t, h.source)
+}
+
+func (h *pgHarness) probeCommit(t *testing.T) time.Time {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), h.source)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var committed time.Time
+	if err := conn.QueryRow(t.Context(), `INSERT INTO ledger (account, amount) VALUES (99, 0) RETURNING clock_timestamp()`).Scan(&committed); err != nil {
+		t.Fatal(err)
+	}
+	return committed
+}
+
+// idleRetainLimit: 16 MiB, a WAL segment's worth.
+func (h *pgHarness) idleRetainLimit() int64 { return 16 << 20 }
+
 func (h *pgHarness) state(t *testing.T, db string) dbState {
 	t.Helper()
 	ws := snapshot(t, h.pg.DSN(db))
@@ -411,6 +448,31 @@ func (h *mariadbHarness) conn(t *testing.T, db string) *client.Conn {
 		t.Fatal(err)
 	}
 	return c
+}
+
+func (h *mariadbHarness) now(t *testing.T) time.Time {
+	t.Helper()
+	c := h.conn(t, "")
+	defer c.Close()
+	s := myQueryString(t, c, "SELECT DATE_FORMAT(UTC_TIMESTAMP(6), '%Y-%m-%d %H:%i:%s.%f')")
+	now, err := time.Parse("2006-01-02 15:04:05.999999", s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return now
+}
+
+// probeCommit returns the whole second the probe's statement started in,
+// which is how the binlog stamps its commit.
+func (h *mariadbHarness) probeCommit(t *testing.T) time.Time {
+	t.Helper()
+	c := h.conn(t, "pharmacy")
+	defer c.Close()
+	at := h.now(t).Truncate(time.Second)
+	if _, err := c.Execute("INSERT INTO ledger (account, amount) VALUES ('acct-99', 0)"); err != nil {
+		t.Fatal(err)
+	}
+	return at
 }
 
 func (h *mariadbHarness) state(t *testing.T, db string) dbState {

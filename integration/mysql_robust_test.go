@@ -10,17 +10,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-mysql-org/go-mysql/client"
-
 	"github.com/rxvault/rxvault/integration/myworkload"
-	"github.com/rxvault/rxvault/internal/monitor"
 	"github.com/rxvault/rxvault/internal/testenv"
 	"github.com/rxvault/rxvault/segment"
 )
 
-// The MariaDB counterparts of robust_test.go and monitor_test.go: crashes
-// of the agent under load, a store outage, a purged binlog (the saved
-// position is MySQL's slot), refused restores, and the lag it reports.
+// What only MariaDB has to withstand: a lost spool, which holds the saved
+// binlog position (TestMariaDBLostSpool); and the helpers of the
+// MariaDB-only tests (failover, binlog rotation, character sets). The
+// scenarios every engine runs (crash under load, store outage, lost
+// stream, refusals, monitoring) are written once in robust_test.go and
+// monitor_test.go, against the harnesses of engines_test.go.
 
 // mrLoad runs w in the background, a transaction every pause or so, until
 // the returned stop is called; stop returns the workload's error. w's connection is the workload's
@@ -266,85 +266,4 @@ func TestMariaDBLostSpool(t *testing.T) {
 	}
 	mrRestoreLatest(t, d, m, "restored_2", "")
 	mrCompare(t, "restore from the chain after RESET MASTER", m, "restored_2", want, wantLedger)
-}
-
-// mrNow reads the MariaDB server's clock in UTC.
-func mrNow(t *testing.T, c *client.Conn) time.Time {
-	t.Helper()
-	r, err := c.Execute("SELECT DATE_FORMAT(UTC_TIMESTAMP(6), '%Y-%m-%d %H:%i:%s.%f')")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, _ := r.GetString(0, 0)
-	now, err := time.Parse("2006-01-02 15:04:05.999999", s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return now
-}
-
-// TestMariaDBMonitor: under a light load the reported lag stays within the
-// segment interval plus a few seconds and the binlog distance is measured;
-// on an idle database heartbeats keep the recovery point fresh: no
-// breach, and status says so.
-func TestMariaDBMonitor(t *testing.T) {
-	m, conn, dsn := newMariaDBSource(t)
-	w := myworkload.NewRunner(conn, 35)
-	d := newDeployment(t, dsn, []string{"file://" + t.TempDir()}, nil, "monitor.rpo=10s")
-	d.start()
-	d.waitLog("base backup stored", 60*time.Second)
-	stopLoad := mrLoad(w, 20*time.Millisecond) // light
-	// segment.interval of the harness; MariaDB commit times are whole
-	// seconds, so the recovery point trails by up to one more.
-	const interval, slack = time.Second, 3 * time.Second
-	const bound = interval + slack + time.Second
-	d.waitStatus(t, "a first segment stored", bound, func(s *monitor.Snapshot) bool { return !s.RecoveryPoint.IsZero() })
-	clock := myConn(t, m, "")
-	worst, worstBytes := time.Duration(0), int64(0)
-	for range 20 {
-		time.Sleep(500 * time.Millisecond)
-		s := d.status(t)
-		worst, worstBytes = max(worst, s.Lag), max(worstBytes, s.Source.LagBytes)
-		if s.Lag > bound {
-			t.Errorf("lag %s under load, want at most %s", s.Lag, bound)
-		}
-		if s.Source.LagBytes < 0 || s.Source.RetainedBytes <= 0 {
-			t.Errorf("binlog lag %d bytes, retained %d: not measured", s.Source.LagBytes, s.Source.RetainedBytes)
-		}
-		if now := mrNow(t, clock); s.RecoveryPoint.After(now.Add(time.Second)) || now.Sub(s.RecoveryPoint) > bound+time.Second {
-			t.Errorf("recovery point %s disagrees with the server clock %s", s.RecoveryPoint, now)
-		}
-	}
-	if err := stopLoad(); err != nil {
-		t.Fatal(err)
-	}
-	metricsParse(t, d)
-	t.Logf("under load: worst lag %s, worst binlog lag %d bytes", worst, worstBytes)
-
-	idleFrom := d.status(t).RecoveryPoint
-	var lags []time.Duration
-	start := time.Now()
-	for time.Since(start) < 20*time.Second {
-		time.Sleep(2 * time.Second)
-		s := d.status(t)
-		lags = append(lags, s.Lag.Round(100*time.Millisecond))
-		if s.Breached || s.Lag > 5*time.Second {
-			t.Errorf("idle database at %s: lag %s, breached %v", time.Since(start).Round(time.Second), s.Lag, s.Breached)
-		}
-	}
-	s := d.status(t)
-	if !s.RecoveryPoint.After(idleFrom.Add(15 * time.Second)) {
-		t.Errorf("recovery point went from %s to %s over 20 idle seconds: heartbeats do not advance it", idleFrom, s.RecoveryPoint)
-	}
-	if s.Source.LagBytes < 0 || s.Source.LagBytes > 1<<20 {
-		t.Errorf("binlog lag %d bytes on an idle database: the saved position does not follow the heartbeats", s.Source.LagBytes)
-	}
-	if code, body := d.healthz(t); code != 200 {
-		t.Errorf("healthz after 20 idle seconds: %d %s", code, body)
-	}
-	if code, out, errOut := d.cmd("status"); code != 0 || !strings.Contains(out, "WITHIN RPO") {
-		t.Errorf("status after 20 idle seconds: exit %d\n%s%s", code, out, errOut)
-	}
-	t.Logf("idle lags: %v", lags)
-	d.stop()
 }
