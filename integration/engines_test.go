@@ -58,6 +58,15 @@ type engineHarness interface {
 	// stamps (PostgreSQL: a microsecond; MariaDB: a whole second).
 	commitResolution() time.Duration
 
+	// schemaChanges are the workload's schema changes, to run mid-run
+	// on the workload's connection.
+	schemaChanges() []schemaChange
+	// exec runs one statement in the source database.
+	exec(t *testing.T, query string)
+	// mark commits a transaction that inserts n into table txn_mark and
+	// returns its transaction id, as --xid or --gtid names it.
+	mark(t *testing.T, n int) string
+
 	// now reads the source server's clock.
 	now(t *testing.T) time.Time
 	// probeCommit commits a transaction and returns an instant such that
@@ -105,6 +114,19 @@ type logRetainer interface {
 	// idleRetainLimit is the most the server may retain for the agent
 	// after two idle minutes.
 	idleRetainLimit() int64
+}
+
+// lastTxnReader is an engine whose server reports the id of the last
+// transaction it committed (MariaDB's @@gtid_binlog_pos, one domain).
+type lastTxnReader interface {
+	// lastTxnID is the id of the source's last committed transaction.
+	lastTxnID(t *testing.T) string
+}
+
+// schemaChange is one of the workload's schema changes.
+type schemaChange struct {
+	name string
+	run  func(ctx context.Context) error
 }
 
 // loadLevel is how hard a background load drives the source.
@@ -326,6 +348,31 @@ func (h *pgHarness) queryString(t *testing.T, db, query string) string {
 	return s
 }
 
+func (h *pgHarness) schemaChanges() []schemaChange {
+	return []schemaChange{
+		{"ALTER TABLE ADD COLUMN", h.w.AddColumn},
+		{"CREATE TABLE", h.w.CreateTable},
+		{"TRUNCATE", h.w.Truncate},
+	}
+}
+
+func (h *pgHarness) exec(t *testing.T, query string) {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), h.source)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(t.Context(), query); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+}
+
+func (h *pgHarness) mark(t *testing.T, n int) string {
+	t.Helper()
+	return h.queryString(t, "pharmacy", fmt.Sprintf("INSERT INTO txn_mark VALUES (%d) RETURNING (txid_current() %% 4294967296)::text", n))
+}
+
 func (h *pgHarness) now(t *testing.T) time.Time {
 	t.Helper()
 	return dbNow(t, h.source)
@@ -448,6 +495,39 @@ func (h *mariadbHarness) conn(t *testing.T, db string) *client.Conn {
 		t.Fatal(err)
 	}
 	return c
+}
+
+func (h *mariadbHarness) schemaChanges() []schemaChange {
+	return []schemaChange{
+		{"ALTER TABLE ADD COLUMN", func(context.Context) error { return h.w.AddColumn() }},
+		{"CREATE TABLE", func(context.Context) error { return h.w.CreateTable() }},
+	}
+}
+
+func (h *mariadbHarness) exec(t *testing.T, query string) {
+	t.Helper()
+	c := h.conn(t, "pharmacy")
+	defer c.Close()
+	if _, err := c.Execute(query); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+}
+
+func (h *mariadbHarness) mark(t *testing.T, n int) string {
+	t.Helper()
+	c := h.conn(t, "pharmacy")
+	defer c.Close()
+	if _, err := c.Execute(fmt.Sprintf("INSERT INTO txn_mark VALUES (%d)", n)); err != nil {
+		t.Fatal(err)
+	}
+	return myQueryString(t, c, "SELECT @@last_gtid")
+}
+
+func (h *mariadbHarness) lastTxnID(t *testing.T) string {
+	t.Helper()
+	c := h.conn(t, "pharmacy")
+	defer c.Close()
+	return myQueryString(t, c, "SELECT @@gtid_binlog_pos")
 }
 
 func (h *mariadbHarness) now(t *testing.T) time.Time {

@@ -14,8 +14,16 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/rxvault/rxvault/integration/workload"
 	"github.com/rxvault/rxvault/segment"
 )
+
+// quiet is a point in the run where the source stood still: its time and
+// the database's state then.
+type quiet struct {
+	at    time.Time
+	state workload.State
+}
 
 // point is a quiet point with the source's WAL insert position then: every
 // transaction before it committed at or before lsn and at.
@@ -24,7 +32,11 @@ type point struct {
 	lsn string
 }
 
-// quietLSN is quietPoint with the insert position read at the quiet time.
+// quietLSN records a quiet point with the insert position read at the
+// quiet time: it waits for the source to settle (a heartbeat, which
+// carries the sequences' values, must commit after the last workload
+// transaction and before the recorded time), records the time, then
+// snapshots the state.
 func quietLSN(t *testing.T, conn *pgx.Conn, dsn string) point {
 	t.Helper()
 	time.Sleep(1500 * time.Millisecond) // three heartbeats of 500ms
