@@ -93,8 +93,9 @@ type engineHarness interface {
 	loseStream(t *testing.T)
 
 	// refusals are the restore refusals that belong to the engine (its
-	// transaction-id flag), each wanting exit 2 and one line; empty is an
-	// empty target's DSN, identity the deployment's identity file.
+	// transaction ids and position notation), each wanting exit 2 and one
+	// line; empty is an empty target's DSN, identity the deployment's
+	// identity file.
 	refusals(empty, identity string) []refusal
 }
 
@@ -325,7 +326,9 @@ func (h *pgHarness) dsn() string            { return h.source }
 
 func (h *pgHarness) step(ctx context.Context) error { return h.w.Step(ctx) }
 func (h *pgHarness) committed() int                 { return h.w.Committed }
-func (h *pgHarness) pause(loadLevel) time.Duration  { return 2 * time.Millisecond }
+
+// pause: the PostgreSQL tests have always run every load at 2 ms pauses.
+func (h *pgHarness) pause(loadLevel) time.Duration { return 2 * time.Millisecond }
 
 // settle: three heartbeats of 500 ms; the last one, carrying the
 // sequences, commits after the last workload transaction.
