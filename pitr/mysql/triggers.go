@@ -40,7 +40,8 @@ const (
 type triggerGuard struct {
 	r       *bufio.Reader
 	target  string
-	source  string // from the dump's header; "" until read
+	source  string         // from the dump's header; "" until read
+	names   *regexp.Regexp // matches a name qualified by source
 	midLine bool
 	inStmt  bool
 	stmt    bytes.Buffer
@@ -76,6 +77,7 @@ func (g *triggerGuard) next() {
 		if bytes.HasPrefix(piece, []byte(dumpHeader)) {
 			if _, db, ok := bytes.Cut(piece, []byte("Database: ")); ok {
 				g.source = strings.TrimSpace(string(db))
+				g.names = regexp.MustCompile("(?i)(?:^|[^A-Za-z0-9_$`])(?:`" + regexp.QuoteMeta(strings.ReplaceAll(g.source, "`", "``")) + "`|" + regexp.QuoteMeta(g.source) + `)\s*\.`)
 			}
 		}
 		g.inStmt = bytes.HasPrefix(piece, []byte(triggerStart))
@@ -114,8 +116,7 @@ func (g *triggerGuard) check(stmt []byte) error {
 	if g.source == "" || strings.EqualFold(g.source, g.target) {
 		return nil
 	}
-	re := regexp.MustCompile("(?i)(?:^|[^A-Za-z0-9_$`])(?:`" + regexp.QuoteMeta(strings.ReplaceAll(g.source, "`", "``")) + "`|" + regexp.QuoteMeta(g.source) + `)\s*\.`)
-	if !re.Match(stmt) {
+	if !g.names.Match(stmt) {
 		return nil
 	}
 	return fmt.Errorf("a trigger or routine of the base backup names the source database %s explicitly: loaded here it would be created in, or change, that database, not %s; fix: restore into a database named %s",
